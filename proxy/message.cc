@@ -4,7 +4,8 @@
 namespace mcmesh {
 
 bool isRetrieval(Command c) {
-  return c == Command::kGet || c == Command::kGets || c == Command::kGat || c == Command::kGats;
+  return c == Command::kGet || c == Command::kGets || c == Command::kGat || c == Command::kGats ||
+         c == Command::kMetaGet;
 }
 
 bool isStorage(Command c) {
@@ -49,6 +50,7 @@ absl::string_view commandName(Command c) {
     case Command::kVerbosity: return "verbosity";
     case Command::kStats: return "stats";
     case Command::kQuit: return "quit";
+    case Command::kMetaGet: return "mg";
   }
   return "unknown";
 }

@@ -31,6 +31,9 @@ enum class Command : uint8_t {
   kVerbosity,
   kStats,
   kQuit,
+  // Internal, never decoded from clients: "mg <key> s v f t" to a backend, used by read-repair and
+  // warm-up copies to learn an item's flags and remaining TTL (memcached >= 1.6).
+  kMetaGet,
 };
 
 // Reads that carry keys and return VALUE items (get/gets/gat/gats).
@@ -82,6 +85,7 @@ struct Item {
   uint32_t flags = 0;
   uint64_t cas = 0;
   std::string value;
+  int64_t ttl = -1;  // remaining seconds, -1 = never expires; set only by kMetaGet replies.
 };
 
 struct Response {
