@@ -1,0 +1,53 @@
+// Owns one real memcached process on loopback for integration tests.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "tests/support/child_process.h"
+
+namespace mcmesh::testing {
+
+/**
+ * /usr/bin/memcached -l 127.0.0.1 -p <port> -U 0 -m 64 (-u root when running as root). With port 0
+ * memcached binds an ephemeral port itself and reports it through MEMCACHED_PORT_FILENAME, so two
+ * tests can never race for the same port.
+ */
+class MemcachedServer {
+public:
+  /**
+   * @param port the TCP port, or 0 to let memcached choose one.
+   * @return a server that accepts connections, or an error if it did not start within 5s.
+   */
+  static absl::StatusOr<std::unique_ptr<MemcachedServer>> start(int port = 0);
+
+  MemcachedServer(const MemcachedServer&) = delete;
+  MemcachedServer& operator=(const MemcachedServer&) = delete;
+  ~MemcachedServer();
+
+  int port() const { return port_; }
+  // "127.0.0.1:<port>", as proxies and nutcracker configs spell a server.
+  std::string address() const;
+  // The memcached PID, or -1 after kill().
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
+
+  // SIGKILL and reap: simulates a crashed server. The port stays reserved for restart().
+  void kill();
+
+  // Kills the current process (if any) and starts a fresh, empty memcached on the same port.
+  absl::Status restart();
+
+private:
+  MemcachedServer(int port, std::string temp_dir, ChildProcessPtr process)
+      : port_(port), temp_dir_(std::move(temp_dir)), process_(std::move(process)) {}
+
+  const int port_;
+  const std::string temp_dir_; // Holds the port file; removed in the destructor.
+  ChildProcessPtr process_;
+};
+
+using MemcachedServerPtr = std::unique_ptr<MemcachedServer>;
+
+} // namespace mcmesh::testing
