@@ -93,6 +93,9 @@ struct Response {
   std::vector<Item> items;
   std::string text;
   std::vector<std::pair<std::string, std::string>> stats;
+  // Retrieval only: keys whose server gave no answer (they read as misses to the client unless a
+  // filter such as failover_reader finds them elsewhere).
+  std::vector<std::string> failed_keys;
 
   static Response upstreamFailure(std::string reason) {
     Response r;

@@ -1,0 +1,142 @@
+// ClientConnection: parse loop, reply ordering, backpressure and teardown.
+#include "proxy/client_connection.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "proxy/worker.h"
+
+namespace mcmesh {
+
+ClientConnection::ClientConnection(Worker& worker, int fd, std::string peer)
+    : worker_(worker), peer_(std::move(peer)), parser_(worker.limits().parse) {
+  bev_ = bufferevent_socket_new(worker_.dispatcher().base(), fd, BEV_OPT_CLOSE_ON_FREE);
+  bufferevent_setcb(bev_, &ClientConnection::onReadCb, &ClientConnection::onWriteCb,
+                    &ClientConnection::onEventCb, this);
+  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+}
+
+ClientConnection::~ClientConnection() {
+  queue_.clear();  // ~ActiveRequest cancels upstream work.
+  if (bev_ != nullptr) bufferevent_free(bev_);
+}
+
+upstream::ClusterView& ClientConnection::cluster() { return worker_.cluster(); }
+Dispatcher& ClientConnection::dispatcher() { return worker_.dispatcher(); }
+
+void ClientConnection::onReadCb(bufferevent*, void* arg) {
+  static_cast<ClientConnection*>(arg)->processInput();
+}
+
+void ClientConnection::onWriteCb(bufferevent*, void* arg) {
+  auto* self = static_cast<ClientConnection*>(arg);
+  if (self->close_after_flush_ && self->queue_.empty()) {
+    self->close();
+    return;
+  }
+  self->updateReading();
+  self->processInput();  // bytes may be waiting while reading was paused.
+}
+
+void ClientConnection::onEventCb(bufferevent*, short what, void* arg) {
+  auto* self = static_cast<ClientConnection*>(arg);
+  if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) self->close();
+}
+
+void ClientConnection::processInput() {
+  if (closed_ || processing_ || close_after_flush_) return;
+  processing_ = true;
+  evbuffer* input = bufferevent_get_input(bev_);
+  const ConnectionLimits& limits = worker_.limits();
+  while (!closed_ && !close_after_flush_ && queue_.size() < limits.max_inflight &&
+         evbuffer_get_length(bufferevent_get_output(bev_)) < limits.max_output_bytes) {
+    size_t len = evbuffer_get_length(input);
+    if (len == 0) break;
+    const char* data = reinterpret_cast<const char*>(evbuffer_pullup(input, -1));
+    Request request;
+    size_t consumed = 0;
+    decode::ParseStatus status = parser_.parse(absl::string_view(data, len), &request, &consumed);
+    if (consumed > 0) evbuffer_drain(input, consumed);
+    if (status == decode::ParseStatus::kNeedMore) break;
+    if (status == decode::ParseStatus::kError) {
+      worker_.cluster().counters().protocol_errors.inc();
+      queue_.push_back(std::make_unique<ActiveRequest>(*this, std::string(parser_.errorReply())));
+      if (parser_.shouldClose()) close_after_flush_ = true;
+      flush();
+      continue;
+    }
+    if (request.command == Command::kQuit) {
+      close_after_flush_ = true;
+      flush();
+      break;
+    }
+    const FilterChainConstSharedPtr& chain = worker_.chain();
+    if (chain == nullptr || !worker_.cluster().hasSnapshot()) {
+      std::string reply;
+      Response r = Response::serverError("no topology applied yet");
+      decode::encodeResponse(request, r, &reply);
+      queue_.push_back(std::make_unique<ActiveRequest>(*this, std::move(reply)));
+      flush();
+      continue;
+    }
+    queue_.push_back(std::make_unique<ActiveRequest>(*this, std::move(request), *chain));
+    queue_.back()->start();
+  }
+  processing_ = false;
+  updateReading();
+}
+
+void ClientConnection::onRequestComplete(ActiveRequest& request) {
+  request.encoded().clear();
+  decode::encodeResponse(request.request(), request.response(), &request.encoded());
+  if (!queue_.empty() && queue_.front().get() == &request) flush();
+}
+
+void ClientConnection::flush() {
+  if (closed_) return;
+  evbuffer* output = bufferevent_get_output(bev_);
+  while (!queue_.empty() && queue_.front()->complete()) {
+    std::string& bytes = queue_.front()->encoded();
+    if (!bytes.empty()) evbuffer_add(output, bytes.data(), bytes.size());
+    // The request may still be on the call stack (answered inline): delete it later.
+    dispatcher().deferredDelete(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  if (close_after_flush_ && queue_.empty() && evbuffer_get_length(output) == 0) {
+    close();
+    return;
+  }
+  if (!processing_) {
+    updateReading();
+    // Room freed in the in-flight window: parse what is already buffered.
+    if (evbuffer_get_length(bufferevent_get_input(bev_)) > 0) processInput();
+  }
+}
+
+void ClientConnection::updateReading() {
+  if (closed_) return;
+  const ConnectionLimits& limits = worker_.limits();
+  bool want = !close_after_flush_ && queue_.size() < limits.max_inflight &&
+              evbuffer_get_length(bufferevent_get_output(bev_)) < limits.max_output_bytes;
+  if (want != reading_) {
+    reading_ = want;
+    if (want) {
+      bufferevent_enable(bev_, EV_READ);
+    } else {
+      bufferevent_disable(bev_, EV_READ);
+    }
+  }
+}
+
+void ClientConnection::close() {
+  if (closed_) return;
+  closed_ = true;
+  bufferevent_disable(bev_, EV_READ | EV_WRITE);
+  // Cancel in-flight work now; free the memory on a later turn (we may be inside a callback).
+  for (auto& request : queue_) dispatcher().deferredDelete(std::move(request));
+  queue_.clear();
+  worker_.onConnectionClosed(*this);
+}
+
+}  // namespace mcmesh

@@ -1,0 +1,75 @@
+// One libevent loop: timers, cross-thread posting and deferred deletion for a worker or main thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "absl/time/time.h"
+
+struct event_base;
+struct event;
+
+namespace mcmesh {
+
+// A one-shot or re-armable timer on a Dispatcher. Destroying it cancels it.
+class Timer {
+ public:
+  Timer(event_base* base, std::function<void()> callback);
+  ~Timer();
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+  void enable(absl::Duration after);
+  void disable();
+  bool enabled() const;
+
+ private:
+  static void onFire(int, short, void* arg);
+  std::function<void()> callback_;
+  event* event_;
+};
+using TimerPtr = std::unique_ptr<Timer>;
+
+// Objects that may be destroyed from inside their own callbacks are handed to deferredDelete()
+// and freed on a later loop turn (Envoy's DeferredDeletable).
+class DeferredDeletable {
+ public:
+  virtual ~DeferredDeletable() = default;
+};
+
+class Dispatcher {
+ public:
+  Dispatcher();
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  event_base* base() { return base_; }
+  /** Runs the loop until exit() is called. */
+  void run();
+  /** Stops the loop; safe from any thread. */
+  void exit();
+  /** Runs `callback` on this loop's thread; safe from any thread. Never capture the owner. */
+  void post(std::function<void()> callback);
+  TimerPtr createTimer(std::function<void()> callback);
+  void deferredDelete(std::unique_ptr<DeferredDeletable>&& object);
+  /** Frees everything handed to deferredDelete() now (shutdown). */
+  void clearDeferred();
+  /** A cached clock for the data path (refreshed once per loop iteration by libevent). */
+  absl::Time now();
+
+ private:
+  static void onPosted(int, short, void* arg);
+  void runPosted();
+
+  event_base* base_;
+  event* post_event_;
+  std::mutex post_mutex_;
+  std::vector<std::function<void()>> posted_;
+  std::vector<std::unique_ptr<DeferredDeletable>> deferred_;
+  TimerPtr deferred_timer_;
+};
+
+}  // namespace mcmesh

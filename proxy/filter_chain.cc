@@ -1,0 +1,64 @@
+// ActiveRequest: forward and reverse iteration over one request's filter instances.
+#include "proxy/filter_chain.h"
+
+namespace mcmesh {
+
+ActiveRequest::ActiveRequest(RequestOwner& owner, Request&& request, const FilterChain& chain)
+    : owner_(owner), request_(std::move(request)) {
+  filters_.reserve(chain.factories.size());
+  for (const auto& factory : chain.factories) {
+    filters_.push_back(factory());
+    filters_.back()->setCallbacks(*this);
+  }
+}
+
+ActiveRequest::ActiveRequest(RequestOwner& owner, std::string&& encoded_reply)
+    : owner_(owner), complete_(true), encoded_(std::move(encoded_reply)) {}
+
+ActiveRequest::~ActiveRequest() {
+  for (auto& filter : filters_) filter->onDestroy();
+}
+
+void ActiveRequest::start() { runRequest(); }
+
+void ActiveRequest::runRequest() {
+  while (request_index_ < filters_.size()) {
+    FilterStatus status = filters_[request_index_]->onRequest(request_);
+    if (responding_ || status == FilterStatus::kStopIteration) return;
+    ++request_index_;
+  }
+  // Only reachable when the chain has no terminal filter: answer rather than hang.
+  sendResponse(Response::serverError("filter chain has no terminal filter"));
+}
+
+void ActiveRequest::continueRequest() {
+  if (responding_) return;
+  ++request_index_;
+  runRequest();
+}
+
+void ActiveRequest::sendResponse(Response&& response) {
+  if (responding_) return;  // a filter answered twice; the first answer wins.
+  responding_ = true;
+  response_ = std::move(response);
+  response_index_ = static_cast<int>(std::min(request_index_, filters_.size())) - 1;
+  runResponse();
+}
+
+void ActiveRequest::runResponse() {
+  while (response_index_ >= 0) {
+    FilterStatus status = filters_[response_index_]->onResponse(response_);
+    if (status == FilterStatus::kStopIteration) return;
+    --response_index_;
+  }
+  complete_ = true;
+  owner_.onRequestComplete(*this);
+}
+
+void ActiveRequest::continueResponse() {
+  if (!responding_ || complete_) return;
+  --response_index_;
+  runResponse();
+}
+
+}  // namespace mcmesh

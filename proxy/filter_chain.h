@@ -1,0 +1,73 @@
+// FilterChain (immutable list of factories) and ActiveRequest (one request walking the chain).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/dispatcher.h"
+#include "proxy/filter.h"
+#include "proxy/message.h"
+
+namespace mcmesh {
+
+// Built once per topology/config version on the main thread and shared by all workers.
+struct FilterChain {
+  std::vector<std::string> names;
+  std::vector<FilterFactory> factories;
+};
+using FilterChainConstSharedPtr = std::shared_ptr<const FilterChain>;
+
+class ActiveRequest;
+
+// What an ActiveRequest needs from the connection that owns it.
+class RequestOwner {
+ public:
+  virtual ~RequestOwner() = default;
+  virtual upstream::ClusterView& cluster() = 0;
+  virtual Dispatcher& dispatcher() = 0;
+  virtual const std::string& clientAddress() const = 0;
+  /** The request has its final response (after the reverse filter pass). */
+  virtual void onRequestComplete(ActiveRequest& request) = 0;
+};
+
+class ActiveRequest : public FilterCallbacks, public DeferredDeletable {
+ public:
+  ActiveRequest(RequestOwner& owner, Request&& request, const FilterChain& chain);
+  /** A request answered before any filter saw it (protocol error): already complete. */
+  ActiveRequest(RequestOwner& owner, std::string&& encoded_reply);
+  ~ActiveRequest() override;
+
+  /** Starts the forward pass. */
+  void start();
+  bool complete() const { return complete_; }
+  /** Reply bytes for the client, filled by the owner in onRequestComplete(). */
+  std::string& encoded() { return encoded_; }
+
+  // FilterCallbacks
+  Request& request() override { return request_; }
+  Response& response() override { return response_; }
+  void continueRequest() override;
+  void sendResponse(Response&& response) override;
+  void continueResponse() override;
+  upstream::ClusterView& cluster() override { return owner_.cluster(); }
+  Dispatcher& dispatcher() override { return owner_.dispatcher(); }
+  const std::string& clientAddress() const override { return owner_.clientAddress(); }
+
+ private:
+  void runRequest();
+  void runResponse();
+
+  RequestOwner& owner_;
+  Request request_;
+  Response response_;
+  std::vector<FilterPtr> filters_;
+  size_t request_index_ = 0;    // filter currently (or last) handling the forward pass.
+  int response_index_ = -1;     // filter currently handling the reverse pass.
+  bool responding_ = false;
+  bool complete_ = false;
+  std::string encoded_;
+};
+using ActiveRequestPtr = std::unique_ptr<ActiveRequest>;
+
+}  // namespace mcmesh

@@ -1,0 +1,52 @@
+// Options: mcmesh's command line, accepting magent's flags unchanged plus long options.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace mcmesh {
+
+struct Options {
+  // magent-compatible
+  int port = 11211;                     // -p (0 disables TCP)
+  std::string listen_host = "0.0.0.0";  // -l
+  std::vector<std::string> servers;     // -s host:port[:weight], repeatable
+  std::vector<std::string> backups;     // -b host:port[:weight], repeatable
+  uint64_t max_connections = 4096;      // -n
+  bool foreground = false;              // -D
+  std::string unix_socket;              // -f
+  size_t max_keepalive = 20;            // -i
+  std::string user;                     // -u
+  std::string group;                    // -g
+  int verbose = 0;                      // -v (repeatable)
+  bool help = false;                    // -h
+  // mcmesh
+  std::string config_path;              // --config: text-format mcmesh.v1.Topology bootstrap
+  std::string cluster = "default";      // --cluster
+  std::string mirror = "async";         // --mirror=async|sync
+  std::string eject_policy = "backup";  // --eject_policy=backup|rehash
+  bool miss_failover = true;            // --miss_failover
+  std::vector<std::string> filter_chain;  // --filter_chain=a,b,c (empty: default chain)
+  int admin_port = 0;                   // --admin_port (0: off)
+  std::string admin_host = "127.0.0.1"; // --admin_host
+  int concurrency = 0;                  // --concurrency (0: number of cores)
+  std::string control_plane;            // --control_plane=HOST:PORT
+  std::string proxy_id;                 // --proxy_id (default hostname:pid)
+  std::string log_level;                // --log_level=error|warn|info|debug
+  absl::Duration request_timeout = absl::Milliseconds(250);  // --timeout_ms
+  absl::Duration connect_timeout = absl::Milliseconds(250);  // --connect_timeout_ms
+  uint32_t eject_after = 2;             // --eject_after
+  absl::Duration retry_after = absl::Seconds(1);  // --retry_ms
+  uint64_t max_value_bytes = 1024 * 1024;  // --max_value_bytes
+  bool rehydrate = true;                // --rehydrate
+};
+
+/** Parses argv. Errors say which option is wrong and why (callers exit with status 2). */
+absl::StatusOr<Options> parseOptions(int argc, char** argv);
+std::string usageText();
+
+}  // namespace mcmesh

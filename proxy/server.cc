@@ -1,0 +1,245 @@
+// Server: worker lifecycle, topology application and the stats report.
+#include "proxy/server.h"
+
+#include <event2/event.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <future>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "filters/ketama_router/router_filter.h"
+#include "proxy/log.h"
+
+namespace mcmesh {
+namespace {
+
+absl::StatusOr<upstream::HostConfig> hostFromFlag(const std::string& value) {
+  // host:port[:weight]
+  std::vector<absl::string_view> parts = absl::StrSplit(value, ':');
+  uint32_t weight = 1;
+  absl::string_view address = value;
+  if (parts.size() == 3) {
+    if (!absl::SimpleAtoi(parts[2], &weight) || weight == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("bad weight in '", value, "'"));
+    }
+    address = absl::string_view(value).substr(0, value.rfind(':'));
+  }
+  auto host = upstream::parseHostAddress(address);
+  if (!host.ok()) return host.status();
+  host->weight = weight;
+  return host;
+}
+
+}  // namespace
+
+absl::StatusOr<upstream::ClusterConfig> clusterConfigFromOptions(const Options& options) {
+  upstream::ClusterConfig config;
+  config.name = options.cluster;
+  for (const auto& s : options.servers) {
+    auto host = hostFromFlag(s);
+    if (!host.ok()) return host.status();
+    config.primaries.push_back(*host);
+  }
+  for (const auto& b : options.backups) {
+    auto host = hostFromFlag(b);
+    if (!host.ok()) return host.status();
+    config.backups.push_back(*host);
+  }
+  for (const auto& name : options.filter_chain) config.filters.push_back({name, {}});
+  config.mirror_mode =
+      options.mirror == "sync" ? upstream::MirrorMode::kSync : upstream::MirrorMode::kAsync;
+  config.eject_policy = options.eject_policy == "rehash" ? upstream::EjectPolicy::kRehash
+                                                         : upstream::EjectPolicy::kBackup;
+  config.miss_failover = options.miss_failover;
+  return config;
+}
+
+Server::Server(Options options, FilterRegistry registry)
+    : options_(std::move(options)), registry_(std::move(registry)), started_(absl::Now()) {
+  budget_.max = options_.max_connections;
+}
+
+Server::~Server() {
+  shutdown();
+  workers_.clear();
+  for (auto* e : signal_events_) event_free(e);
+}
+
+absl::Status Server::init() {
+  int concurrency = options_.concurrency;
+  if (concurrency <= 0) {
+    concurrency = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  WorkerOptions wo;
+  wo.limits.parse.max_value_bytes = options_.max_value_bytes;
+  wo.pool.max_connections = options_.max_keepalive;
+  wo.pool.request_timeout = options_.request_timeout;
+  wo.pool.connect_timeout = options_.connect_timeout;
+  wo.health.eject_after_failures = options_.eject_after;
+  wo.health.base_backoff = options_.retry_after;
+  for (int i = 0; i < concurrency; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, wo, budget_));
+    if (options_.port != 0) {
+      auto st = workers_.back()->listenTcp(options_.listen_host, options_.port);
+      if (!st.ok()) return st;
+    }
+  }
+  if (!options_.unix_socket.empty()) {
+    auto st = workers_[0]->listenUnix(options_.unix_socket);
+    if (!st.ok()) return st;
+  }
+  {
+    // A topology applied before init() (bootstrap flags) is installed directly: the worker
+    // threads are not running yet.
+    std::lock_guard<std::mutex> lock(apply_mutex_);
+    if (current_ != nullptr) {
+      for (auto& w : workers_) w->applyRouting(current_, current_chain_);
+    }
+  }
+  for (int sig : {SIGINT, SIGTERM}) {
+    event* e = evsignal_new(main_.base(), sig, &Server::onSignal, this);
+    evsignal_add(e, nullptr);
+    signal_events_.push_back(e);
+  }
+  return absl::OkStatus();
+}
+
+void Server::onSignal(int sig, short, void* arg) {
+  logLine(LogLevel::kInfo, absl::StrCat("signal ", sig, ": shutting down"));
+  static_cast<Server*>(arg)->shutdown();
+}
+
+int Server::run() {
+  for (auto& w : workers_) w->start();
+  logLine(LogLevel::kInfo,
+          absl::StrCat("mcmesh ", router::kVersionString, " listening on ", options_.listen_host,
+                       ":", options_.port, " with ", workers_.size(), " worker(s)"));
+  main_.run();
+  for (auto& w : workers_) w->stop();
+  return 0;
+}
+
+void Server::shutdown() { main_.exit(); }
+
+void Server::drain(absl::Duration max_wait) {
+  for (auto& w : workers_) w->stopAccepting();
+  absl::Time deadline = absl::Now() + max_wait;
+  // In-flight work is visible as connections with queued requests; clients close when done.
+  while (absl::Now() < deadline && budget_.open.load() > 0) absl::SleepFor(absl::Milliseconds(20));
+  shutdown();
+}
+
+absl::Status Server::applyClusterConfig(upstream::ClusterConfig config) {
+  std::lock_guard<std::mutex> lock(apply_mutex_);
+  FilterContext context;
+  context.cluster = config;
+  context.stats_reporter = [this](absl::string_view args) { return report(args); };
+  auto chain = registry_.buildChain(config.filters, context);
+  if (!chain.ok()) return chain.status();
+  uint64_t version = config.version;
+  std::string name = config.name;
+  auto snapshot = upstream::ClusterSnapshot::create(std::move(config), current_, absl::Now());
+  if (!snapshot.ok()) return snapshot.status();
+  current_ = *snapshot;
+  current_chain_ = *chain;
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    upstream::ClusterSnapshotConstSharedPtr s = *snapshot;
+    FilterChainConstSharedPtr c = *chain;
+    worker->dispatcher().post([worker, s, c] { worker->applyRouting(s, c); });
+  }
+  logLine(LogLevel::kInfo, absl::StrCat("topology applied: cluster ", name, " version ", version,
+                                        ", ", current_->config().primaries.size(), " primaries, ",
+                                        current_->config().backups.size(), " backups"));
+  return absl::OkStatus();
+}
+
+upstream::ClusterSnapshotConstSharedPtr Server::currentSnapshot() const {
+  std::lock_guard<std::mutex> lock(apply_mutex_);
+  return current_;
+}
+
+uint64_t Server::sumCounter(Counter ProxyCounters::*counter) const {
+  uint64_t sum = 0;
+  for (const auto& w : workers_) sum += (w->cluster().counters().*counter).value();
+  return sum;
+}
+
+StatLines Server::report(absl::string_view args) const {
+  StatLines lines;
+  auto add = [&lines](std::string name, auto value) {
+    lines.emplace_back(std::move(name), absl::StrCat(value));
+  };
+  upstream::ClusterSnapshotConstSharedPtr snapshot = currentSnapshot();
+  bool all = args.empty();
+  if (all || args == "proxy") {
+    add("pid", getpid());
+    add("uptime", absl::ToInt64Seconds(absl::Now() - started_));
+    add("time", absl::ToUnixSeconds(absl::Now()));
+    add("version", router::kVersionString);
+    add("threads", workers_.size());
+    add("curr_connections", sumCounter(&ProxyCounters::curr_connections));
+    add("total_connections", sumCounter(&ProxyCounters::total_connections));
+    add("rejected_connections", sumCounter(&ProxyCounters::rejected_connections));
+    for (size_t c = 0; c < kCommandCount; ++c) {
+      uint64_t sum = 0;
+      for (const auto& w : workers_) sum += w->cluster().counters().commands[c].value();
+      add(absl::StrCat("cmd_", commandName(static_cast<Command>(c))), sum);
+    }
+    add("get_hits", sumCounter(&ProxyCounters::get_hits));
+    add("get_misses", sumCounter(&ProxyCounters::get_misses));
+    add("protocol_errors", sumCounter(&ProxyCounters::protocol_errors));
+    add("server_errors", sumCounter(&ProxyCounters::server_errors));
+    add("failover_reads", sumCounter(&ProxyCounters::failover_reads));
+    add("failover_writes", sumCounter(&ProxyCounters::failover_writes));
+    add("backup_hits", sumCounter(&ProxyCounters::backup_hits));
+    add("repairs_done", sumCounter(&ProxyCounters::repairs_done));
+    add("repairs_failed", sumCounter(&ProxyCounters::repairs_failed));
+    add("warm_copies", sumCounter(&ProxyCounters::warm_copies));
+    add("mirror_sent", sumCounter(&ProxyCounters::mirror_sent));
+    add("mirror_errors", sumCounter(&ProxyCounters::mirror_errors));
+    add("mirror_dropped", sumCounter(&ProxyCounters::mirror_dropped));
+    add("mirror_inflight", sumCounter(&ProxyCounters::mirror_inflight));
+    add("topology_version", snapshot ? snapshot->version() : 0);
+  }
+  if ((all || args == "servers") && snapshot != nullptr) {
+    // magent's `stats` listed its pools; we list every server with its state and counters.
+    struct Sum {
+      uint64_t requests = 0, errors = 0, timeouts = 0, conns = 0, ejections = 0;
+      bool ejected = false;
+    };
+    std::map<std::string, Sum> sums;
+    for (const auto& w : workers_) {
+      w->cluster().forEachHost([&sums](const std::string& address, const upstream::HostState& h) {
+        Sum& s = sums[address];
+        s.requests += h.stats.requests.value();
+        s.errors += h.stats.errors.value();
+        s.timeouts += h.stats.timeouts.value();
+        s.conns += h.stats.active_connections.value();
+        s.ejections += h.stats.ejections.value();
+      });
+    }
+    int index = 0;
+    for (const auto* pool : {&snapshot->config().primaries, &snapshot->config().backups}) {
+      bool primary = pool == &snapshot->config().primaries;
+      for (const auto& h : *pool) {
+        const Sum& s = sums[h.address];
+        add(absl::StrCat(primary ? "primary_" : "backup_", ++index),
+            absl::StrCat(h.address, " weight=", h.weight,
+                         h.state == upstream::NodeState::kDraining ? " state=draining"
+                                                                   : " state=active",
+                         " requests=", s.requests, " errors=", s.errors,
+                         " timeouts=", s.timeouts, " ejections=", s.ejections,
+                         " connections=", s.conns));
+      }
+    }
+  }
+  return lines;
+}
+
+}  // namespace mcmesh

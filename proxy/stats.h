@@ -1,0 +1,53 @@
+// ProxyCounters: the plain per-worker counters every filter and the core increment.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "proxy/message.h"
+
+namespace mcmesh {
+
+// A counter written by one thread (its worker) and read by any: relaxed atomics make the reads
+// race-free without a locked read-modify-write on the data path.
+class Counter {
+ public:
+  void inc(uint64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void dec(uint64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  uint64_t value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+constexpr size_t kCommandCount = static_cast<size_t>(Command::kMetaGet) + 1;
+
+// One instance per worker, written only by that worker's thread; readers on other threads sum
+// snapshots of them (values may be a moment stale, never torn).
+struct ProxyCounters {
+  std::array<Counter, kCommandCount> commands;  // by Command.
+  Counter get_hits;
+  Counter get_misses;
+  Counter protocol_errors;    // malformed client input answered with ERROR/CLIENT_ERROR.
+  Counter server_errors;      // SERVER_ERROR replies sent to clients.
+  Counter curr_connections;
+  Counter total_connections;
+  Counter rejected_connections;
+  // failover_reader
+  Counter failover_reads;     // keys re-read from the backup (primary down or missed).
+  Counter failover_writes;    // writes sent to the backup because the primary was down.
+  Counter backup_hits;
+  Counter repairs_done;       // items copied back to a primary after a backup hit.
+  Counter repairs_failed;
+  Counter warm_copies;        // items copied from a previous owner during a warm-up window.
+  // backup_mirror
+  Counter mirror_sent;
+  Counter mirror_errors;
+  Counter mirror_dropped;     // async queue full.
+  Counter mirror_inflight;
+  // topology
+  Counter topology_updates;
+};
+
+}  // namespace mcmesh

@@ -1,0 +1,190 @@
+// ClusterSnapshot construction and key lookups.
+#include "proxy/upstream/cluster_snapshot.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace mcmesh::upstream {
+namespace {
+
+std::vector<HostConfig> activeOf(const std::vector<HostConfig>& hosts) {
+  std::vector<HostConfig> out;
+  for (const auto& h : hosts) {
+    if (h.state == NodeState::kActive) out.push_back(h);
+  }
+  return out;
+}
+
+bool sameMembers(const std::vector<HostConfig>& a, const std::vector<HostConfig>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].address != b[i].address || a[i].weight != b[i].weight) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<std::unique_ptr<ketama::KetamaRing>> buildRing(
+    const std::vector<HostConfig>& hosts) {
+  auto ring = ketama::KetamaRing::build(toRingServers(hosts));
+  if (!ring.ok()) return ring.status();
+  return std::make_unique<ketama::KetamaRing>(std::move(*ring));
+}
+
+}  // namespace
+
+absl::StatusOr<HostConfig> parseHostAddress(absl::string_view address) {
+  HostConfig out;
+  out.address = std::string(address);
+  size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad server address '", address, "': expected host:port"));
+  }
+  absl::string_view host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  int port = 0;
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 1 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad server address '", address, "': port must be 1..65535"));
+  }
+  if (host.empty() || host.find_first_of(" \t/") != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("bad server address '", address, "'"));
+  }
+  out.host = std::string(host);
+  out.port = port;
+  return out;
+}
+
+std::vector<ketama::RingServer> toRingServers(const std::vector<HostConfig>& hosts) {
+  std::vector<ketama::RingServer> out;
+  out.reserve(hosts.size());
+  for (const auto& h : hosts) {
+    ketama::RingServer s;
+    s.host = h.host;
+    s.port = h.port;
+    s.weight = h.weight;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+absl::StatusOr<ClusterSnapshotConstSharedPtr> ClusterSnapshot::create(
+    ClusterConfig config, const ClusterSnapshotConstSharedPtr& previous, absl::Time now) {
+  std::set<std::string> seen;
+  for (const auto* pool : {&config.primaries, &config.backups}) {
+    for (const auto& h : *pool) {
+      if (!seen.insert(h.address).second) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("server ", h.address, " is listed twice in cluster ", config.name));
+      }
+      if (h.weight == 0) {
+        return absl::InvalidArgumentError(absl::StrCat("server ", h.address, " has weight 0"));
+      }
+    }
+  }
+  std::shared_ptr<ClusterSnapshot> snap(new ClusterSnapshot());
+  snap->active_primaries_ = activeOf(config.primaries);
+  if (snap->active_primaries_.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cluster ", config.name, " has no active primary server"));
+  }
+  auto primary_ring = buildRing(snap->active_primaries_);
+  if (!primary_ring.ok()) return primary_ring.status();
+  snap->primary_ring_ = std::move(*primary_ring);
+  if (!config.backups.empty()) {
+    auto backup_ring = buildRing(config.backups);
+    if (!backup_ring.ok()) return backup_ring.status();
+    snap->backup_ring_ = std::move(*backup_ring);
+  }
+
+  // Warm-up: when the active membership changes, remember the old ring so misses on a key's new
+  // owner can be served (and copied) from its old owner. A drain keeps the window open until
+  // the node is removed; an unrelated change inherits the window already running.
+  if (previous != nullptr) {
+    if (!sameMembers(previous->active_primaries_, snap->active_primaries_)) {
+      snap->previous_primaries_ = previous->active_primaries_;
+      snap->previous_ring_ = std::move(*buildRing(snap->previous_primaries_));
+      bool drained = false;
+      for (const auto& h : config.primaries) {
+        if (h.state == NodeState::kDraining) drained = true;
+      }
+      snap->warmup_deadline_ = drained ? absl::InfiniteFuture() : now + config.warmup_window;
+    } else if (previous->previous_ring_ != nullptr && now < previous->warmup_deadline_) {
+      snap->previous_primaries_ = previous->previous_primaries_;
+      snap->previous_ring_ = std::move(*buildRing(snap->previous_primaries_));
+      bool still_draining = false;
+      for (const auto& h : config.primaries) {
+        if (h.state == NodeState::kDraining) still_draining = true;
+      }
+      snap->warmup_deadline_ = previous->warmup_deadline_;
+      if (previous->warmup_deadline_ == absl::InfiniteFuture() && !still_draining) {
+        // The drained node was removed: the drain's warm-up is over.
+        snap->previous_ring_.reset();
+        snap->previous_primaries_.clear();
+        snap->warmup_deadline_ = absl::InfinitePast();
+      }
+    }
+  }
+  snap->config_ = std::move(config);
+  return ClusterSnapshotConstSharedPtr(std::move(snap));
+}
+
+const HostConfig& ClusterSnapshot::primaryFor(absl::string_view key) const {
+  return active_primaries_[primary_ring_->serverIndexFor(key)];
+}
+
+const HostConfig* ClusterSnapshot::backupFor(absl::string_view key) const {
+  if (backup_ring_ == nullptr) return nullptr;
+  return &config_.backups[backup_ring_->serverIndexFor(key)];
+}
+
+const HostConfig* ClusterSnapshot::previousOwnerFor(absl::string_view key, absl::Time now) const {
+  if (previous_ring_ == nullptr || now >= warmup_deadline_) return nullptr;
+  const HostConfig& old_owner = previous_primaries_[previous_ring_->serverIndexFor(key)];
+  if (old_owner.address == primaryFor(key).address) return nullptr;
+  // Only hosts still in the config (active or draining) can be read from.
+  for (const auto& h : config_.primaries) {
+    if (h.address == old_owner.address) return &h;
+  }
+  return nullptr;
+}
+
+const HostConfig* ClusterSnapshot::rehashedPrimaryFor(
+    absl::string_view key, const std::vector<std::string>& excluded) const {
+  std::vector<HostConfig> remaining;
+  for (const auto& h : active_primaries_) {
+    if (std::find(excluded.begin(), excluded.end(), h.address) == excluded.end()) {
+      remaining.push_back(h);
+    }
+  }
+  if (remaining.empty()) return nullptr;
+  // Rare path (only while a primary is ejected under the rehash policy): build on demand.
+  auto ring = ketama::KetamaRing::build(toRingServers(remaining));
+  if (!ring.ok()) return nullptr;
+  const std::string& address = remaining[ring->serverIndexFor(key)].address;
+  for (const auto& h : active_primaries_) {
+    if (h.address == address) return &h;
+  }
+  return nullptr;
+}
+
+std::vector<const HostConfig*> ClusterSnapshot::allHosts() const {
+  std::vector<const HostConfig*> out;
+  for (const auto& h : config_.primaries) out.push_back(&h);
+  for (const auto& h : config_.backups) out.push_back(&h);
+  return out;
+}
+
+bool ClusterSnapshot::isDraining(const std::string& address) const {
+  for (const auto& h : config_.primaries) {
+    if (h.address == address) return h.state == NodeState::kDraining;
+  }
+  return false;
+}
+
+}  // namespace mcmesh::upstream

@@ -1,0 +1,102 @@
+// ClusterSnapshot: one immutable version of a cluster's topology (hosts, ketama rings, chain).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "filters/ketama_router/ketama_ring.h"
+
+namespace mcmesh::upstream {
+
+enum class NodeState { kActive, kDraining };
+
+struct HostConfig {
+  std::string address;  // "host:port" as given; also the key for pools and health.
+  std::string host;
+  int port = 0;
+  uint32_t weight = 1;
+  NodeState state = NodeState::kActive;
+};
+
+/** Parses "host:port" or "[v6]:port"; port must be 1..65535. */
+absl::StatusOr<HostConfig> parseHostAddress(absl::string_view address);
+
+enum class MirrorMode { kAsync, kSync };
+// What happens to a key whose primary is ejected: magent sends it to the backup pool; twemproxy's
+// auto_eject rehashes it onto the remaining primaries.
+enum class EjectPolicy { kBackup, kRehash };
+
+struct FilterSpec {
+  std::string name;
+  std::map<std::string, std::string> config;
+};
+
+// Everything needed to build a snapshot; produced from CLI flags, a config file or the control
+// plane, and validated by ClusterSnapshot::create().
+struct ClusterConfig {
+  std::string name = "default";
+  uint64_t version = 0;
+  std::vector<HostConfig> primaries;  // ACTIVE and DRAINING nodes.
+  std::vector<HostConfig> backups;
+  std::vector<FilterSpec> filters;  // chain order; empty = the default chain.
+  MirrorMode mirror_mode = MirrorMode::kAsync;
+  EjectPolicy eject_policy = EjectPolicy::kBackup;
+  bool miss_failover = true;  // retry primary misses on the backup and repair the primary.
+  absl::Duration warmup_window = absl::Minutes(5);
+};
+
+class ClusterSnapshot;
+using ClusterSnapshotConstSharedPtr = std::shared_ptr<const ClusterSnapshot>;
+
+class ClusterSnapshot {
+ public:
+  /**
+   * Validates `config` and builds the rings. `previous` (may be null) is the snapshot being
+   * replaced: its ring becomes this snapshot's warm-up ring when the membership changed.
+   */
+  static absl::StatusOr<ClusterSnapshotConstSharedPtr> create(
+      ClusterConfig config, const ClusterSnapshotConstSharedPtr& previous, absl::Time now);
+
+  const ClusterConfig& config() const { return config_; }
+  uint64_t version() const { return config_.version; }
+  bool hasBackup() const { return !config_.backups.empty(); }
+
+  /** The primary owning `key` on the ring of ACTIVE primaries. */
+  const HostConfig& primaryFor(absl::string_view key) const;
+  /** The backup for `key`, or null when there is no backup pool. */
+  const HostConfig* backupFor(absl::string_view key) const;
+  /**
+   * During a warm-up window after a membership change: the previous owner of `key` if it
+   * differs from the current one (null otherwise or when the window has passed).
+   */
+  const HostConfig* previousOwnerFor(absl::string_view key, absl::Time now) const;
+  /** The primary for `key` among ACTIVE primaries except `excluded` (twemproxy-style rehash). */
+  const HostConfig* rehashedPrimaryFor(absl::string_view key,
+                                       const std::vector<std::string>& excluded) const;
+  /** All hosts (primaries, including draining, then backups), for broadcasts and pools. */
+  std::vector<const HostConfig*> allHosts() const;
+  bool isDraining(const std::string& address) const;
+
+ private:
+  ClusterSnapshot() = default;
+
+  ClusterConfig config_;
+  std::vector<HostConfig> active_primaries_;
+  std::unique_ptr<ketama::KetamaRing> primary_ring_;
+  std::unique_ptr<ketama::KetamaRing> backup_ring_;
+  // Warm-up: the previous snapshot's active primaries and ring, valid until warmup_deadline_.
+  std::vector<HostConfig> previous_primaries_;
+  std::unique_ptr<ketama::KetamaRing> previous_ring_;
+  absl::Time warmup_deadline_ = absl::InfinitePast();
+};
+
+/** Builds ketama ring members from hosts (weight and address as twemproxy would see them). */
+std::vector<ketama::RingServer> toRingServers(const std::vector<HostConfig>& hosts);
+
+}  // namespace mcmesh::upstream

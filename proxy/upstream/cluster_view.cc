@@ -1,0 +1,107 @@
+// ClusterView: snapshot swaps, host state lifetime and health-aware routing.
+#include "proxy/upstream/cluster_view.h"
+
+#include <set>
+
+namespace mcmesh::upstream {
+namespace {
+struct DeferredHost : public DeferredDeletable {
+  explicit DeferredHost(std::unique_ptr<HostState> s) : state(std::move(s)) {}
+  std::unique_ptr<HostState> state;
+};
+}  // namespace
+
+HostState::HostState(Dispatcher& d, const HostConfig& host, const PoolOptions& pool_options,
+                     const HealthOptions& health_options)
+    : dispatcher(d), health(health_options), pool(d, host, pool_options, stats, *this) {}
+
+HostState::~HostState() { on_event = nullptr; }
+
+void HostState::onUpstreamSuccess() {
+  if (health.recordSuccess()) {
+    stats.recoveries.inc();
+    if (on_event) on_event(HostEvent::kRecovered);
+  }
+}
+
+void HostState::onUpstreamFailure() {
+  if (health.recordFailure(dispatcher.now())) {
+    stats.ejections.inc();
+    if (on_event) on_event(HostEvent::kEjected);
+  }
+}
+
+ClusterView::~ClusterView() { shutdown(); }
+
+void ClusterView::shutdown() {
+  std::lock_guard<std::mutex> lock(hosts_mutex_);
+  for (auto& entry : hosts_) entry.second->on_event = nullptr;
+  hosts_.clear();
+}
+
+void ClusterView::forEachHost(
+    const std::function<void(const std::string&, const HostState&)>& visit) const {
+  std::lock_guard<std::mutex> lock(hosts_mutex_);
+  for (const auto& entry : hosts_) visit(entry.first, *entry.second);
+}
+
+ClusterView::ClusterView(Dispatcher& dispatcher, PoolOptions pool_options,
+                         HealthOptions health_options)
+    : dispatcher_(dispatcher), pool_options_(pool_options), health_options_(health_options) {}
+
+void ClusterView::setSnapshot(ClusterSnapshotConstSharedPtr snapshot) {
+  snapshot_ = std::move(snapshot);
+  counters_.topology_updates.inc();
+  std::set<std::string> listed;
+  for (const HostConfig* h : snapshot_->allHosts()) listed.insert(h->address);
+  for (auto it = hosts_.begin(); it != hosts_.end();) {
+    if (listed.count(it->first) == 0) {
+      // In-flight requests on a removed host still complete; the pool closes when idle.
+      it->second->on_event = nullptr;
+      std::unique_ptr<HostState> removed = std::move(it->second);
+      {
+        std::lock_guard<std::mutex> lock(hosts_mutex_);
+        hosts_.erase(it++);
+      }
+      dispatcher_.deferredDelete(std::make_unique<DeferredHost>(std::move(removed)));
+    } else {
+      ++it;
+    }
+  }
+}
+
+HostState& ClusterView::stateFor(const HostConfig& host) {
+  auto it = hosts_.find(host.address);
+  if (it != hosts_.end()) return *it->second;
+  auto state = std::make_unique<HostState>(dispatcher_, host, pool_options_, health_options_);
+  std::string address = host.address;
+  state->on_event = [this, address](HostEvent event) {
+    if (host_event_handler_) host_event_handler_(address, event);
+  };
+  HostState& ref = *state;
+  std::lock_guard<std::mutex> lock(hosts_mutex_);
+  hosts_.emplace(host.address, std::move(state));
+  return ref;
+}
+
+bool ClusterView::available(const HostConfig& host) {
+  return stateFor(host).health.available(dispatcher_.now());
+}
+
+const HostConfig* ClusterView::routeFor(absl::string_view key) {
+  const HostConfig& primary = snapshot_->primaryFor(key);
+  if (available(primary)) return &primary;
+  if (snapshot_->config().eject_policy == EjectPolicy::kBackup) return nullptr;
+  std::vector<std::string> excluded;
+  for (const auto& h : snapshot_->config().primaries) {
+    if (h.state == NodeState::kActive && !available(h)) excluded.push_back(h.address);
+  }
+  return snapshot_->rehashedPrimaryFor(key, excluded);
+}
+
+Cancellable* ClusterView::send(const HostConfig& host, const Request& request,
+                               ResponseCallback callback) {
+  return stateFor(host).pool.send(request, std::move(callback));
+}
+
+}  // namespace mcmesh::upstream

@@ -1,0 +1,86 @@
+// ClusterView: one worker's live view of the cluster: current snapshot, pools, health, counters.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "proxy/dispatcher.h"
+#include "proxy/stats.h"
+#include "proxy/upstream/cluster_snapshot.h"
+#include "proxy/upstream/conn_pool.h"
+#include "proxy/upstream/host_health.h"
+
+namespace mcmesh::upstream {
+
+enum class HostEvent { kEjected, kRecovered };
+
+// Everything a worker tracks about one host. Survives snapshot changes while the host is listed,
+// so topology updates never drop its connections or health.
+struct HostState : public PoolEvents {
+  HostState(Dispatcher& dispatcher, const HostConfig& host, const PoolOptions& pool_options,
+            const HealthOptions& health_options);
+  ~HostState() override;
+  void onUpstreamSuccess() override;
+  void onUpstreamFailure() override;
+
+  Dispatcher& dispatcher;
+  HostStats stats;
+  HostHealth health;
+  // Declared before `pool`: the pool's destructor fails pending requests, which reports here.
+  std::function<void(HostEvent)> on_event;
+  ConnPool pool;
+};
+
+class ClusterView {
+ public:
+  ClusterView(Dispatcher& dispatcher, PoolOptions pool_options, HealthOptions health_options);
+  ~ClusterView();
+
+  /** Swaps in a new snapshot; hosts no longer listed are closed on a later loop turn. */
+  void setSnapshot(ClusterSnapshotConstSharedPtr snapshot);
+  const ClusterSnapshot& snapshot() const { return *snapshot_; }
+  const ClusterSnapshotConstSharedPtr& snapshotPtr() const { return snapshot_; }
+  bool hasSnapshot() const { return snapshot_ != nullptr; }
+
+  /** @return whether `host` may take requests now (not ejected, or due for a retry). */
+  bool available(const HostConfig& host);
+  /**
+   * Where a request for `key` goes on the primary pool given health: its primary; if that is
+   * ejected, the rehashed primary under EjectPolicy::kRehash, or null under kBackup (the
+   * failover_reader then uses the backup).
+   */
+  const HostConfig* routeFor(absl::string_view key);
+  /** Sends to `host` (creating its pool on first use). See ConnPool::send. */
+  Cancellable* send(const HostConfig& host, const Request& request, ResponseCallback callback);
+
+  ProxyCounters& counters() { return counters_; }
+  Dispatcher& dispatcher() { return dispatcher_; }
+  /** Visits every host; safe from any thread (stats readers). */
+  void forEachHost(const std::function<void(const std::string&, const HostState&)>& visit) const;
+  /** Closes every pool now (worker shutdown). */
+  void shutdown();
+  /** Called on the worker thread when a host is ejected or recovers (e.g. to rehydrate it). */
+  void setHostEventHandler(std::function<void(const std::string&, HostEvent)> handler) {
+    host_event_handler_ = std::move(handler);
+  }
+  const PoolOptions& poolOptions() const { return pool_options_; }
+
+ private:
+  HostState& stateFor(const HostConfig& host);
+
+  Dispatcher& dispatcher_;
+  PoolOptions pool_options_;
+  HealthOptions health_options_;
+  ClusterSnapshotConstSharedPtr snapshot_;
+  // Mutated only on the worker thread, under hosts_mutex_; other threads read under it.
+  absl::flat_hash_map<std::string, std::unique_ptr<HostState>> hosts_;
+  mutable std::mutex hosts_mutex_;
+  ProxyCounters counters_;
+  std::function<void(const std::string&, HostEvent)> host_event_handler_;
+};
+
+}  // namespace mcmesh::upstream

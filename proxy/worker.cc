@@ -1,0 +1,138 @@
+// Worker: accept, connection ownership, routing-state swaps, thread lifecycle.
+#include "proxy/worker.h"
+
+#include <arpa/inet.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace mcmesh {
+
+Worker::Worker(size_t index, WorkerOptions options, ConnectionBudget& budget)
+    : index_(index), options_(std::move(options)), budget_(budget),
+      cluster_(dispatcher_, options_.pool, options_.health) {}
+
+Worker::~Worker() {
+  stop();
+  for (auto* l : listeners_) evconnlistener_free(l);
+  // Order matters: requests first (they cancel upstream work), then pools (their failure
+  // callbacks touch the cluster's counters), each time freeing what was deferred.
+  connections_.clear();
+  dispatcher_.clearDeferred();
+  cluster_.shutdown();
+  dispatcher_.clearDeferred();
+}
+
+absl::Status Worker::listenTcp(const std::string& host, int port) {
+  sockaddr_storage addr{};
+  int addr_len = sizeof(addr);
+  std::string target = host.find(':') != std::string::npos ? absl::StrCat("[", host, "]:", port)
+                                                           : absl::StrCat(host, ":", port);
+  if (evutil_parse_sockaddr_port(target.c_str(), reinterpret_cast<sockaddr*>(&addr),
+                                 &addr_len) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("bad listen address '", host, "'"));
+  }
+  evconnlistener* l = evconnlistener_new_bind(
+      dispatcher_.base(), &Worker::onAccept, this,
+      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT, 1024,
+      reinterpret_cast<sockaddr*>(&addr), addr_len);
+  if (l == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", target, ": ", std::strerror(errno)));
+  }
+  listeners_.push_back(l);
+  return absl::OkStatus();
+}
+
+absl::Status Worker::listenUnix(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat("unix socket path too long: ", path));
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  ::unlink(path.c_str());  // a stale socket from a previous run would make bind fail.
+  evconnlistener* l = evconnlistener_new_bind(dispatcher_.base(), &Worker::onAccept, this,
+                                              LEV_OPT_CLOSE_ON_FREE, 1024,
+                                              reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  if (l == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on unix socket ", path, ": ", std::strerror(errno)));
+  }
+  listeners_.push_back(l);
+  return absl::OkStatus();
+}
+
+void Worker::start() {
+  thread_ = std::thread([this] { dispatcher_.run(); });
+}
+
+void Worker::stopAccepting() {
+  dispatcher_.post([this] {
+    for (auto* l : listeners_) evconnlistener_disable(l);
+  });
+}
+
+void Worker::stop() {
+  if (!thread_.joinable()) return;
+  dispatcher_.exit();
+  thread_.join();
+}
+
+void Worker::applyRouting(upstream::ClusterSnapshotConstSharedPtr snapshot,
+                          FilterChainConstSharedPtr chain) {
+  cluster_.setSnapshot(std::move(snapshot));
+  chain_ = std::move(chain);
+}
+
+void Worker::onAccept(evconnlistener*, int fd, struct sockaddr* addr, int, void* arg) {
+  auto* self = static_cast<Worker*>(arg);
+  char host[INET6_ADDRSTRLEN] = "unix";
+  int port = 0;
+  if (addr->sa_family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(addr);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+    port = ntohs(in->sin_port);
+  } else if (addr->sa_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(addr);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+    port = ntohs(in6->sin6_port);
+  }
+  self->acceptSocket(fd, absl::StrCat(host, ":", port));
+}
+
+void Worker::acceptSocket(int fd, std::string peer) {
+  evutil_make_socket_nonblocking(fd);
+  if (budget_.open.fetch_add(1) >= budget_.max) {
+    budget_.open.fetch_sub(1);
+    cluster_.counters().rejected_connections.inc();
+    static const char kTooMany[] = "SERVER_ERROR too many connections\r\n";
+    // Best effort on a fresh socket whose send buffer is empty; never block.
+    (void)!::send(fd, kTooMany, sizeof(kTooMany) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    ::close(fd);
+    return;
+  }
+  cluster_.counters().curr_connections.inc();
+  cluster_.counters().total_connections.inc();
+  auto connection = std::make_unique<ClientConnection>(*this, fd, std::move(peer));
+  ClientConnection* raw = connection.get();
+  connections_.emplace(raw, std::move(connection));
+}
+
+void Worker::onConnectionClosed(ClientConnection& connection) {
+  auto it = connections_.find(&connection);
+  if (it == connections_.end()) return;
+  budget_.open.fetch_sub(1);
+  cluster_.counters().curr_connections.dec();
+  dispatcher_.deferredDelete(std::move(it->second));
+  connections_.erase(it);
+}
+
+}  // namespace mcmesh

@@ -1,0 +1,76 @@
+// Worker: one event-loop thread with its listeners, client connections and cluster view.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "proxy/client_connection.h"
+#include "proxy/dispatcher.h"
+#include "proxy/filter_chain.h"
+#include "proxy/upstream/cluster_view.h"
+
+struct evconnlistener;
+
+namespace mcmesh {
+
+struct WorkerOptions {
+  ConnectionLimits limits;
+  upstream::PoolOptions pool;
+  upstream::HealthOptions health;
+};
+
+// Shared across workers: the -n cap is for the whole process.
+struct ConnectionBudget {
+  std::atomic<uint64_t> open{0};
+  uint64_t max = 4096;
+};
+
+class Worker {
+ public:
+  Worker(size_t index, WorkerOptions options, ConnectionBudget& budget);
+  ~Worker();
+
+  /** Binds a TCP listener (SO_REUSEPORT so every worker can have one on the same port). */
+  absl::Status listenTcp(const std::string& host, int port);
+  /** Binds a unix-socket listener (only one worker should). */
+  absl::Status listenUnix(const std::string& path);
+  /** Runs the loop on a new thread. */
+  void start();
+  /** Stops accepting new connections (drain); safe from any thread. */
+  void stopAccepting();
+  /** Stops the loop and joins the thread; safe from another thread. */
+  void stop();
+
+  /** Installs a new routing state; call on this worker's thread (post it). */
+  void applyRouting(upstream::ClusterSnapshotConstSharedPtr snapshot,
+                    FilterChainConstSharedPtr chain);
+
+  Dispatcher& dispatcher() { return dispatcher_; }
+  upstream::ClusterView& cluster() { return cluster_; }
+  const FilterChainConstSharedPtr& chain() const { return chain_; }
+  const ConnectionLimits& limits() const { return options_.limits; }
+  size_t index() const { return index_; }
+  void onConnectionClosed(ClientConnection& connection);
+  /** Accepts an already-connected socket (also used by tests). */
+  void acceptSocket(int fd, std::string peer);
+
+ private:
+  static void onAccept(evconnlistener*, int fd, struct sockaddr* addr, int len, void* arg);
+
+  size_t index_;
+  WorkerOptions options_;
+  ConnectionBudget& budget_;
+  Dispatcher dispatcher_;
+  upstream::ClusterView cluster_;
+  FilterChainConstSharedPtr chain_;
+  std::vector<evconnlistener*> listeners_;
+  absl::flat_hash_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
+  std::thread thread_;
+};
+
+}  // namespace mcmesh

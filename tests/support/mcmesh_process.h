@@ -1,0 +1,32 @@
+// Starts the real mcmesh binary (built by Bazel, found in runfiles) for integration tests.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "tests/support/child_process.h"
+
+namespace mcmesh::testing {
+
+/** Path of a binary of this workspace inside the test's runfiles, e.g. "proxy/mcmesh". */
+std::string runfilePath(const std::string& relative);
+
+class McmeshProcess {
+ public:
+  /**
+   * Runs `mcmesh -D -l 127.0.0.1 -p <free port> <args...>` and waits until it accepts.
+   * @return the running proxy or an error with its exit status if it died at start-up.
+   */
+  static absl::StatusOr<std::unique_ptr<McmeshProcess>> start(std::vector<std::string> args);
+  int port() const { return port_; }
+  ChildProcess& process() { return *process_; }
+
+ private:
+  McmeshProcess(int port, ChildProcessPtr process) : port_(port), process_(std::move(process)) {}
+  int port_;
+  ChildProcessPtr process_;
+};
+
+}  // namespace mcmesh::testing

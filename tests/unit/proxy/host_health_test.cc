@@ -1,0 +1,40 @@
+// HostHealth: ejection after N consecutive failures, half-open retry, doubling backoff.
+#include "proxy/upstream/host_health.h"
+
+#include "gtest/gtest.h"
+
+namespace mcmesh::upstream {
+namespace {
+
+const absl::Time kT0 = absl::FromUnixSeconds(1000);
+
+TEST(HostHealthTest, EjectsAfterConsecutiveFailuresOnly) {
+  HostHealth h;
+  EXPECT_FALSE(h.recordFailure(kT0));
+  EXPECT_TRUE(h.recordSuccess() == false);  // success resets the streak
+  EXPECT_FALSE(h.recordFailure(kT0));
+  EXPECT_TRUE(h.recordFailure(kT0));
+  EXPECT_TRUE(h.ejected());
+  EXPECT_FALSE(h.available(kT0 + absl::Milliseconds(999)));
+  EXPECT_TRUE(h.available(kT0 + absl::Seconds(1)));
+}
+
+TEST(HostHealthTest, HalfOpenFailureDoublesBackoffAndSuccessRecovers) {
+  HostHealth h({2, absl::Seconds(1), absl::Seconds(3)});
+  h.recordFailure(kT0);
+  h.recordFailure(kT0);
+  // A late failure of a request sent before the ejection does not extend it.
+  EXPECT_FALSE(h.recordFailure(kT0 + absl::Milliseconds(10)));
+  absl::Time retry = kT0 + absl::Seconds(1);
+  EXPECT_TRUE(h.recordFailure(retry));  // half-open probe failed
+  EXPECT_FALSE(h.available(retry + absl::Milliseconds(1999)));
+  EXPECT_TRUE(h.available(retry + absl::Seconds(2)));
+  EXPECT_TRUE(h.recordFailure(retry + absl::Seconds(2)));
+  EXPECT_EQ(h.retryAt(), retry + absl::Seconds(5));  // capped at 3 s
+  EXPECT_TRUE(h.recordSuccess());
+  EXPECT_FALSE(h.ejected());
+  EXPECT_TRUE(h.available(retry + absl::Seconds(2)));
+}
+
+}  // namespace
+}  // namespace mcmesh::upstream
