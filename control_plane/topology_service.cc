@@ -1,0 +1,280 @@
+// Implements TopologyService: mutations, validation, persistence and fan-out to subscribers.
+#include "control_plane/topology_service.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "control_plane/log.h"
+#include "control_plane/validator.h"
+#include "google/protobuf/util/message_differencer.h"
+
+namespace mcmesh {
+namespace control_plane {
+namespace {
+
+using mcmesh::v1::Cluster;
+using mcmesh::v1::Node;
+using mcmesh::v1::Pool;
+using mcmesh::v1::PoolKind;
+using mcmesh::v1::Topology;
+
+absl::StatusOr<Cluster*> mutableCluster(Topology& topology, const std::string& name) {
+  for (Cluster& cluster : *topology.mutable_clusters()) {
+    if (cluster.name() == name) {
+      return &cluster;
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown cluster \"", name, "\""));
+}
+
+Pool* mutablePool(Cluster& cluster, PoolKind pool) {
+  return pool == mcmesh::v1::POOL_KIND_BACKUP ? cluster.mutable_backup() : cluster.mutable_primary();
+}
+
+absl::Status checkPoolKind(PoolKind pool) {
+  if (!mcmesh::v1::PoolKind_IsValid(pool)) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown pool kind ", pool));
+  }
+  return absl::OkStatus();
+}
+
+// Index of the node with this address in the pool (case-insensitive host), or -1.
+int findNode(const Pool& pool, const std::string& address) {
+  const std::string wanted = canonicalAddress(address);
+  for (int i = 0; i < pool.nodes_size(); ++i) {
+    if (canonicalAddress(pool.nodes(i).address()) == wanted) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+// Finds the node a DrainNode/RemoveNode/SetWeight call names.
+absl::StatusOr<Node*> mutableNode(Topology& topology, const std::string& cluster_name,
+                                  PoolKind pool_kind, const std::string& address) {
+  absl::Status pool_status = checkPoolKind(pool_kind);
+  if (!pool_status.ok()) {
+    return pool_status;
+  }
+  absl::StatusOr<Cluster*> cluster = mutableCluster(topology, cluster_name);
+  if (!cluster.ok()) {
+    return cluster.status();
+  }
+  Pool* pool = mutablePool(**cluster, pool_kind);
+  const int index = findNode(*pool, address);
+  if (index < 0) {
+    return absl::NotFoundError(absl::StrCat("node \"", address, "\" is not in cluster \"",
+                                            cluster_name, "\" ", poolName(pool_kind), " pool"));
+  }
+  return pool->mutable_nodes(index);
+}
+
+std::string describe(const char* verb, const std::string& cluster, PoolKind pool,
+                     const std::string& address) {
+  return absl::StrCat(verb, " ", cluster, " ", poolName(pool), " ", address);
+}
+
+} // namespace
+
+const char* poolName(PoolKind pool) {
+  return pool == mcmesh::v1::POOL_KIND_BACKUP ? "backup" : "primary";
+}
+
+TopologyService::TopologyService(TopologyStore& store, TopologyConstSharedPtr initial)
+    : store_(store), current_(std::move(initial)) {}
+
+absl::StatusOr<std::unique_ptr<TopologyService>>
+TopologyService::create(TopologyStore& store, const Topology* bootstrap) {
+  absl::StatusOr<Topology> stored = store.load();
+  if (stored.ok()) {
+    absl::Status valid = validateTopology(*stored);
+    if (!valid.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("stored topology is invalid: ", valid.message()));
+    }
+    logLine(absl::StrCat("loaded topology version ", stored->version(), " from the store"));
+    return std::unique_ptr<TopologyService>(
+        new TopologyService(store, std::make_shared<const Topology>(std::move(*stored))));
+  }
+  if (!absl::IsNotFound(stored.status())) {
+    return stored.status();
+  }
+  if (bootstrap == nullptr) {
+    logLine("store is empty and there is no bootstrap: starting with an empty topology");
+    return std::unique_ptr<TopologyService>(
+        new TopologyService(store, std::make_shared<const Topology>()));
+  }
+  Topology initial = *bootstrap;
+  if (initial.version() == 0) {
+    initial.set_version(1);
+  }
+  absl::Status valid = validateTopology(initial);
+  if (!valid.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("bootstrap topology is invalid: ",
+                                                   valid.message()));
+  }
+  absl::Status saved = store.save(initial);
+  if (!saved.ok()) {
+    return saved;
+  }
+  logLine(absl::StrCat("store is empty: saved bootstrap topology as version ", initial.version()));
+  return std::unique_ptr<TopologyService>(
+      new TopologyService(store, std::make_shared<const Topology>(std::move(initial))));
+}
+
+TopologyConstSharedPtr TopologyService::snapshot() const {
+  absl::MutexLock lock(&mutex_);
+  return current_;
+}
+
+absl::StatusOr<TopologyConstSharedPtr> TopologyService::update(const std::string& description,
+                                                               const Mutation& mutation) {
+  absl::MutexLock lock(&mutex_);
+  auto next = std::make_shared<Topology>(*current_);
+  absl::Status status = mutation(*next);
+  if (status.ok()) {
+    next->set_version(current_->version());
+    if (google::protobuf::util::MessageDifferencer::Equals(*next, *current_)) {
+      logLine(absl::StrCat("change \"", description, "\" is a no-op; version stays ",
+                           current_->version()));
+      return current_;
+    }
+    next->set_version(current_->version() + 1);
+    status = validateTopology(*next);
+  }
+  if (status.ok()) {
+    status = store_.save(*next);
+    if (!status.ok()) {
+      status = absl::Status(status.code(),
+                            absl::StrCat("cannot persist topology: ", status.message()));
+    }
+  }
+  if (!status.ok()) {
+    logLine(absl::StrCat("refused \"", description, "\": ", status.ToString()));
+    return status;
+  }
+  current_ = std::move(next);
+  logLine(absl::StrCat("applied \"", description, "\": version ", current_->version()));
+  for (auto& entry : subscribers_) {
+    entry.second(current_);
+  }
+  return current_;
+}
+
+absl::StatusOr<TopologyConstSharedPtr> TopologyService::createCluster(const Cluster& cluster) {
+  return update(absl::StrCat("create-cluster ", cluster.name()), [&](Topology& topology) {
+    if (findCluster(topology, cluster.name()).ok()) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("cluster \"", cluster.name(), "\" already exists"));
+    }
+    *topology.add_clusters() = cluster;
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<TopologyConstSharedPtr> TopologyService::addNode(const std::string& cluster_name,
+                                                                PoolKind pool_kind,
+                                                                const std::string& address,
+                                                                uint32_t weight) {
+  return update(describe("add-node", cluster_name, pool_kind, address), [&](Topology& topology) {
+    absl::Status pool_status = checkPoolKind(pool_kind);
+    if (!pool_status.ok()) {
+      return pool_status;
+    }
+    absl::StatusOr<Cluster*> cluster = mutableCluster(topology, cluster_name);
+    if (!cluster.ok()) {
+      return cluster.status();
+    }
+    Pool* pool = mutablePool(**cluster, pool_kind);
+    const int existing = findNode(*pool, address);
+    if (existing >= 0) {
+      const Node& node = pool->nodes(existing);
+      if (node.state() != mcmesh::v1::NODE_STATE_REMOVED) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "node \"", address, "\" is already in cluster \"", cluster_name, "\" ",
+            poolName(pool_kind), " pool (state ", mcmesh::v1::NodeState_Name(node.state()), ")"));
+      }
+      pool->mutable_nodes()->DeleteSubrange(existing, 1);
+    }
+    Node* node = pool->add_nodes();
+    node->set_address(address);
+    node->set_weight(weight == 0 ? 1 : weight);
+    node->set_state(mcmesh::v1::NODE_STATE_ACTIVE);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<TopologyConstSharedPtr> TopologyService::drainNode(const std::string& cluster,
+                                                                  PoolKind pool,
+                                                                  const std::string& address) {
+  return update(describe("drain-node", cluster, pool, address), [&](Topology& topology) {
+    absl::StatusOr<Node*> node = mutableNode(topology, cluster, pool, address);
+    if (!node.ok()) {
+      return node.status();
+    }
+    if ((*node)->state() == mcmesh::v1::NODE_STATE_REMOVED) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("node \"", address, "\" is removed; add it again instead"));
+    }
+    (*node)->set_state(mcmesh::v1::NODE_STATE_DRAINING);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<TopologyConstSharedPtr> TopologyService::removeNode(const std::string& cluster,
+                                                                   PoolKind pool_kind,
+                                                                   const std::string& address) {
+  return update(describe("remove-node", cluster, pool_kind, address), [&](Topology& topology) {
+    absl::StatusOr<Node*> node = mutableNode(topology, cluster, pool_kind, address);
+    if (!node.ok()) {
+      return node.status();
+    }
+    // The entry goes away: proxies see the removal by its absence from the next snapshot.
+    Pool* pool = mutablePool(**mutableCluster(topology, cluster), pool_kind);
+    pool->mutable_nodes()->DeleteSubrange(findNode(*pool, address), 1);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<TopologyConstSharedPtr> TopologyService::setWeight(const std::string& cluster,
+                                                                  PoolKind pool,
+                                                                  const std::string& address,
+                                                                  uint32_t weight) {
+  return update(absl::StrCat(describe("set-weight", cluster, pool, address), " ", weight),
+                [&](Topology& topology) {
+                  absl::StatusOr<Node*> node = mutableNode(topology, cluster, pool, address);
+                  if (!node.ok()) {
+                    return node.status();
+                  }
+                  (*node)->set_weight(weight);
+                  return absl::OkStatus();
+                });
+}
+
+absl::StatusOr<TopologyConstSharedPtr> TopologyService::setBackup(const std::string& cluster_name,
+                                                                  const Pool& backup) {
+  return update(absl::StrCat("set-backup ", cluster_name, " (", backup.nodes_size(), " nodes)"),
+                [&](Topology& topology) {
+                  absl::StatusOr<Cluster*> cluster = mutableCluster(topology, cluster_name);
+                  if (!cluster.ok()) {
+                    return cluster.status();
+                  }
+                  *(*cluster)->mutable_backup() = backup;
+                  return absl::OkStatus();
+                });
+}
+
+uint64_t TopologyService::subscribe(Subscriber subscriber) {
+  absl::MutexLock lock(&mutex_);
+  const uint64_t id = next_subscriber_id_++;
+  subscribers_.emplace(id, std::move(subscriber));
+  return id;
+}
+
+void TopologyService::unsubscribe(uint64_t id) {
+  absl::MutexLock lock(&mutex_);
+  subscribers_.erase(id);
+}
+
+} // namespace control_plane
+} // namespace mcmesh

@@ -1,0 +1,98 @@
+// TopologyService: the control plane's single source of truth (validate, persist, then publish).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "api/mcmesh/v1/admin.pb.h"
+#include "api/mcmesh/v1/topology.pb.h"
+#include "control_plane/store.h"
+
+namespace mcmesh {
+namespace control_plane {
+
+using TopologyConstSharedPtr = std::shared_ptr<const mcmesh::v1::Topology>;
+
+/**
+ * Owns the current topology. Every change runs under one mutex: copy the current topology, apply
+ * the change, bump the version, validate (INVALID_ARGUMENT and nothing changed on failure),
+ * persist to the store (error and nothing changed on failure), then publish to subscribers. A
+ * change that leaves the topology identical is a no-op: no new version, no push.
+ */
+class TopologyService {
+public:
+  /** Called with each newly published snapshot, under the service's lock: be quick, and never
+   *  call back into the service. */
+  using Subscriber = std::function<void(const TopologyConstSharedPtr&)>;
+  /** Edits a copy of the topology; returning non-OK abandons the change with that status. */
+  using Mutation = std::function<absl::Status(mcmesh::v1::Topology&)>;
+
+  /**
+   * Loads the store; if it is empty, starts from bootstrap (saved at once, version >= 1) or from
+   * an empty topology at version 0. Fails if the store is unreadable or its content or the
+   * bootstrap does not validate.
+   */
+  static absl::StatusOr<std::unique_ptr<TopologyService>>
+  create(TopologyStore& store, const mcmesh::v1::Topology* bootstrap = nullptr);
+
+  /** @return the current snapshot (never null). */
+  TopologyConstSharedPtr snapshot() const;
+
+  /**
+   * Applies a change (see class comment).
+   * @param description one line for the log, e.g. "add-node web primary 10.0.0.1:11211".
+   * @return the published snapshot (or the unchanged one for a no-op).
+   */
+  absl::StatusOr<TopologyConstSharedPtr> update(const std::string& description,
+                                                const Mutation& mutation);
+
+  // Admin operations, each a Mutation over update(). PoolKind UNSPECIFIED means PRIMARY.
+  absl::StatusOr<TopologyConstSharedPtr> createCluster(const mcmesh::v1::Cluster& cluster);
+  absl::StatusOr<TopologyConstSharedPtr> addNode(const std::string& cluster,
+                                                 mcmesh::v1::PoolKind pool,
+                                                 const std::string& address, uint32_t weight);
+  absl::StatusOr<TopologyConstSharedPtr> drainNode(const std::string& cluster,
+                                                   mcmesh::v1::PoolKind pool,
+                                                   const std::string& address);
+  absl::StatusOr<TopologyConstSharedPtr> removeNode(const std::string& cluster,
+                                                    mcmesh::v1::PoolKind pool,
+                                                    const std::string& address);
+  absl::StatusOr<TopologyConstSharedPtr> setWeight(const std::string& cluster,
+                                                   mcmesh::v1::PoolKind pool,
+                                                   const std::string& address, uint32_t weight);
+  absl::StatusOr<TopologyConstSharedPtr> setBackup(const std::string& cluster,
+                                                   const mcmesh::v1::Pool& backup);
+
+  /**
+   * Registers a subscriber; it is not called with the current snapshot (read snapshot() after
+   * subscribing to avoid missing a version).
+   * @return an id for unsubscribe().
+   */
+  uint64_t subscribe(Subscriber subscriber);
+  /** After it returns, the subscriber is not running and will not be called again. */
+  void unsubscribe(uint64_t id);
+
+private:
+  explicit TopologyService(TopologyStore& store, TopologyConstSharedPtr initial);
+
+  TopologyStore& store_;
+  mutable absl::Mutex mutex_;
+  TopologyConstSharedPtr current_ ABSL_GUARDED_BY(mutex_);
+  std::map<uint64_t, Subscriber> subscribers_ ABSL_GUARDED_BY(mutex_);
+  uint64_t next_subscriber_id_ ABSL_GUARDED_BY(mutex_) = 1;
+};
+
+using TopologyServicePtr = std::unique_ptr<TopologyService>;
+
+/** @return "PRIMARY"/"BACKUP" for logs and messages. */
+const char* poolName(mcmesh::v1::PoolKind pool);
+
+} // namespace control_plane
+} // namespace mcmesh
