@@ -13,6 +13,7 @@
 #include "proxy/log.h"
 #include "proxy/options.h"
 #include "proxy/server.h"
+#include "proxy/topology_convert.h"
 
 namespace {
 
@@ -73,7 +74,22 @@ int main(int argc, char** argv) {
   mcmesh::FilterRegistry registry;
   mcmesh::registerBuiltinFilters(registry);
   mcmesh::Server server(*options, std::move(registry));
-  if (!options->servers.empty()) {
+  if (!options->config_path.empty()) {
+    // A bootstrap file wins over -s/-b; the control plane, when set, replaces it later.
+    auto topology = mcmesh::readTopologyFile(options->config_path);
+    auto config = topology.ok() ? mcmesh::clusterConfigFromTopology(*topology, options->cluster,
+                                                                    *options)
+                                : absl::StatusOr<mcmesh::upstream::ClusterConfig>(topology.status());
+    if (!config.ok()) {
+      std::cerr << "mcmesh: " << config.status().message() << "\n";
+      return 2;
+    }
+    auto st = server.applyClusterConfig(std::move(*config));
+    if (!st.ok()) {
+      std::cerr << "mcmesh: " << options->config_path << ": " << st.message() << "\n";
+      return 2;
+    }
+  } else if (!options->servers.empty()) {
     auto config = mcmesh::clusterConfigFromOptions(*options);
     if (!config.ok()) {
       std::cerr << "mcmesh: " << config.status().message() << "\n";

@@ -93,12 +93,19 @@ absl::Status Server::init() {
     auto st = workers_[0]->listenUnix(options_.unix_socket);
     if (!st.ok()) return st;
   }
+  upstream::PoolOptions probe_pool = wo.pool;
+  probe_pool.max_connections = 2;
+  main_cluster_ = std::make_unique<upstream::ClusterView>(main_, probe_pool, wo.health);
+  upstream::ProberOptions prober_options;
+  prober_options.rehydrate = options_.rehydrate;
+  prober_ = std::make_unique<upstream::HealthProber>(*main_cluster_, prober_options);
   {
     // A topology applied before init() (bootstrap flags) is installed directly: the worker
     // threads are not running yet.
     std::lock_guard<std::mutex> lock(apply_mutex_);
     if (current_ != nullptr) {
       for (auto& w : workers_) w->applyRouting(current_, current_chain_);
+      main_cluster_->setSnapshot(current_);
     }
   }
   for (int sig : {SIGINT, SIGTERM}) {
@@ -116,11 +123,15 @@ void Server::onSignal(int sig, short, void* arg) {
 
 int Server::run() {
   for (auto& w : workers_) w->start();
+  prober_->start();
   logLine(LogLevel::kInfo,
           absl::StrCat("mcmesh ", router::kVersionString, " listening on ", options_.listen_host,
                        ":", options_.port, " with ", workers_.size(), " worker(s)"));
   main_.run();
   for (auto& w : workers_) w->stop();
+  prober_.reset();
+  main_cluster_->shutdown();
+  main_.clearDeferred();
   return 0;
 }
 
@@ -152,6 +163,11 @@ absl::Status Server::applyClusterConfig(upstream::ClusterConfig config) {
     upstream::ClusterSnapshotConstSharedPtr s = *snapshot;
     FilterChainConstSharedPtr c = *chain;
     worker->dispatcher().post([worker, s, c] { worker->applyRouting(s, c); });
+  }
+  if (main_cluster_ != nullptr) {
+    upstream::ClusterView* view = main_cluster_.get();
+    upstream::ClusterSnapshotConstSharedPtr s = *snapshot;
+    main_.post([view, s] { view->setSnapshot(s); });
   }
   logLine(LogLevel::kInfo, absl::StrCat("topology applied: cluster ", name, " version ", version,
                                         ", ", current_->config().primaries.size(), " primaries, ",
@@ -201,11 +217,19 @@ StatLines Server::report(absl::string_view args) const {
     add("repairs_done", sumCounter(&ProxyCounters::repairs_done));
     add("repairs_failed", sumCounter(&ProxyCounters::repairs_failed));
     add("warm_copies", sumCounter(&ProxyCounters::warm_copies));
+    add("dirty_invalidations", sumCounter(&ProxyCounters::dirty_invalidations));
     add("mirror_sent", sumCounter(&ProxyCounters::mirror_sent));
     add("mirror_errors", sumCounter(&ProxyCounters::mirror_errors));
     add("mirror_dropped", sumCounter(&ProxyCounters::mirror_dropped));
     add("mirror_inflight", sumCounter(&ProxyCounters::mirror_inflight));
     add("topology_version", snapshot ? snapshot->version() : 0);
+    if (prober_ != nullptr) {
+      for (const auto& [primary, p] : prober_->rehydrations()) {
+        add(absl::StrCat("rehydrate:", primary),
+            absl::StrCat(p.done ? "done" : (p.listing ? "listing" : "copying"), " copied=",
+                         p.copied, " total=", p.total, " failed=", p.failed));
+      }
+    }
   }
   if ((all || args == "servers") && snapshot != nullptr) {
     // magent's `stats` listed its pools; we list every server with its state and counters.

@@ -12,6 +12,8 @@
 #include "proxy/filter_registry.h"
 #include "proxy/options.h"
 #include "proxy/upstream/cluster_snapshot.h"
+#include "proxy/upstream/cluster_view.h"
+#include "proxy/upstream/health_prober.h"
 #include "proxy/worker.h"
 
 struct event;
@@ -62,6 +64,9 @@ class Server {
   upstream::ClusterSnapshotConstSharedPtr current_;
   FilterChainConstSharedPtr current_chain_;
   std::vector<event*> signal_events_;
+  // The main thread's own upstream view, for probes and rehydration (never the data path).
+  std::unique_ptr<upstream::ClusterView> main_cluster_;
+  std::unique_ptr<upstream::HealthProber> prober_;
   absl::Time started_;
 };
 

@@ -40,7 +40,8 @@ struct ProxyCounters {
   Counter backup_hits;
   Counter repairs_done;       // items copied back to a primary after a backup hit.
   Counter repairs_failed;
-  Counter warm_copies;        // items copied from a previous owner during a warm-up window.
+  Counter warm_copies;
+  Counter dirty_invalidations;     // stale primary copies deleted after the primary recovered.        // items copied from a previous owner during a warm-up window.
   // backup_mirror
   Counter mirror_sent;
   Counter mirror_errors;

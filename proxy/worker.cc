@@ -92,7 +92,7 @@ void Worker::applyRouting(upstream::ClusterSnapshotConstSharedPtr snapshot,
   chain_ = std::move(chain);
 }
 
-void Worker::onAccept(evconnlistener*, int fd, struct sockaddr* addr, int, void* arg) {
+void Worker::onAccept(evconnlistener*, int fd, ::sockaddr* addr, int, void* arg) {
   auto* self = static_cast<Worker*>(arg);
   char host[INET6_ADDRSTRLEN] = "unix";
   int port = 0;

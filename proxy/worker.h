@@ -15,6 +15,7 @@
 #include "proxy/upstream/cluster_view.h"
 
 struct evconnlistener;
+struct sockaddr;
 
 namespace mcmesh {
 
@@ -60,7 +61,7 @@ class Worker {
   void acceptSocket(int fd, std::string peer);
 
  private:
-  static void onAccept(evconnlistener*, int fd, struct sockaddr* addr, int len, void* arg);
+  static void onAccept(evconnlistener*, int fd, ::sockaddr* addr, int len, void* arg);
 
   size_t index_;
   WorkerOptions options_;

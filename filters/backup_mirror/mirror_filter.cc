@@ -9,13 +9,15 @@ absl::StatusOr<FilterFactory> makeMirrorFactory(const FilterConfigMap& config,
                                                 const FilterContext& context) {
   MirrorOptions options;
   options.sync = context.cluster.mirror_mode == upstream::MirrorMode::kSync;
+  options.enabled = context.cluster.mirror_mode != upstream::MirrorMode::kNone;
   for (const auto& entry : config) {
     if (entry.first == "mode") {
-      if (entry.second != "async" && entry.second != "sync") {
+      if (entry.second != "async" && entry.second != "sync" && entry.second != "none") {
         return absl::InvalidArgumentError(
-            absl::StrCat("mode must be async or sync, got '", entry.second, "'"));
+            absl::StrCat("mode must be async, sync or none, got '", entry.second, "'"));
       }
       options.sync = entry.second == "sync";
+      options.enabled = entry.second != "none";
     } else if (entry.first != "max_inflight") {
       return absl::InvalidArgumentError(absl::StrCat("unknown option '", entry.first, "'"));
     }
@@ -50,7 +52,8 @@ Request mirrorRequestFor(const Request& request) {
 
 FilterStatus BackupMirrorFilter::onResponse(Response& response) {
   const Request& request = callbacks_->request();
-  if (!isWrite(request.command) || !primaryApplied(request.command, response.type)) {
+  if (!options_.enabled || !isWrite(request.command) ||
+      !primaryApplied(request.command, response.type)) {
     return FilterStatus::kContinue;
   }
   upstream::ClusterView& cluster = callbacks_->cluster();

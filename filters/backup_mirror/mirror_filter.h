@@ -11,6 +11,7 @@
 namespace mcmesh::mirror {
 
 struct MirrorOptions {
+  bool enabled = true;
   bool sync = false;
   uint64_t max_inflight = 65536;  // per worker; beyond it async copies are dropped and counted.
 };

@@ -27,7 +27,7 @@ struct HostConfig {
 /** Parses "host:port" or "[v6]:port"; port must be 1..65535. */
 absl::StatusOr<HostConfig> parseHostAddress(absl::string_view address);
 
-enum class MirrorMode { kAsync, kSync };
+enum class MirrorMode { kAsync, kSync, kNone };
 // What happens to a key whose primary is ejected: magent sends it to the backup pool; twemproxy's
 // auto_eject rehashes it onto the remaining primaries.
 enum class EjectPolicy { kBackup, kRehash };

@@ -3,6 +3,9 @@
 
 #include <set>
 
+#include "absl/strings/str_cat.h"
+#include "proxy/log.h"
+
 namespace mcmesh::upstream {
 namespace {
 struct DeferredHost : public DeferredDeletable {
@@ -75,13 +78,50 @@ HostState& ClusterView::stateFor(const HostConfig& host) {
   if (it != hosts_.end()) return *it->second;
   auto state = std::make_unique<HostState>(dispatcher_, host, pool_options_, health_options_);
   std::string address = host.address;
-  state->on_event = [this, address](HostEvent event) {
+  HostState* raw = state.get();
+  state->on_event = [this, address, raw](HostEvent event) {
+    if (event == HostEvent::kRecovered) invalidateDirty(*raw);
     if (host_event_handler_) host_event_handler_(address, event);
   };
   HostState& ref = *state;
   std::lock_guard<std::mutex> lock(hosts_mutex_);
   hosts_.emplace(host.address, std::move(state));
   return ref;
+}
+
+void ClusterView::markDirty(const HostConfig& primary, const std::string& key) {
+  HostState& state = stateFor(primary);
+  if (state.dirty_keys.size() >= kMaxDirtyKeysPerHost) {
+    if (!state.dirty_overflow) {
+      logLine(LogLevel::kWarn, absl::StrCat("more than ", kMaxDirtyKeysPerHost,
+                                            " keys written to the backup while ", primary.address,
+                                            " is down; older copies on it may be stale"));
+    }
+    state.dirty_overflow = true;
+    return;
+  }
+  state.dirty_keys.insert(key);
+}
+
+void ClusterView::invalidateDirty(HostState& state) {
+  if (state.dirty_keys.empty()) return;
+  logLine(LogLevel::kInfo, absl::StrCat("server ", state.pool.host().address, " recovered: deleting ",
+                                        state.dirty_keys.size(),
+                                        " keys written to the backup while it was down"));
+  absl::flat_hash_set<std::string> keys;
+  keys.swap(state.dirty_keys);
+  state.dirty_overflow = false;
+  ProxyCounters* counters = &counters_;
+  for (const auto& key : keys) {
+    Request del;
+    del.command = Command::kDelete;
+    del.keys.push_back(key);
+    state.pool.send(del, [counters](Response&& r) {
+      if (r.type == ResponseType::kDeleted || r.type == ResponseType::kNotFound) {
+        counters->dirty_invalidations.inc();
+      }
+    });
+  }
 }
 
 bool ClusterView::available(const HostConfig& host) {

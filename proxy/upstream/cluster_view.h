@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "proxy/dispatcher.h"
 #include "proxy/stats.h"
 #include "proxy/upstream/cluster_snapshot.h"
@@ -29,6 +30,10 @@ struct HostState : public PoolEvents {
 
   Dispatcher& dispatcher;
   HostStats stats;
+  // Keys written to the backup while this (primary) host was down. Its copies may be stale
+  // (a stopped, not restarted, server keeps its data), so they are deleted when it recovers.
+  absl::flat_hash_set<std::string> dirty_keys;
+  bool dirty_overflow = false;
   HostHealth health;
   // Declared before `pool`: the pool's destructor fails pending requests, which reports here.
   std::function<void(HostEvent)> on_event;
@@ -57,6 +62,13 @@ class ClusterView {
   /** Sends to `host` (creating its pool on first use). See ConnPool::send. */
   Cancellable* send(const HostConfig& host, const Request& request, ResponseCallback callback);
 
+  /**
+   * Remembers that `key` was written to the backup because `primary` was down; on recovery the
+   * primary's copy is deleted so reads fall through to the backup and repair it.
+   */
+  void markDirty(const HostConfig& primary, const std::string& key);
+  static constexpr size_t kMaxDirtyKeysPerHost = 100000;
+
   ProxyCounters& counters() { return counters_; }
   Dispatcher& dispatcher() { return dispatcher_; }
   /** Visits every host; safe from any thread (stats readers). */
@@ -71,6 +83,7 @@ class ClusterView {
 
  private:
   HostState& stateFor(const HostConfig& host);
+  void invalidateDirty(HostState& state);
 
   Dispatcher& dispatcher_;
   PoolOptions pool_options_;

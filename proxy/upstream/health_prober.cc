@@ -1,0 +1,94 @@
+// HealthProber: `stats` probes, restart detection, rehydration bookkeeping.
+#include "proxy/upstream/health_prober.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "proxy/log.h"
+
+namespace mcmesh::upstream {
+
+HealthProber::HealthProber(ClusterView& cluster, ProberOptions options)
+    : cluster_(cluster), options_(options) {
+  timer_ = cluster_.dispatcher().createTimer([this] { probeAll(); });
+}
+
+void HealthProber::start() { timer_->enable(absl::ZeroDuration()); }
+
+std::map<std::string, RehydrationProgress> HealthProber::rehydrations() const {
+  std::lock_guard<std::mutex> lock(progress_mutex_);
+  return progress_;
+}
+
+void HealthProber::probeAll() {
+  timer_->enable(options_.interval);
+  if (!cluster_.hasSnapshot()) return;
+  ClusterSnapshotConstSharedPtr snapshot = cluster_.snapshotPtr();
+  for (const auto& host : snapshot->config().primaries) {
+    Request stats;
+    stats.command = Command::kStats;
+    HostConfig h = host;
+    // The snapshot pointer keeps `host` alive until the reply.
+    cluster_.send(host, stats, [this, h, snapshot](Response&& r) { onStats(h, r); });
+  }
+  // Finished rehydrations are dropped (their progress stays visible).
+  for (auto it = running_.begin(); it != running_.end();) {
+    if (it->second->progress().done) {
+      it = running_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void HealthProber::onStats(const HostConfig& host, const Response& response) {
+  Probe& probe = probes_[host.address];
+  if (response.type != ResponseType::kStats) {
+    if (probe.up || !probe.seen) {
+      logLine(LogLevel::kWarn, absl::StrCat("probe of ", host.address, " failed: ",
+                                            response.text.empty() ? "error" : response.text));
+    }
+    probe.up = false;
+    probe.seen = true;
+    return;
+  }
+  uint64_t pid = 0, items = 0;
+  int64_t uptime = -1;
+  for (const auto& [name, value] : response.stats) {
+    if (name == "pid") (void)absl::SimpleAtoi(value, &pid);
+    if (name == "uptime") (void)absl::SimpleAtoi(value, &uptime);
+    if (name == "curr_items") (void)absl::SimpleAtoi(value, &items);
+  }
+  bool was_down = probe.seen && !probe.up;
+  bool restarted = probe.pid != 0 && (pid != probe.pid || uptime < probe.uptime);
+  if (was_down) logLine(LogLevel::kInfo, absl::StrCat("probe of ", host.address, " succeeded again"));
+  probe.pid = pid;
+  probe.uptime = uptime;
+  probe.up = true;
+  probe.seen = true;
+  if (restarted) {
+    maybeRehydrate(host, absl::StrCat("restarted (pid ", pid, ")"));
+  } else if (was_down && items == 0) {
+    maybeRehydrate(host, "back after being down, and empty");
+  }
+}
+
+void HealthProber::maybeRehydrate(const HostConfig& host, const std::string& why) {
+  if (!options_.rehydrate || !cluster_.snapshot().hasBackup()) {
+    logLine(LogLevel::kInfo, absl::StrCat("server ", host.address, " ", why,
+                                          "; rehydration is off or there is no backup"));
+    return;
+  }
+  if (running_.count(host.address) != 0) return;
+  logLine(LogLevel::kInfo, absl::StrCat("server ", host.address, " ", why, ": rehydrating"));
+  auto rehydrator = std::make_unique<Rehydrator>(
+      cluster_, host, options_.rehydrate_keys_per_second,
+      [this](const RehydrationProgress& p) {
+        std::lock_guard<std::mutex> lock(progress_mutex_);
+        progress_[p.primary] = p;
+      });
+  Rehydrator* raw = rehydrator.get();
+  running_[host.address] = std::move(rehydrator);
+  raw->start();
+}
+
+}  // namespace mcmesh::upstream

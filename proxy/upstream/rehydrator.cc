@@ -1,0 +1,247 @@
+// Rehydrator: metadump listing, ring filtering and the rate-limited mg -> add copy loop.
+#include "proxy/upstream/rehydrator.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "absl/strings/str_cat.h"
+#include "proxy/log.h"
+
+namespace mcmesh::upstream {
+namespace {
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+constexpr absl::Duration kTick = absl::Milliseconds(100);
+constexpr size_t kMaxInflight = 64;
+
+}  // namespace
+
+bool parseMetadumpKey(absl::string_view line, std::string* key) {
+  if (line.substr(0, 4) != "key=") return false;
+  absl::string_view encoded = line.substr(4);
+  size_t space = encoded.find(' ');
+  if (space != absl::string_view::npos) encoded = encoded.substr(0, space);
+  key->clear();
+  for (size_t i = 0; i < encoded.size(); ++i) {
+    if (encoded[i] == '%' && i + 2 < encoded.size()) {
+      int hi = hexValue(encoded[i + 1]), lo = hexValue(encoded[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      key->push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      key->push_back(encoded[i]);
+    }
+  }
+  return !key->empty();
+}
+
+// Streams `lru_crawler metadump all` from one backup over a dedicated connection (the reply is
+// not a normal memcached reply, and can be long).
+class Rehydrator::MetadumpReader {
+ public:
+  MetadumpReader(Dispatcher& dispatcher, const HostConfig& backup,
+                 std::function<bool(const std::string&)> wanted,
+                 std::function<void(std::vector<std::string>, absl::Status)> done)
+      : backup_(backup), wanted_(std::move(wanted)), done_(std::move(done)) {
+    timeout_ = dispatcher.createTimer([this] { finish(absl::DeadlineExceededError("metadump timed out")); });
+    bev_ = bufferevent_socket_new(dispatcher.base(), -1, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_setcb(bev_, &MetadumpReader::onRead, nullptr, &MetadumpReader::onEvent, this);
+    bufferevent_enable(bev_, EV_READ | EV_WRITE);
+    sockaddr_storage addr{};
+    int len = sizeof(addr);
+    if (evutil_parse_sockaddr_port(backup.address.c_str(), reinterpret_cast<sockaddr*>(&addr),
+                                   &len) != 0 ||
+        bufferevent_socket_connect(bev_, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+      failed_now_ = true;
+      return;
+    }
+    static const char kCmd[] = "lru_crawler metadump all\r\n";
+    evbuffer_add(bufferevent_get_output(bev_), kCmd, sizeof(kCmd) - 1);
+    timeout_->enable(absl::Seconds(60));
+  }
+  ~MetadumpReader() {
+    if (bev_ != nullptr) bufferevent_free(bev_);
+  }
+  bool failedNow() const { return failed_now_; }
+
+ private:
+  static void onRead(bufferevent*, void* arg) { static_cast<MetadumpReader*>(arg)->readLines(); }
+  static void onEvent(bufferevent*, short what, void* arg) {
+    if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
+      static_cast<MetadumpReader*>(arg)->finish(absl::UnavailableError("backup connection lost"));
+    }
+  }
+  void readLines() {
+    evbuffer* in = bufferevent_get_input(bev_);
+    while (!finished_) {
+      size_t n = 0;
+      char* line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
+      if (line == nullptr) return;
+      absl::string_view view(line, n);
+      std::string key;
+      if (view == "END") {
+        free(line);
+        finish(absl::OkStatus());
+        return;
+      }
+      if (view.substr(0, 5) == "ERROR" || view.substr(0, 12) == "SERVER_ERROR" ||
+          view.substr(0, 12) == "CLIENT_ERROR") {
+        std::string reason(view);
+        free(line);
+        finish(absl::UnavailableError(absl::StrCat("backup refused metadump: ", reason)));
+        return;
+      }
+      if (parseMetadumpKey(view, &key) && wanted_(key)) keys_.push_back(std::move(key));
+      free(line);
+    }
+  }
+  void finish(absl::Status status) {
+    if (finished_) return;
+    finished_ = true;
+    timeout_->disable();
+    bufferevent_disable(bev_, EV_READ | EV_WRITE);
+    done_(std::move(keys_), std::move(status));  // may destroy the owner later, not now.
+  }
+
+  HostConfig backup_;
+  std::function<bool(const std::string&)> wanted_;
+  std::function<void(std::vector<std::string>, absl::Status)> done_;
+  bufferevent* bev_ = nullptr;
+  TimerPtr timeout_;
+  std::vector<std::string> keys_;
+  bool finished_ = false;
+  bool failed_now_ = false;
+};
+
+Rehydrator::Rehydrator(ClusterView& cluster, HostConfig primary, uint64_t keys_per_second,
+                       std::function<void(const RehydrationProgress&)> on_progress)
+    : cluster_(cluster), primary_(std::move(primary)),
+      keys_per_second_(std::max<uint64_t>(1, keys_per_second)),
+      on_progress_(std::move(on_progress)), alive_(std::make_shared<bool>(true)) {
+  progress_.primary = primary_.address;
+  timer_ = cluster_.dispatcher().createTimer([this] { pump(); });
+}
+
+Rehydrator::~Rehydrator() { *alive_ = false; }
+
+void Rehydrator::start() {
+  const ClusterSnapshot& snapshot = cluster_.snapshot();
+  logLine(LogLevel::kInfo, absl::StrCat("rehydration of ", primary_.address,
+                                        " started: listing keys on the backup"));
+  std::string primary = primary_.address;
+  ClusterSnapshotConstSharedPtr pinned = cluster_.snapshotPtr();
+  auto wanted = [pinned, primary](const std::string& key) {
+    return pinned->primaryFor(key).address == primary;
+  };
+  for (const auto& backup : snapshot.config().backups) {
+    const HostConfig* b = &backup;
+    ++readers_pending_;
+    readers_.push_back(std::make_unique<MetadumpReader>(
+        cluster_.dispatcher(), backup, wanted,
+        [this, b, pinned](std::vector<std::string> keys, absl::Status st) {
+          onKeysListed(*b, std::move(keys), st);
+        }));
+    if (readers_.back()->failedNow()) {
+      onKeysListed(backup, {}, absl::UnavailableError("cannot connect to backup"));
+    }
+  }
+  if (readers_.empty()) {
+    progress_.listing = false;
+    progress_.done = true;
+    report();
+  }
+}
+
+void Rehydrator::onKeysListed(const HostConfig& backup, std::vector<std::string> keys,
+                              absl::Status status) {
+  if (!status.ok()) {
+    logLine(LogLevel::kWarn, absl::StrCat("rehydration of ", primary_.address, ": listing ",
+                                          backup.address, " failed: ", status.message()));
+  }
+  progress_.total += keys.size();
+  for (auto& k : keys) queue_.emplace_back(&backup, std::move(k));
+  if (--readers_pending_ == 0) {
+    progress_.listing = false;
+    logLine(LogLevel::kInfo, absl::StrCat("rehydration of ", primary_.address, ": ",
+                                          progress_.total, " keys to copy at up to ",
+                                          keys_per_second_, "/s"));
+  }
+  report();
+  if (!timer_->enabled()) timer_->enable(absl::ZeroDuration());
+}
+
+void Rehydrator::pump() {
+  // Per tick, at most rate * tick new copies, and never more than kMaxInflight outstanding.
+  uint64_t budget = std::max<uint64_t>(1, keys_per_second_ * absl::ToInt64Milliseconds(kTick) / 1000);
+  while (budget > 0 && inflight_ < kMaxInflight && !queue_.empty()) {
+    auto [backup, key] = std::move(queue_.front());
+    queue_.pop_front();
+    copyOne(*backup, key);
+    --budget;
+  }
+  if (queue_.empty() && inflight_ == 0 && !progress_.listing) {
+    if (!progress_.done) {
+      progress_.done = true;
+      logLine(LogLevel::kInfo, absl::StrCat("rehydration of ", primary_.address, " finished: ",
+                                            progress_.copied, "/", progress_.total, " copied, ",
+                                            progress_.failed, " failed"));
+      report();
+    }
+    return;
+  }
+  timer_->enable(kTick);
+}
+
+void Rehydrator::copyOne(const HostConfig& backup, const std::string& key) {
+  ++inflight_;
+  Request mg;
+  mg.command = Command::kMetaGet;
+  mg.keys.push_back(key);
+  std::shared_ptr<bool> alive = alive_;
+  HostConfig primary = primary_;
+  cluster_.send(backup, mg, [this, alive, primary, key](Response&& r) {
+    if (!*alive) return;
+    if (r.type != ResponseType::kValues) {
+      --inflight_;
+      ++progress_.failed;
+      return;
+    }
+    if (r.items.empty() || r.items[0].ttl == 0) {
+      // Gone or expiring since the listing: nothing to copy; not a failure.
+      --inflight_;
+      ++progress_.copied;
+      return;
+    }
+    Item& item = r.items[0];
+    Request add;
+    add.command = Command::kAdd;
+    add.keys.push_back(key);
+    add.flags = item.flags;
+    add.exptime = item.ttl < 0 ? 0 : item.ttl;
+    add.value = std::move(item.value);
+    cluster_.send(primary, add, [this, alive](Response&& stored) {
+      if (!*alive) return;
+      --inflight_;
+      if (stored.type == ResponseType::kStored || stored.type == ResponseType::kNotStored) {
+        ++progress_.copied;
+      } else {
+        ++progress_.failed;
+      }
+      if ((progress_.copied + progress_.failed) % 1000 == 0) report();
+    });
+  });
+}
+
+void Rehydrator::report() {
+  if (on_progress_) on_progress_(progress_);
+}
+
+}  // namespace mcmesh::upstream
