@@ -1,0 +1,161 @@
+// Encoders: Request -> text for upstream servers, Response -> text for clients.
+#include "absl/strings/str_cat.h"
+#include "filters/decode/text_codec.h"
+
+namespace mcmesh::decode {
+namespace {
+
+void appendKeys(const Request& request, std::string* out) {
+  for (const std::string& key : request.keys) absl::StrAppend(out, " ", key);
+}
+
+// "<name>[ <args>]\r\n" for the commands whose arguments travel as raw text.
+void appendWithArgs(absl::string_view name, const std::string& args, std::string* out) {
+  if (args.empty()) {
+    absl::StrAppend(out, name, "\r\n");
+  } else {
+    absl::StrAppend(out, name, " ", args, "\r\n");
+  }
+}
+
+// "<WORD>[ <text>]\r\n": error lines keep whatever text came with them.
+void appendWord(absl::string_view word, const std::string& text, std::string* out) {
+  appendWithArgs(word, text, out);
+}
+
+}  // namespace
+
+void encodeRequest(const Request& request, std::string* out) {
+  const absl::string_view name = commandName(request.command);
+  const absl::string_view key =
+      request.keys.empty() ? absl::string_view() : absl::string_view(request.keys.front());
+  switch (request.command) {
+    case Command::kGet:
+    case Command::kGets:
+      out->append(name.data(), name.size());
+      appendKeys(request, out);
+      out->append("\r\n");
+      return;
+    case Command::kGat:
+    case Command::kGats:
+      absl::StrAppend(out, name, " ", request.exptime);
+      appendKeys(request, out);
+      out->append("\r\n");
+      return;
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kAppend:
+    case Command::kPrepend:
+      absl::StrAppend(out, name, " ", key, " ", request.flags, " ", request.exptime, " ",
+                      request.value.size(), "\r\n", request.value, "\r\n");
+      return;
+    case Command::kCas:
+      absl::StrAppend(out, name, " ", key, " ", request.flags, " ", request.exptime, " ",
+                      request.value.size(), " ", request.cas_unique, "\r\n", request.value,
+                      "\r\n");
+      return;
+    case Command::kDelete:
+      absl::StrAppend(out, name, " ", key, "\r\n");
+      return;
+    case Command::kIncr:
+    case Command::kDecr:
+      absl::StrAppend(out, name, " ", key, " ", request.delta, "\r\n");
+      return;
+    case Command::kTouch:
+      absl::StrAppend(out, name, " ", key, " ", request.exptime, "\r\n");
+      return;
+    case Command::kFlushAll:
+    case Command::kVerbosity:
+    case Command::kStats:
+      appendWithArgs(name, request.args, out);
+      return;
+    case Command::kVersion:
+    case Command::kQuit:
+      absl::StrAppend(out, name, "\r\n");
+      return;
+    case Command::kMetaGet:
+      // s (size), v (value), f (flags), t (remaining TTL): what a repair copy needs.
+      absl::StrAppend(out, "mg ", key, " s v f t\r\n");
+      return;
+  }
+}
+
+void encodeResponse(const Request& request, const Response& response, std::string* out) {
+  if (request.noreply || request.command == Command::kQuit) return;
+  switch (response.type) {
+    case ResponseType::kValues:
+      if (request.command == Command::kMetaGet) {
+        // Internal only; mirrors what memcached answers to "mg <key> s v f t".
+        if (response.items.empty()) {
+          out->append("EN\r\n");
+          return;
+        }
+        const Item& item = response.items.front();
+        absl::StrAppend(out, "VA ", item.value.size(), " s", item.value.size(), " f", item.flags,
+                        " t", item.ttl, "\r\n", item.value, "\r\n");
+        return;
+      }
+      for (const Item& item : response.items) {
+        absl::StrAppend(out, "VALUE ", item.key, " ", item.flags, " ", item.value.size());
+        if (request.command == Command::kGets || request.command == Command::kGats) {
+          absl::StrAppend(out, " ", item.cas);
+        }
+        absl::StrAppend(out, "\r\n", item.value, "\r\n");
+      }
+      out->append("END\r\n");
+      return;
+    case ResponseType::kStored:
+      out->append("STORED\r\n");
+      return;
+    case ResponseType::kNotStored:
+      out->append("NOT_STORED\r\n");
+      return;
+    case ResponseType::kExists:
+      out->append("EXISTS\r\n");
+      return;
+    case ResponseType::kNotFound:
+      out->append("NOT_FOUND\r\n");
+      return;
+    case ResponseType::kDeleted:
+      out->append("DELETED\r\n");
+      return;
+    case ResponseType::kTouched:
+      out->append("TOUCHED\r\n");
+      return;
+    case ResponseType::kOk:
+      // text carries "RESET" for "stats reset" (see TextResponseParser).
+      absl::StrAppend(out, response.text.empty() ? "OK" : response.text, "\r\n");
+      return;
+    case ResponseType::kNumber:
+      absl::StrAppend(out, response.text, "\r\n");
+      return;
+    case ResponseType::kVersion:
+      appendWord("VERSION", response.text, out);
+      return;
+    case ResponseType::kStats:
+      for (const auto& stat : response.stats) {
+        if (stat.first.empty()) {
+          absl::StrAppend(out, stat.second, "\r\n");  // A non-STAT line, kept verbatim.
+        } else if (stat.second.empty()) {
+          absl::StrAppend(out, "STAT ", stat.first, "\r\n");
+        } else {
+          absl::StrAppend(out, "STAT ", stat.first, " ", stat.second, "\r\n");
+        }
+      }
+      out->append("END\r\n");
+      return;
+    case ResponseType::kError:
+      appendWord("ERROR", response.text, out);
+      return;
+    case ResponseType::kClientError:
+      appendWord("CLIENT_ERROR", response.text, out);
+      return;
+    case ResponseType::kServerError:
+    case ResponseType::kUpstreamFailure:
+      appendWord("SERVER_ERROR", response.text, out);
+      return;
+  }
+}
+
+}  // namespace mcmesh::decode

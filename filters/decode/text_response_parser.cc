@@ -1,0 +1,264 @@
+// TextResponseParser: one memcached text (or meta-get) reply -> Response, driven by value lengths.
+#include "absl/strings/match.h"
+#include "filters/decode/text_codec.h"
+#include "filters/decode/text_number.h"
+
+namespace mcmesh::decode {
+namespace {
+
+using internal::findLine;
+using internal::nextToken;
+
+// No reply line memcached sends is anywhere near this; past it the stream is garbage.
+constexpr size_t kMaxReplyLine = 64 * 1024;
+// Bigger than any item memcached can store (its item_size_max is at most 1 GB).
+constexpr uint64_t kMaxReplyValue = uint64_t{1} << 30;
+
+enum class Scan { kDone, kNeedMore, kBad };
+
+// Walks one reply. Called twice: first with fill == false to learn whether the reply is complete
+// (nothing copied, so a big reply arriving in many reads is not copied again and again), then
+// with fill == true once to build the Response.
+class ReplyScanner {
+ public:
+  ReplyScanner(absl::string_view input, Command command, Response* response, bool fill)
+      : input_(input), command_(command), response_(response), fill_(fill) {}
+
+  Scan run() {
+    switch (command_) {
+      case Command::kGet:
+      case Command::kGets:
+      case Command::kGat:
+      case Command::kGats:
+        return values();
+      case Command::kMetaGet:
+        return metaGet();
+      case Command::kStats:
+        return stats();
+      default:
+        return single();
+    }
+  }
+  size_t position() const { return pos_; }
+
+ private:
+  // Takes the next line; on kNeedMore/kBad pos_ is left where the bad/unfinished line starts.
+  Scan line(absl::string_view* out) {
+    size_t next = 0;
+    if (!findLine(input_, pos_, out, &next)) {
+      return input_.size() - pos_ > kMaxReplyLine ? Scan::kBad : Scan::kNeedMore;
+    }
+    pos_ = next;
+    return Scan::kDone;
+  }
+
+  // Takes `length` data bytes plus "\r\n" (lengths come from the header, never from scanning).
+  Scan block(uint64_t length, std::string* value) {
+    if (length > kMaxReplyValue) return Scan::kBad;
+    if (input_.size() - pos_ < length + 2) return Scan::kNeedMore;
+    if (input_.substr(pos_ + length, 2) != "\r\n") return Scan::kBad;
+    if (fill_) value->assign(input_.data() + pos_, static_cast<size_t>(length));
+    pos_ += static_cast<size_t>(length) + 2;
+    return Scan::kDone;
+  }
+
+  void setType(ResponseType type, absl::string_view text = {}) {
+    if (!fill_) return;
+    response_->type = type;
+    response_->text.assign(text.data(), text.size());
+  }
+
+  // ERROR / CLIENT_ERROR / SERVER_ERROR may answer any command.
+  bool error(absl::string_view l) {
+    absl::string_view text;
+    if (word(l, "ERROR", &text)) {
+      setType(ResponseType::kError, text);
+    } else if (word(l, "CLIENT_ERROR", &text)) {
+      setType(ResponseType::kClientError, text);
+    } else if (word(l, "SERVER_ERROR", &text)) {
+      setType(ResponseType::kServerError, text);
+    } else {
+      return false;
+    }
+    if (fill_) response_->items.clear();
+    return true;
+  }
+
+  // Whether l is `w` alone or `w` followed by a space and *rest.
+  static bool word(absl::string_view l, absl::string_view w, absl::string_view* rest) {
+    if (!absl::StartsWith(l, w)) return false;
+    if (l.size() == w.size()) {
+      *rest = {};
+      return true;
+    }
+    if (l[w.size()] != ' ') return false;
+    *rest = l.substr(w.size() + 1);
+    return true;
+  }
+
+  Scan values() {
+    setType(ResponseType::kValues);
+    for (;;) {
+      absl::string_view l;
+      const size_t start = pos_;
+      if (Scan s = line(&l); s != Scan::kDone) return s;
+      absl::string_view rest;
+      if (l == "END") return Scan::kDone;
+      if (error(l)) return Scan::kDone;
+      if (!word(l, "VALUE", &rest)) return bad();
+      const absl::string_view key = nextToken(&rest);
+      const absl::string_view flags = nextToken(&rest);
+      const absl::string_view bytes = nextToken(&rest);
+      const absl::string_view cas = nextToken(&rest);
+      Item item;
+      uint64_t length = 0;
+      if (key.empty() || !internal::parseUint32(flags, &item.flags) ||
+          !internal::parseUint64(bytes, &length) ||
+          (!cas.empty() && !internal::parseUint64(cas, &item.cas)) || !nextToken(&rest).empty()) {
+        return bad();
+      }
+      if (Scan s = block(length, &item.value); s != Scan::kDone) {
+        return s == Scan::kBad ? s : needMore(start);
+      }
+      if (fill_) {
+        item.key.assign(key.data(), key.size());
+        response_->items.push_back(std::move(item));
+      }
+    }
+  }
+
+  // "VA <size> <flags>*" + data, "HD <flags>*", "EN": see TextResponseParser's note.
+  Scan metaGet() {
+    setType(ResponseType::kValues);
+    absl::string_view l;
+    if (Scan s = line(&l); s != Scan::kDone) return s;
+    if (l == "EN" || error(l)) return Scan::kDone;
+    absl::string_view rest;
+    const bool has_value = word(l, "VA", &rest);
+    if (!has_value && !word(l, "HD", &rest)) return bad();
+    Item item;
+    uint64_t length = 0;
+    if (has_value && !internal::parseUint64(nextToken(&rest), &length)) return bad();
+    for (absl::string_view flag = nextToken(&rest); !flag.empty(); flag = nextToken(&rest)) {
+      const absl::string_view arg = flag.substr(1);
+      bool ok = true;
+      switch (flag[0]) {
+        case 'f':
+          ok = internal::parseUint32(arg, &item.flags);
+          break;
+        case 't':
+          ok = internal::parseInt64(arg, &item.ttl);
+          break;
+        case 'c':
+          ok = internal::parseUint64(arg, &item.cas);
+          break;
+        case 'k':
+          if (fill_) item.key.assign(arg.data(), arg.size());
+          break;
+        default:
+          break;  // s<size>, opaque, and flags we did not ask for carry nothing we keep.
+      }
+      if (!ok) return bad();
+    }
+    if (has_value) {
+      if (Scan s = block(length, &item.value); s != Scan::kDone) {
+        return s == Scan::kBad ? s : needMore(0);
+      }
+    }
+    if (fill_) response_->items.push_back(std::move(item));
+    return Scan::kDone;
+  }
+
+  Scan stats() {
+    setType(ResponseType::kStats);
+    for (bool first = true;; first = false) {
+      absl::string_view l;
+      if (Scan s = line(&l); s != Scan::kDone) return s;
+      absl::string_view rest;
+      if (l == "END") return Scan::kDone;
+      if (first) {
+        // Subcommands answered by one status line: "stats reset", "stats detail on|off".
+        if (l == "RESET" || l == "OK") {
+          setType(ResponseType::kOk, l == "RESET" ? l : absl::string_view());
+          return Scan::kDone;
+        }
+        if (error(l)) return Scan::kDone;
+      }
+      if (!fill_) continue;
+      if (word(l, "STAT", &rest)) {
+        const size_t space = rest.find(' ');
+        const absl::string_view name = rest.substr(0, space);
+        const absl::string_view value =
+            space == absl::string_view::npos ? absl::string_view() : rest.substr(space + 1);
+        response_->stats.emplace_back(std::string(name), std::string(value));
+      } else {
+        response_->stats.emplace_back(std::string(), std::string(l));
+      }
+    }
+  }
+
+  Scan single() {
+    absl::string_view l;
+    if (Scan s = line(&l); s != Scan::kDone) return s;
+    absl::string_view rest;
+    if (error(l)) return Scan::kDone;
+    if (l == "STORED") {
+      setType(ResponseType::kStored);
+    } else if (l == "NOT_STORED") {
+      setType(ResponseType::kNotStored);
+    } else if (l == "EXISTS") {
+      setType(ResponseType::kExists);
+    } else if (l == "NOT_FOUND") {
+      setType(ResponseType::kNotFound);
+    } else if (l == "DELETED") {
+      setType(ResponseType::kDeleted);
+    } else if (l == "TOUCHED") {
+      setType(ResponseType::kTouched);
+    } else if (l == "OK") {
+      setType(ResponseType::kOk);
+    } else if (word(l, "VERSION", &rest)) {
+      setType(ResponseType::kVersion, rest);
+    } else if ((command_ == Command::kIncr || command_ == Command::kDecr) &&
+               l.find_first_not_of("0123456789") == absl::string_view::npos && !l.empty()) {
+      setType(ResponseType::kNumber, l);
+    } else {
+      return bad();
+    }
+    return Scan::kDone;
+  }
+
+  static Scan bad() { return Scan::kBad; }
+  Scan needMore(size_t start) {
+    pos_ = start;
+    return Scan::kNeedMore;
+  }
+
+  const absl::string_view input_;
+  const Command command_;
+  Response* const response_;
+  const bool fill_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+ParseStatus TextResponseParser::parse(absl::string_view input, Command command,
+                                      Response* response, size_t* consumed) {
+  ReplyScanner probe(input, command, response, /*fill=*/false);
+  const Scan scan = probe.run();
+  if (scan == Scan::kNeedMore) {
+    *consumed = 0;
+    return ParseStatus::kNeedMore;
+  }
+  if (scan == Scan::kBad) {
+    *consumed = input.size();  // The stream is out of step; nothing after this can be trusted.
+    return ParseStatus::kError;
+  }
+  *response = Response();
+  ReplyScanner builder(input, command, response, /*fill=*/true);
+  builder.run();
+  *consumed = builder.position();
+  return ParseStatus::kOk;
+}
+
+}  // namespace mcmesh::decode
