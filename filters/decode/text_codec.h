@@ -33,6 +33,9 @@ struct ParseLimits {
 // Error replies are memcached's, byte for byte. As in memcached, an error on a command that ends
 // in "noreply" is not answered: errorReply() is then empty. errorReply() is also empty when
 // memcached closes the connection without a word (over-long line, HTTP request line).
+// A negative or > INT_MAX-2 length is "CLIENT_ERROR bad command line format" with nothing
+// swallowed (memcached cannot know the block's size either); only a parseable length above
+// max_value_bytes gets "SERVER_ERROR object too large for cache" and its block swallowed.
 // Differences from memcached, all on inputs no correct client sends:
 //  - any line longer than the limit closes the connection, even when its newline already arrived
 //    (memcached only checks lines still missing their newline after 2 KB);
@@ -87,8 +90,7 @@ class TextRequestParser {
 //    ttl -1 when t-1 or absent) or none for "EN"; "HD" is a hit without a value.
 class TextResponseParser {
  public:
-  ParseStatus parse(absl::string_view input, Command command, Response* response,
-                    size_t* consumed);
+  ParseStatus parse(absl::string_view input, Command command, Response* response, size_t* consumed);
 };
 
 // Request -> text bytes for an upstream server. Appends to *out. Never emits "noreply" (the

@@ -52,8 +52,7 @@ void encodeRequest(const Request& request, std::string* out) {
       return;
     case Command::kCas:
       absl::StrAppend(out, name, " ", key, " ", request.flags, " ", request.exptime, " ",
-                      request.value.size(), " ", request.cas_unique, "\r\n", request.value,
-                      "\r\n");
+                      request.value.size(), " ", request.cas_unique, "\r\n", request.value, "\r\n");
       return;
     case Command::kDelete:
       absl::StrAppend(out, name, " ", key, "\r\n");

@@ -45,7 +45,9 @@ struct Args {
   }
   bool between(size_t lo, size_t hi) const { return count >= lo && count <= hi; }
   // memcached's set_noreply_maybe: only the last token counts.
-  bool lastIsNoreply() const { return count > 0 && count <= kMaxArgs && tokens[count - 1] == "noreply"; }
+  bool lastIsNoreply() const {
+    return count > 0 && count <= kMaxArgs && tokens[count - 1] == "noreply";
+  }
 };
 
 bool lookupCommand(absl::string_view name, Command* command) {
@@ -53,15 +55,24 @@ bool lookupCommand(absl::string_view name, Command* command) {
     absl::string_view name;
     Command command;
   } kCommands[] = {
-      {"get", Command::kGet},         {"gets", Command::kGets},
-      {"gat", Command::kGat},         {"gats", Command::kGats},
-      {"set", Command::kSet},         {"add", Command::kAdd},
-      {"replace", Command::kReplace}, {"append", Command::kAppend},
-      {"prepend", Command::kPrepend}, {"cas", Command::kCas},
-      {"delete", Command::kDelete},   {"incr", Command::kIncr},
-      {"decr", Command::kDecr},       {"touch", Command::kTouch},
-      {"flush_all", Command::kFlushAll}, {"version", Command::kVersion},
-      {"verbosity", Command::kVerbosity}, {"stats", Command::kStats},
+      {"get", Command::kGet},
+      {"gets", Command::kGets},
+      {"gat", Command::kGat},
+      {"gats", Command::kGats},
+      {"set", Command::kSet},
+      {"add", Command::kAdd},
+      {"replace", Command::kReplace},
+      {"append", Command::kAppend},
+      {"prepend", Command::kPrepend},
+      {"cas", Command::kCas},
+      {"delete", Command::kDelete},
+      {"incr", Command::kIncr},
+      {"decr", Command::kDecr},
+      {"touch", Command::kTouch},
+      {"flush_all", Command::kFlushAll},
+      {"version", Command::kVersion},
+      {"verbosity", Command::kVerbosity},
+      {"stats", Command::kStats},
       {"quit", Command::kQuit},
   };
   for (const auto& entry : kCommands) {
@@ -109,16 +120,16 @@ ParseStatus TextRequestParser::fail(absl::string_view reply, bool close) {
 size_t TextRequestParser::lineLimit(absl::string_view line_start) const {
   // Like memcached's try_read_command_ascii, only get/gets lines (after leading spaces) may grow
   // past the normal limit: those are large multigets, anything else is junk.
-  const absl::string_view s = absl::string_view(line_start).substr(
-      std::min(line_start.find_first_not_of(' '), line_start.size()));
+  const size_t first = line_start.find_first_not_of(' ');
+  const absl::string_view s =
+      first == absl::string_view::npos ? absl::string_view() : line_start.substr(first);
   if (absl::StartsWith(s, "get ") || absl::StartsWith(s, "gets ")) {
     return limits_.max_line_bytes + limits_.max_keys_per_get * (limits_.max_key_length + 1);
   }
   return limits_.max_line_bytes;
 }
 
-ParseStatus TextRequestParser::parse(absl::string_view input, Request* request,
-                                     size_t* consumed) {
+ParseStatus TextRequestParser::parse(absl::string_view input, Request* request, size_t* consumed) {
   error_reply_.clear();
   should_close_ = false;
   size_t skipped = 0;
@@ -285,8 +296,7 @@ ParseStatus TextRequestParser::parseRetrieval(absl::string_view rest, Request* r
 }
 
 ParseStatus TextRequestParser::parseStorage(absl::string_view input, absl::string_view rest,
-                                            size_t line_end, Request* request,
-                                            size_t* consumed) {
+                                            size_t line_end, Request* request, size_t* consumed) {
   const bool cas = request->command == Command::kCas;
   const Args args(rest);
   const size_t required = cas ? 5 : 4;

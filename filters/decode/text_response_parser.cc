@@ -242,8 +242,8 @@ class ReplyScanner {
 
 }  // namespace
 
-ParseStatus TextResponseParser::parse(absl::string_view input, Command command,
-                                      Response* response, size_t* consumed) {
+ParseStatus TextResponseParser::parse(absl::string_view input, Command command, Response* response,
+                                      size_t* consumed) {
   ReplyScanner probe(input, command, response, /*fill=*/false);
   const Scan scan = probe.run();
   if (scan == Scan::kNeedMore) {

@@ -76,8 +76,8 @@ std::vector<Case> allCommands() {
       {"prepend k 0 0 1 noreply\r\nz\r\n", storage(Command::kPrepend, "k", 0, 0, "z", true)});
   cases.push_back({"cas k 7 8 4 18446744073709551615\r\nab\r\n\r\n",
                    storage(Command::kCas, "k", 7, 8, "ab\r\n", false, 18446744073709551615u)});
-  cases.push_back({"cas k 0 0 1 99 noreply\r\nq\r\n",
-                   storage(Command::kCas, "k", 0, 0, "q", true, 99)});
+  cases.push_back(
+      {"cas k 0 0 1 99 noreply\r\nq\r\n", storage(Command::kCas, "k", 0, 0, "q", true, 99)});
   cases.push_back({"delete k\r\n", req(Command::kDelete, {"k"})});
   cases.push_back({"delete k 0\r\n", req(Command::kDelete, {"k"})});
   Request del_quiet = req(Command::kDelete, {"k"});
@@ -263,6 +263,42 @@ TEST(TextRequestParserTest, ReusedRequestIsResetBetweenCommands) {
   ASSERT_EQ(parser.parse("cas k 1 2 1 3 noreply\r\nv\r\n", &request, &consumed), ParseStatus::kOk);
   ASSERT_EQ(parser.parse("get a\r\n", &request, &consumed), ParseStatus::kOk);
   expectSameRequest(req(Command::kGet, {"a"}), request);
+}
+
+TEST(TextRequestParserTest, VersionAndQuitIgnoreArguments) {
+  // memcached never looks past the command token for these.
+  expectSameRequest(req(Command::kVersion, {}), parseWhole("version please\r\n"));
+  expectSameRequest(req(Command::kQuit, {}), parseWhole("quit now\r\n"));
+}
+
+TEST(TextRequestParserTest, StatsArgsAreRawAndKeepNoreply) {
+  // stats has no noreply in memcached; the text goes upstream as the client wrote it.
+  Request stats = req(Command::kStats, {});
+  stats.args = "detail   dump";
+  expectSameRequest(stats, parseWhole("stats  detail   dump  \r\n"));
+  stats.args = "noreply";
+  expectSameRequest(stats, parseWhole("stats noreply\r\n"));
+}
+
+TEST(TextRequestParserTest, DeleteOfAKeyNamedNoreply) {
+  // With a single argument memcached never checks for noreply: the key is "noreply".
+  expectSameRequest(req(Command::kDelete, {"noreply"}), parseWhole("delete noreply\r\n"));
+}
+
+TEST(TextRequestParserTest, KeysMayHoldAnyByteButSpaceAndNewline) {
+  const std::string key = "a\tb\x01\xff:{}";
+  expectSameRequest(req(Command::kGet, {key}), parseWhole("get " + key + "\r\n"));
+}
+
+TEST(TextRequestParserTest, SmallerLineLimitIsHonoured) {
+  ParseLimits limits;
+  limits.max_line_bytes = 16;
+  TextRequestParser parser(limits);
+  Parsed p = parseOnce(parser, "delete 0123456789\r\n");  // 17 bytes before the newline.
+  ASSERT_EQ(p.status, ParseStatus::kError);
+  EXPECT_TRUE(parser.shouldClose());
+  TextRequestParser ok(limits);
+  EXPECT_EQ(parseOnce(ok, "delete 012345678\r\n").status, ParseStatus::kOk);
 }
 
 // ---- Errors: exact memcached replies, close flag, and recovery. ----
@@ -454,6 +490,48 @@ TEST(TextRequestParserErrorTest, TooLargeValueIsSwallowedAcrossReads) {
   ASSERT_EQ(p.status, ParseStatus::kOk);
   EXPECT_EQ(p.consumed, 11u);
   expectSameRequest(req(Command::kGet, {"real"}), p.request);
+}
+
+TEST(TextRequestParserErrorTest, TooLargeForEveryStorageCommand) {
+  ParseLimits limits;
+  limits.max_value_bytes = 2;
+  for (const std::string name : {"set", "add", "replace", "append", "prepend"}) {
+    expectError({name + " k 0 0 3\r\nabc\r\n", kTooLarge, false, kAll}, limits);
+  }
+  expectError({"cas k 0 0 3 1\r\nabc\r\n", kTooLarge, false, kAll}, limits);
+}
+
+TEST(TextRequestParserErrorTest, SwallowEndingExactlyAtTheBufferEnd) {
+  ParseLimits limits;
+  limits.max_value_bytes = 1;
+  TextRequestParser parser(limits);
+  Parsed p = parseOnce(parser, "set k 0 0 4\r\n");
+  ASSERT_EQ(p.status, ParseStatus::kError);
+  EXPECT_EQ(p.consumed, 13u);
+  p = parseOnce(parser, "abcd\r\n");
+  EXPECT_EQ(p.status, ParseStatus::kNeedMore);
+  EXPECT_EQ(p.consumed, 6u);
+  p = parseOnce(parser, "get k\r\n");
+  ASSERT_EQ(p.status, ParseStatus::kOk);
+  EXPECT_EQ(p.consumed, 7u);
+}
+
+TEST(TextRequestParserErrorTest, SwallowIsNotConfusedByTheDataItHolds) {
+  // The swallowed block holds a full command; it must not be executed.
+  ParseLimits limits;
+  limits.max_value_bytes = 4;
+  const std::string data = "delete victim\r\n";
+  const std::string wire =
+      "set k 0 0 " + std::to_string(data.size()) + "\r\n" + data + "\r\nget k\r\n";
+  TextRequestParser parser(limits);
+  absl::string_view rest = wire;
+  Parsed p = parseOnce(parser, rest);
+  ASSERT_EQ(p.status, ParseStatus::kError);
+  rest.remove_prefix(p.consumed);
+  p = parseOnce(parser, rest);
+  ASSERT_EQ(p.status, ParseStatus::kOk);
+  expectSameRequest(req(Command::kGet, {"k"}), p.request);
+  EXPECT_EQ(p.consumed, rest.size());
 }
 
 TEST(TextRequestParserErrorTest, TooLargeDefaultLimitIsOneMegabyte) {

@@ -37,15 +37,18 @@ std::vector<ReplyCase> allReplies() {
   return {
       {Command::kGet, "END\r\n", values({})},
       {Command::kGet, "VALUE k 5 3\r\nabc\r\nEND\r\n", values({makeItem("k", 5, "abc")})},
-      {Command::kGets, "VALUE k 0 3 77\r\nabc\r\nVALUE k2 4294967295 0 18446744073709551615\r\n"
-                       "\r\nEND\r\n",
-       values({makeItem("k", 0, "abc", 77), makeItem("k2", 4294967295u, "", 18446744073709551615u)})},
+      {Command::kGets,
+       "VALUE k 0 3 77\r\nabc\r\nVALUE k2 4294967295 0 18446744073709551615\r\n"
+       "\r\nEND\r\n",
+       values(
+           {makeItem("k", 0, "abc", 77), makeItem("k2", 4294967295u, "", 18446744073709551615u)})},
       {Command::kGat, "VALUE a 1 1\r\nx\r\nEND\r\n", values({makeItem("a", 1, "x")})},
       {Command::kGats, "VALUE a 1 1 9\r\nx\r\nEND\r\n", values({makeItem("a", 1, "x", 9)})},
       // The value holds reply syntax: only its length says where it ends.
       {Command::kGet, "VALUE k 0 18\r\nEND\r\nVALUE x 0 1\r\n\r\nEND\r\n",
        values({makeItem("k", 0, "END\r\nVALUE x 0 1\r\n")})},
-      {Command::kGet, "VALUE k 0 7\r\n\r\nEND\r\n\r\nEND\r\n", values({makeItem("k", 0, "\r\nEND\r\n")})},
+      {Command::kGet, "VALUE k 0 7\r\n\r\nEND\r\n\r\nEND\r\n",
+       values({makeItem("k", 0, "\r\nEND\r\n")})},
       {Command::kSet, "STORED\r\n", typed(ResponseType::kStored)},
       {Command::kAdd, "NOT_STORED\r\n", typed(ResponseType::kNotStored)},
       {Command::kCas, "EXISTS\r\n", typed(ResponseType::kExists)},
@@ -112,9 +115,9 @@ TEST(TextResponseParserTest, EveryReplySplitAtEveryByte) {
       TextResponseParser parser;
       Response response;
       size_t consumed = 99;
-      EXPECT_EQ(parser.parse(absl::string_view(c.wire).substr(0, cut), c.command, &response,
-                             &consumed),
-                ParseStatus::kNeedMore);
+      EXPECT_EQ(
+          parser.parse(absl::string_view(c.wire).substr(0, cut), c.command, &response, &consumed),
+          ParseStatus::kNeedMore);
       EXPECT_EQ(consumed, 0u);
       ASSERT_EQ(parser.parse(c.wire, c.command, &response, &consumed), ParseStatus::kOk);
       EXPECT_EQ(consumed, c.wire.size());
@@ -217,6 +220,34 @@ TEST(TextResponseParserTest, MalformedRepliesAreErrors) {
     EXPECT_EQ(parser.parse(c.second, c.first, &response, &consumed), ParseStatus::kError);
     EXPECT_EQ(consumed, c.second.size());
   }
+}
+
+TEST(TextResponseParserTest, StatLineWithoutValue) {
+  TextResponseParser parser;
+  Response response;
+  size_t consumed = 0;
+  ASSERT_EQ(parser.parse("STAT lonely\r\nEND\r\n", Command::kStats, &response, &consumed),
+            ParseStatus::kOk);
+  expectSameResponse(stats({{"lonely", ""}}), response);
+}
+
+TEST(TextResponseParserTest, BareNewlineLineEndingsAreAccepted) {
+  // A VALUE header line may end in a bare "\n" (memcached never sends one, but nothing is lost).
+  TextResponseParser parser;
+  Response response;
+  size_t consumed = 0;
+  ASSERT_EQ(parser.parse("VALUE k 0 1\nx\r\nEND\n", Command::kGet, &response, &consumed),
+            ParseStatus::kOk);
+  expectSameResponse(values({makeItem("k", 0, "x")}), response);
+}
+
+TEST(TextResponseParserTest, TrailingBytesOfTheNextReplyAreLeftAlone) {
+  TextResponseParser parser;
+  Response response;
+  size_t consumed = 0;
+  ASSERT_EQ(parser.parse("VALUE k 0 1\r\nx\r\nEND\r\nSTO", Command::kGet, &response, &consumed),
+            ParseStatus::kOk);
+  EXPECT_EQ(consumed, 21u);
 }
 
 TEST(TextResponseParserTest, EmptyInputNeedsMore) {
