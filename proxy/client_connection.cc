@@ -10,7 +10,8 @@
 namespace mcmesh {
 
 ClientConnection::ClientConnection(Worker& worker, int fd, std::string peer)
-    : worker_(worker), peer_(std::move(peer)), parser_(worker.limits().parse) {
+    : worker_(worker), peer_(std::move(peer)), id_(worker.nextConnectionId()),
+      parser_(worker.limits().parse) {
   bev_ = bufferevent_socket_new(worker_.dispatcher().base(), fd, BEV_OPT_CLOSE_ON_FREE);
   bufferevent_setcb(bev_, &ClientConnection::onReadCb, &ClientConnection::onWriteCb,
                     &ClientConnection::onEventCb, this);

@@ -36,6 +36,7 @@ class ClientConnection : public RequestOwner, public DeferredDeletable {
   upstream::ClusterView& cluster() override;
   Dispatcher& dispatcher() override;
   const std::string& clientAddress() const override { return peer_; }
+  uint64_t connectionId() const override { return id_; }
   void onRequestComplete(ActiveRequest& request) override;
 
  private:
@@ -49,6 +50,7 @@ class ClientConnection : public RequestOwner, public DeferredDeletable {
   Worker& worker_;
   bufferevent* bev_;
   std::string peer_;
+  uint64_t id_;
   decode::TextRequestParser parser_;
   std::deque<ActiveRequestPtr> queue_;
   bool closed_ = false;

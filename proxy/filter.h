@@ -48,6 +48,11 @@ class FilterCallbacks {
   virtual upstream::ClusterView& cluster() = 0;
   /** @return this worker's event loop, for timers and deferred work. */
   virtual Dispatcher& dispatcher() = 0;
+  /**
+   * @return this client connection's id. Pass it as the affinity of upstream sends so one
+   * client's requests to a server share a connection and keep their order (read-your-writes).
+   */
+  virtual uint64_t connectionId() const = 0;
   /** @return a short description of the client ("127.0.0.1:53412"), for logs and limits. */
   virtual const std::string& clientAddress() const = 0;
 };

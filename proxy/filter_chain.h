@@ -27,6 +27,7 @@ class RequestOwner {
   virtual upstream::ClusterView& cluster() = 0;
   virtual Dispatcher& dispatcher() = 0;
   virtual const std::string& clientAddress() const = 0;
+  virtual uint64_t connectionId() const = 0;
   /** The request has its final response (after the reverse filter pass). */
   virtual void onRequestComplete(ActiveRequest& request) = 0;
 };
@@ -53,6 +54,7 @@ class ActiveRequest : public FilterCallbacks, public DeferredDeletable {
   upstream::ClusterView& cluster() override { return owner_.cluster(); }
   Dispatcher& dispatcher() override { return owner_.dispatcher(); }
   const std::string& clientAddress() const override { return owner_.clientAddress(); }
+  uint64_t connectionId() const override { return owner_.connectionId(); }
 
  private:
   void runRequest();

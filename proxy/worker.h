@@ -57,6 +57,7 @@ class Worker {
   const ConnectionLimits& limits() const { return options_.limits; }
   size_t index() const { return index_; }
   void onConnectionClosed(ClientConnection& connection);
+  uint64_t nextConnectionId() { return ++last_connection_id_; }
   /** Accepts an already-connected socket (also used by tests). */
   void acceptSocket(int fd, std::string peer);
 
@@ -72,6 +73,7 @@ class Worker {
   std::vector<evconnlistener*> listeners_;
   absl::flat_hash_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   std::thread thread_;
+  uint64_t last_connection_id_ = 0;
 };
 
 }  // namespace mcmesh

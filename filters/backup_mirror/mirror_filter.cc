@@ -74,7 +74,7 @@ FilterStatus BackupMirrorFilter::onResponse(Response& response) {
           r.type == ResponseType::kClientError || r.type == ResponseType::kError) {
         counters->mirror_errors.inc();
       }
-    });
+    }, callbacks_->connectionId());
     return FilterStatus::kContinue;
   }
   counters->mirror_sent.inc();
@@ -90,7 +90,7 @@ FilterStatus BackupMirrorFilter::onResponse(Response& response) {
     } else {
       callbacks_->continueResponse();
     }
-  });
+  }, callbacks_->connectionId());
   in_call_ = false;
   if (finished_inline_) {
     handle_ = nullptr;

@@ -83,7 +83,8 @@ FilterStatus FailoverReaderFilter::retryReads(Response& response) {
     lookup_request.keys.push_back(request.keys[l.key_index]);
     if (!l.warm) cluster.counters().failover_reads.inc();
     l.handle = cluster.send(*l.source, lookup_request,
-                            [this, i](Response&& r) { onLookupDone(i, std::move(r)); });
+                            [this, i](Response&& r) { onLookupDone(i, std::move(r)); },
+                            callbacks_->connectionId());
     if (l.done) l.handle = nullptr;
   }
   in_call_ = false;
@@ -112,6 +113,8 @@ void FailoverReaderFilter::finishReads() {
       continue;
     }
     for (auto& item : l.response.items) {
+      // mg replies carry no key unless asked ("k"); we know which key we asked for.
+      if (item.key.empty()) item.key = request.keys[l.key_index];
       if (!l.warm) cluster.counters().backup_hits.inc();
       if (l.repair_target != nullptr) repair(l, item);
       item.ttl = -1;
@@ -165,7 +168,7 @@ void FailoverReaderFilter::repair(const Lookup& lookup, const Item& item) {
     } else {
       counters->repairs_failed.inc();
     }
-  });
+  }, callbacks_->connectionId());
 }
 
 FilterStatus FailoverReaderFilter::retryWrite(Response& response) {
@@ -174,6 +177,7 @@ FilterStatus FailoverReaderFilter::retryWrite(Response& response) {
   const upstream::HostConfig* backup = cluster.snapshot().backupFor(request.keys[0]);
   if (backup == nullptr) return FilterStatus::kContinue;
   cluster.counters().failover_writes.inc();
+  cluster.markDirty(cluster.snapshot().primaryFor(request.keys[0]), request.keys[0]);
   primary_failure_ = response.text;
   in_call_ = true;
   write_handle_ = cluster.send(*backup, request, [this](Response&& r) {
@@ -189,7 +193,7 @@ FilterStatus FailoverReaderFilter::retryWrite(Response& response) {
     } else {
       callbacks_->continueResponse();
     }
-  });
+  }, callbacks_->connectionId());
   in_call_ = false;
   if (finished_inline_) {
     write_handle_ = nullptr;

@@ -20,7 +20,7 @@ constexpr int kDefaultKetamaPort = 11211;
 constexpr size_t kMaxPointNameLength = 85;
 
 uint32_t digestWord(const Md5Digest& digest, uint32_t word) {
-  const size_t i = (word & 3) * 4; // Wraps, so a bad alignment can never read past the digest.
+  const size_t i = (word & 3) * 4;  // Wraps, so a bad alignment can never read past the digest.
   return static_cast<uint32_t>(digest[i]) | static_cast<uint32_t>(digest[i + 1]) << 8 |
          static_cast<uint32_t>(digest[i + 2]) << 16 | static_cast<uint32_t>(digest[i + 3]) << 24;
 }
@@ -32,13 +32,13 @@ uint32_t digestWord(const Md5Digest& digest, uint32_t word) {
  */
 uint32_t pointsForServer(uint32_t weight, uint32_t total_weight, size_t server_count) {
   const float pct = static_cast<float>(weight) / static_cast<float>(total_weight);
-  const float scaled = pct * static_cast<float>(kPointsPerServer) / 4.0f *
-                       static_cast<float>(server_count);
+  const float scaled =
+      pct * static_cast<float>(kPointsPerServer) / 4.0f * static_cast<float>(server_count);
   const float with_epsilon = static_cast<float>(static_cast<double>(scaled) + 0.0000000001);
   return static_cast<uint32_t>(std::floor(with_epsilon)) * kPointsPerHash;
 }
 
-} // namespace
+}  // namespace
 
 std::string ketamaServerName(const RingServer& server) {
   if (!server.name.empty()) {
@@ -79,10 +79,9 @@ absl::StatusOr<KetamaRing> KetamaRing::build(const std::vector<RingServer>& serv
   continuum.reserve(servers.size() * kPointsPerServer);
   for (size_t index = 0; index < servers.size(); ++index) {
     const std::string name = ketamaServerName(servers[index]);
-    const uint32_t hashes =
-        pointsForServer(servers[index].weight, static_cast<uint32_t>(total_weight),
-                        servers.size()) /
-        kPointsPerHash;
+    const uint32_t hashes = pointsForServer(servers[index].weight,
+                                            static_cast<uint32_t>(total_weight), servers.size()) /
+                            kPointsPerHash;
     if (hashes > 0 && name.size() + 1 + absl::StrCat(hashes - 1).size() > kMaxPointNameLength) {
       return absl::InvalidArgumentError(
           absl::StrCat("ketama: server name too long for nutcracker compatibility: ", name));
@@ -118,4 +117,4 @@ size_t KetamaRing::serverIndexForHash(uint32_t hash) const {
   return it->server_index;
 }
 
-} // namespace mcmesh::ketama
+}  // namespace mcmesh::ketama

@@ -13,10 +13,10 @@ namespace mcmesh::ketama {
 
 // One ring member, as a nutcracker `servers:` entry "host:port:weight [name]" describes it.
 struct RingServer {
-  std::string host; // As written in the config: nutcracker hashes the text, not the address.
+  std::string host;  // As written in the config: nutcracker hashes the text, not the address.
   int port = 0;
   uint32_t weight = 1;
-  std::string name; // Optional nutcracker "name" field; when set it alone names the points.
+  std::string name;  // Optional nutcracker "name" field; when set it alone names the points.
 };
 
 /**
@@ -38,10 +38,10 @@ uint32_t md5Hash(absl::string_view key);
  * so a flapping host never rebuilds rings.
  */
 class KetamaRing {
-public:
+ public:
   struct Point {
     uint32_t value;
-    uint32_t server_index; // Index into the vector passed to build().
+    uint32_t server_index;  // Index into the vector passed to build().
   };
 
   /**
@@ -63,7 +63,7 @@ public:
   // Sorted by value; exposed for tests and diagnostics (points per server, spread).
   const std::vector<Point>& continuum() const { return continuum_; }
 
-private:
+ private:
   KetamaRing(size_t server_count, std::vector<Point> continuum)
       : server_count_(server_count), continuum_(std::move(continuum)) {}
 
@@ -71,4 +71,4 @@ private:
   std::vector<Point> continuum_;
 };
 
-} // namespace mcmesh::ketama
+}  // namespace mcmesh::ketama

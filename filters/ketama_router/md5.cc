@@ -63,7 +63,7 @@ void transform(uint32_t state[4], const uint8_t block[64]) {
   state[3] += d;
 }
 
-} // namespace
+}  // namespace
 
 Md5Digest md5Digest(absl::string_view data) {
   uint32_t state[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
@@ -96,4 +96,4 @@ Md5Digest md5Digest(absl::string_view data) {
   return digest;
 }
 
-} // namespace mcmesh::ketama
+}  // namespace mcmesh::ketama

@@ -17,4 +17,4 @@ using Md5Digest = std::array<uint8_t, 16>;
  */
 Md5Digest md5Digest(absl::string_view data);
 
-} // namespace mcmesh::ketama
+}  // namespace mcmesh::ketama

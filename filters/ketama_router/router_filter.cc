@@ -85,14 +85,14 @@ void RouterFilter::dispatchFragments(const Request& request) {
     }
     auto callback = [this, i](Response&& r) { onFragmentDone(i, std::move(r)); };
     if (fragments_.size() == 1 || broadcast_) {
-      f.handle = cluster.send(*f.host, request, std::move(callback));
+      f.handle = cluster.send(*f.host, request, std::move(callback), callbacks_->connectionId());
     } else {
       Request sub;
       sub.command = request.command;
       sub.exptime = request.exptime;
       sub.keys.reserve(f.key_indexes.size());
       for (uint32_t k : f.key_indexes) sub.keys.push_back(request.keys[k]);
-      f.handle = cluster.send(*f.host, sub, std::move(callback));
+      f.handle = cluster.send(*f.host, sub, std::move(callback), callbacks_->connectionId());
     }
     if (f.done) f.handle = nullptr;  // answered inline
   }

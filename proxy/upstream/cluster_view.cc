@@ -140,8 +140,8 @@ const HostConfig* ClusterView::routeFor(absl::string_view key) {
 }
 
 Cancellable* ClusterView::send(const HostConfig& host, const Request& request,
-                               ResponseCallback callback) {
-  return stateFor(host).pool.send(request, std::move(callback));
+                               ResponseCallback callback, uint64_t affinity) {
+  return stateFor(host).pool.send(request, std::move(callback), affinity);
 }
 
 }  // namespace mcmesh::upstream

@@ -60,7 +60,8 @@ class ClusterView {
    */
   const HostConfig* routeFor(absl::string_view key);
   /** Sends to `host` (creating its pool on first use). See ConnPool::send. */
-  Cancellable* send(const HostConfig& host, const Request& request, ResponseCallback callback);
+  Cancellable* send(const HostConfig& host, const Request& request, ResponseCallback callback,
+                    uint64_t affinity = 0);
 
   /**
    * Remembers that `key` was written to the backup because `primary` was down; on recovery the

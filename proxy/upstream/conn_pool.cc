@@ -211,39 +211,35 @@ ConnPool::ConnPool(Dispatcher& dispatcher, HostConfig host, PoolOptions options,
 ConnPool::~ConnPool() { drainAndClose(); }
 
 void ConnPool::drainAndClose() {
-  while (!connections_.empty()) {
-    connections_.back()->fail(absl::StrCat("server ", host_.address, " removed"));
+  for (auto& slot : connections_) {
+    if (slot != nullptr) slot->fail(absl::StrCat("server ", host_.address, " removed"));
   }
 }
 
 void ConnPool::onConnectionClosed(UpstreamConnection* connection) {
-  for (auto it = connections_.begin(); it != connections_.end(); ++it) {
-    if (it->get() == connection) {
-      dispatcher_.deferredDelete(std::make_unique<DeferredConnection>(std::move(*it)));
-      connections_.erase(it);
+  for (auto& slot : connections_) {
+    if (slot.get() == connection) {
+      dispatcher_.deferredDelete(std::make_unique<DeferredConnection>(std::move(slot)));
+      slot = nullptr;
       return;
     }
   }
 }
 
-UpstreamConnection* ConnPool::pickConnection() {
-  // Prefer an idle connection; open a new one while under the cap; else the least loaded.
-  UpstreamConnection* best = nullptr;
-  for (auto& c : connections_) {
-    if (!c->usable()) continue;
-    if (c->pendingCount() == 0) return c.get();
-    if (best == nullptr || c->pendingCount() < best->pendingCount()) best = c.get();
-  }
-  if (best != nullptr && connections_.size() >= options_.max_connections) return best;
+UpstreamConnection* ConnPool::pickConnection(uint64_t affinity) {
+  if (connections_.empty()) connections_.resize(std::max<size_t>(1, options_.max_connections));
+  std::unique_ptr<UpstreamConnection>& slot = connections_[affinity % connections_.size()];
+  if (slot != nullptr && slot->usable()) return slot.get();
   auto connection = std::make_unique<UpstreamConnection>(*this);
   if (!connection->connect()) return nullptr;
-  connections_.push_back(std::move(connection));
-  return connections_.back().get();
+  slot = std::move(connection);
+  return slot.get();
 }
 
-Cancellable* ConnPool::send(const Request& request, ResponseCallback callback) {
+Cancellable* ConnPool::send(const Request& request, ResponseCallback callback,
+                           uint64_t affinity) {
   stats_.requests.inc();
-  UpstreamConnection* connection = pickConnection();
+  UpstreamConnection* connection = pickConnection(affinity);
   if (connection == nullptr || connection->pendingCount() >= options_.max_pending_per_connection) {
     stats_.errors.inc();
     events_.onUpstreamFailure();

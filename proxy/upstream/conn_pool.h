@@ -68,7 +68,7 @@ class ConnPool {
    * error, IO error or timeout. The callback may run inline (e.g. when no connection can be made).
    * @return a handle to cancel, or null if the callback already ran.
    */
-  Cancellable* send(const Request& request, ResponseCallback callback);
+  Cancellable* send(const Request& request, ResponseCallback callback, uint64_t affinity = 0);
 
   const HostConfig& host() const { return host_; }
   /** Closes all idle connections and fails their pending requests (host removed). */
@@ -77,15 +77,16 @@ class ConnPool {
  private:
   friend class UpstreamConnection;
   void onConnectionClosed(UpstreamConnection* connection);
-  UpstreamConnection* pickConnection();
+  UpstreamConnection* pickConnection(uint64_t affinity);
 
   Dispatcher& dispatcher_;
   HostConfig host_;
   PoolOptions options_;
   HostStats& stats_;
   PoolEvents& events_;
+  // Fixed slots (max_connections); a request uses slot affinity % size, so requests with the
+  // same affinity (one client) stay in order on one connection.
   std::vector<std::unique_ptr<UpstreamConnection>> connections_;
-  size_t next_ = 0;
 };
 
 }  // namespace mcmesh::upstream

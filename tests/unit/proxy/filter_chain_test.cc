@@ -15,6 +15,7 @@ class RecordingOwner : public RequestOwner {
   upstream::ClusterView& cluster() override { std::abort(); }
   Dispatcher& dispatcher() override { std::abort(); }
   const std::string& clientAddress() const override { return address_; }
+  uint64_t connectionId() const override { return 1; }
   void onRequestComplete(ActiveRequest& r) override { completed.push_back(r.response().text); }
   std::vector<std::string> completed;
   std::string address_ = "test";
