@@ -31,6 +31,16 @@ sockaddr_in loopback(int port) {
   return addr;
 }
 
+// The address for host:port, or nullopt if host is not a dotted IPv4 address.
+std::optional<sockaddr_in> ipv4(absl::string_view host, int port) {
+  sockaddr_in addr = loopback(port);
+  const std::string text(host);
+  if (::inet_pton(AF_INET, text.c_str(), &addr.sin_addr) != 1) {
+    return std::nullopt;
+  }
+  return addr;
+}
+
 // The inherited environment with `extra` entries overriding same-named variables.
 std::vector<std::string> mergedEnvironment(const std::vector<std::string>& extra) {
   std::vector<std::string> env;
@@ -58,7 +68,7 @@ std::vector<char*> cStrings(std::vector<std::string>& strings) {
   return out;
 }
 
-} // namespace
+}  // namespace
 
 int pickFreePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -77,11 +87,19 @@ int pickFreePort() {
 }
 
 bool waitForPort(int port, absl::Duration timeout) {
+  return waitForAddress("127.0.0.1", port, timeout);
+}
+
+bool waitForAddress(absl::string_view host, int port, absl::Duration timeout) {
+  const std::optional<sockaddr_in> target = ipv4(host, port);
+  if (!target.has_value()) {
+    return false;
+  }
   const absl::Time deadline = absl::Now() + timeout;
   while (true) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd >= 0) {
-      const sockaddr_in addr = loopback(port);
+      const sockaddr_in addr = *target;
       // Loopback connects complete (or are refused) immediately, so a blocking connect is fine.
       const bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
       ::close(fd);
@@ -96,8 +114,8 @@ bool waitForPort(int port, absl::Duration timeout) {
   }
 }
 
-absl::StatusOr<std::unique_ptr<ChildProcess>>
-ChildProcess::start(std::vector<std::string> argv, std::vector<std::string> extra_env) {
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::start(
+    std::vector<std::string> argv, std::vector<std::string> extra_env) {
   if (argv.empty()) {
     return absl::InvalidArgumentError("ChildProcess::start: empty argv");
   }
@@ -123,7 +141,7 @@ ChildProcess::start(std::vector<std::string> argv, std::vector<std::string> extr
     ::setpgid(0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) {
-      ::_exit(127); // The parent died before prctl took effect.
+      ::_exit(127);  // The parent died before prctl took effect.
     }
     // Keep the test's other descriptors (client sockets, listeners) out of the child, so a
     // closed connection really closes. Best effort: older kernels lack close_range.
@@ -197,9 +215,9 @@ void ChildProcess::reap() {
     if (r == pid_) {
       wait_status_ = status;
     } else if (r < 0 && errno != EINTR) {
-      wait_status_ = -1; // Not our child any more (ECHILD): nothing left to reap.
+      wait_status_ = -1;  // Not our child any more (ECHILD): nothing left to reap.
     }
   }
 }
 
-} // namespace mcmesh::testing
+}  // namespace mcmesh::testing

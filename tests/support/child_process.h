@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace mcmesh::testing {
@@ -29,21 +30,27 @@ int pickFreePort();
 bool waitForPort(int port, absl::Duration timeout);
 
 /**
+ * waitForPort for another IPv4 address, e.g. 127.0.0.2: every 127/8 address is loopback on Linux,
+ * which lets a test run servers on the default port 11211 without clashing with anyone.
+ */
+bool waitForAddress(absl::string_view host, int port, absl::Duration timeout);
+
+/**
  * A child process started with fork/execve in its own process group. It is only ever signalled by
  * its own PID, so a test never touches processes it did not start. The child also gets SIGKILL if
  * the thread that started it dies (PR_SET_PDEATHSIG), so a crashed test leaves no strays: start
  * children from a thread that outlives them (normally the test's main thread).
  */
 class ChildProcess {
-public:
+ public:
   /**
    * @param argv argv[0] is the absolute path of the executable (no PATH search).
    * @param extra_env "NAME=value" entries added to (or overriding) the inherited environment.
    * @return the running child, or an error if fork or exec failed (exec errors are reported
    *         through a close-on-exec pipe, so a missing binary fails here and not later).
    */
-  static absl::StatusOr<std::unique_ptr<ChildProcess>>
-  start(std::vector<std::string> argv, std::vector<std::string> extra_env = {});
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> start(
+      std::vector<std::string> argv, std::vector<std::string> extra_env = {});
 
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
@@ -64,7 +71,7 @@ public:
   // The raw waitpid() status once the child has been reaped, nullopt while it runs.
   std::optional<int> waitStatus() const { return wait_status_; }
 
-private:
+ private:
   ChildProcess(pid_t pid, std::string name) : pid_(pid), name_(std::move(name)) {}
   // Blocks until the child is reaped.
   void reap();
@@ -76,4 +83,4 @@ private:
 
 using ChildProcessPtr = std::unique_ptr<ChildProcess>;
 
-} // namespace mcmesh::testing
+}  // namespace mcmesh::testing

@@ -1,4 +1,4 @@
-// Umbrella header for the integration-test harness: include this one, depend on //tests/support:harness.
+// Umbrella header for the integration-test harness (//tests/support:harness).
 #pragma once
 
 #include "tests/support/child_process.h"

@@ -63,7 +63,7 @@ TEST(HarnessTest, ReadTimesOutInsteadOfHanging) {
   absl::StatusOr<TextClientPtr> client =
       TextClient::connect((*server)->port(), absl::Milliseconds(200));
   ASSERT_TRUE(client.ok()) << client.status();
-  absl::StatusOr<std::string> line = (*client)->readLine(); // Nothing was asked: no reply.
+  absl::StatusOr<std::string> line = (*client)->readLine();  // Nothing was asked: no reply.
   EXPECT_EQ(line.status().code(), absl::StatusCode::kDeadlineExceeded);
 }
 
@@ -74,6 +74,19 @@ TEST(HarnessTest, StartOnExplicitPort) {
   ASSERT_TRUE(server.ok()) << server.status();
   EXPECT_EQ((*server)->port(), port);
   EXPECT_TRUE(waitForPort(port, absl::Seconds(1)));
+}
+
+// Any 127/8 address is loopback on Linux; tests use them to run servers on the default port.
+TEST(HarnessTest, ListensOnAnotherLoopbackAddress) {
+  absl::StatusOr<MemcachedServerPtr> server = MemcachedServer::start(0, "127.0.0.2");
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_EQ((*server)->host(), "127.0.0.2");
+  EXPECT_EQ((*server)->address(), "127.0.0.2:" + std::to_string((*server)->port()));
+  EXPECT_TRUE(waitForAddress("127.0.0.2", (*server)->port(), absl::Seconds(1)));
+  absl::StatusOr<TextClientPtr> client = TextClient::connectTo("127.0.0.2", (*server)->port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(*(*client)->set("k", "v"), "STORED");
+  EXPECT_FALSE(TextClient::connectTo("not-an-ip", (*server)->port()).ok());
 }
 
 TEST(HarnessTest, ChildProcessStopAndMissingBinary) {
@@ -90,5 +103,5 @@ TEST(HarnessTest, ChildProcessStopAndMissingBinary) {
   EXPECT_FALSE(missing.ok());
 }
 
-} // namespace
-} // namespace mcmesh::testing
+}  // namespace
+}  // namespace mcmesh::testing

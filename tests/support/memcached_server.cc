@@ -22,11 +22,11 @@ namespace {
 constexpr char kMemcachedPath[] = "/usr/bin/memcached";
 constexpr absl::Duration kStartTimeout = absl::Seconds(5);
 
-std::vector<std::string> memcachedArgv(int port) {
-  std::vector<std::string> argv = {kMemcachedPath, "-l", "127.0.0.1", "-p",
-                                   absl::StrCat(port), "-U", "0", "-m", "64"};
+std::vector<std::string> memcachedArgv(const std::string& host, int port) {
+  std::vector<std::string> argv = {kMemcachedPath, "-l", host, "-p", absl::StrCat(port),
+                                   "-U",           "0",  "-m", "64"};
   if (::geteuid() == 0) {
-    argv.push_back("-u"); // memcached refuses to run as root without it.
+    argv.push_back("-u");  // memcached refuses to run as root without it.
     argv.push_back("root");
   }
   return argv;
@@ -68,41 +68,43 @@ absl::StatusOr<int> awaitPortFile(const std::string& path, ChildProcess& process
   return absl::DeadlineExceededError("memcached did not report its port within 5s");
 }
 
-absl::StatusOr<ChildProcessPtr> launchOnPort(int port) {
-  absl::StatusOr<ChildProcessPtr> process = ChildProcess::start(memcachedArgv(port));
+absl::StatusOr<ChildProcessPtr> launchOnPort(const std::string& host, int port) {
+  absl::StatusOr<ChildProcessPtr> process = ChildProcess::start(memcachedArgv(host, port));
   if (!process.ok()) {
     return process.status();
   }
-  if (!waitForPort(port, kStartTimeout)) {
-    return absl::DeadlineExceededError(absl::StrCat("memcached not listening on ", port));
+  if (!waitForAddress(host, port, kStartTimeout)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("memcached not listening on ", host, ":", port));
   }
   // A connect can succeed against another process that owns the port while ours failed to bind;
   // memcached exits at once in that case, so a short grace period catches it.
   absl::SleepFor(absl::Milliseconds(20));
   if (!(*process)->running()) {
-    return absl::UnavailableError(absl::StrCat("memcached exited; port ", port, " in use?"));
+    return absl::UnavailableError(absl::StrCat("memcached exited; ", host, ":", port, " in use?"));
   }
   return process;
 }
 
-} // namespace
+}  // namespace
 
-absl::StatusOr<std::unique_ptr<MemcachedServer>> MemcachedServer::start(int port) {
+absl::StatusOr<std::unique_ptr<MemcachedServer>> MemcachedServer::start(int port,
+                                                                        std::string host) {
   absl::StatusOr<std::string> temp_dir = makeTempDir();
   if (!temp_dir.ok()) {
     return temp_dir.status();
   }
   if (port != 0) {
-    absl::StatusOr<ChildProcessPtr> process = launchOnPort(port);
+    absl::StatusOr<ChildProcessPtr> process = launchOnPort(host, port);
     if (!process.ok()) {
       return process.status();
     }
     return std::unique_ptr<MemcachedServer>(
-        new MemcachedServer(port, *std::move(temp_dir), *std::move(process)));
+        new MemcachedServer(std::move(host), port, *std::move(temp_dir), *std::move(process)));
   }
   const std::string port_file = absl::StrCat(*temp_dir, "/ports");
-  absl::StatusOr<ChildProcessPtr> process =
-      ChildProcess::start(memcachedArgv(-1), {absl::StrCat("MEMCACHED_PORT_FILENAME=", port_file)});
+  absl::StatusOr<ChildProcessPtr> process = ChildProcess::start(
+      memcachedArgv(host, -1), {absl::StrCat("MEMCACHED_PORT_FILENAME=", port_file)});
   if (!process.ok()) {
     return process.status();
   }
@@ -110,11 +112,12 @@ absl::StatusOr<std::unique_ptr<MemcachedServer>> MemcachedServer::start(int port
   if (!bound.ok()) {
     return bound.status();
   }
-  if (!waitForPort(*bound, kStartTimeout)) {
-    return absl::DeadlineExceededError(absl::StrCat("memcached not listening on ", *bound));
+  if (!waitForAddress(host, *bound, kStartTimeout)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("memcached not listening on ", host, ":", *bound));
   }
   return std::unique_ptr<MemcachedServer>(
-      new MemcachedServer(*bound, *std::move(temp_dir), *std::move(process)));
+      new MemcachedServer(std::move(host), *bound, *std::move(temp_dir), *std::move(process)));
 }
 
 MemcachedServer::~MemcachedServer() {
@@ -124,14 +127,14 @@ MemcachedServer::~MemcachedServer() {
   ::rmdir(temp_dir_.c_str());
 }
 
-std::string MemcachedServer::address() const { return absl::StrCat("127.0.0.1:", port_); }
+std::string MemcachedServer::address() const { return absl::StrCat(host_, ":", port_); }
 
 void MemcachedServer::kill() { process_.reset(); }
 
 absl::Status MemcachedServer::restart() {
   process_.reset();
   // memcached sets SO_REUSEADDR, so the port is reusable as soon as the old process is reaped.
-  absl::StatusOr<ChildProcessPtr> process = launchOnPort(port_);
+  absl::StatusOr<ChildProcessPtr> process = launchOnPort(host_, port_);
   if (!process.ok()) {
     return process.status();
   }
@@ -139,4 +142,4 @@ absl::Status MemcachedServer::restart() {
   return absl::OkStatus();
 }
 
-} // namespace mcmesh::testing
+}  // namespace mcmesh::testing

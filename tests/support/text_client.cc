@@ -49,9 +49,22 @@ std::string stripCrlf(std::string line) {
   return line;
 }
 
-} // namespace
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<TextClient>> TextClient::connect(int port, absl::Duration timeout) {
+  return connectTo("127.0.0.1", port, timeout);
+}
+
+absl::StatusOr<std::unique_ptr<TextClient>> TextClient::connectTo(absl::string_view host, int port,
+                                                                  absl::Duration timeout) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const std::string host_text(host);
+  if (::inet_pton(AF_INET, host_text.c_str(), &addr.sin_addr) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("TextClient: not an IPv4 address: ", host));
+  }
+  const std::string target = absl::StrCat(host, ":", port);
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     return absl::ErrnoToStatus(errno, "socket");
@@ -59,13 +72,9 @@ absl::StatusOr<std::unique_ptr<TextClient>> TextClient::connect(int port, absl::
   std::unique_ptr<TextClient> client(new TextClient(fd, timeout));
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     if (errno != EINPROGRESS) {
-      return absl::ErrnoToStatus(errno, absl::StrCat("connect 127.0.0.1:", port));
+      return absl::ErrnoToStatus(errno, absl::StrCat("connect ", target));
     }
     absl::Status ready = pollUntil(fd, POLLOUT, absl::Now() + timeout);
     if (!ready.ok()) {
@@ -75,7 +84,7 @@ absl::StatusOr<std::unique_ptr<TextClient>> TextClient::connect(int port, absl::
     socklen_t len = sizeof(err);
     ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0) {
-      return absl::ErrnoToStatus(err, absl::StrCat("connect 127.0.0.1:", port));
+      return absl::ErrnoToStatus(err, absl::StrCat("connect ", target));
     }
   }
   return client;
@@ -128,7 +137,7 @@ absl::StatusOr<std::string> TextClient::readLine() { return readUntil("\r\n"); }
 
 absl::StatusOr<std::string> TextClient::readUntil(absl::string_view terminator) {
   const absl::Time deadline = absl::Now() + timeout_;
-  size_t searched = 0; // Resume the search where the last one stopped.
+  size_t searched = 0;  // Resume the search where the last one stopped.
   while (true) {
     const size_t pos = buffer_.find(terminator.data(), searched, terminator.size());
     if (pos != std::string::npos) {
@@ -139,9 +148,9 @@ absl::StatusOr<std::string> TextClient::readUntil(absl::string_view terminator) 
     searched = buffer_.size() >= terminator.size() ? buffer_.size() - terminator.size() + 1 : 0;
     absl::Status filled = fill(deadline);
     if (!filled.ok()) {
-      return absl::Status(filled.code(), absl::StrCat(filled.message(), " (waiting for ",
-                                                      absl::CEscape(terminator), ", have ",
-                                                      absl::CEscape(buffer_), ")"));
+      return absl::Status(
+          filled.code(), absl::StrCat(filled.message(), " (waiting for ", absl::CEscape(terminator),
+                                      ", have ", absl::CEscape(buffer_), ")"));
     }
   }
 }
@@ -170,8 +179,8 @@ absl::StatusOr<std::string> TextClient::roundTrip(absl::string_view request,
 
 absl::StatusOr<std::string> TextClient::set(absl::string_view key, absl::string_view value,
                                             uint32_t flags, int64_t exptime) {
-  absl::Status sent = send(
-      absl::StrCat("set ", key, " ", flags, " ", exptime, " ", value.size(), "\r\n", value, "\r\n"));
+  absl::Status sent = send(absl::StrCat("set ", key, " ", flags, " ", exptime, " ", value.size(),
+                                        "\r\n", value, "\r\n"));
   if (!sent.ok()) {
     return sent;
   }
@@ -199,8 +208,8 @@ absl::StatusOr<std::optional<std::string>> TextClient::get(absl::string_view key
   const std::vector<absl::string_view> parts = absl::StrSplit(header_line, ' ');
   size_t bytes = 0;
   if (parts.size() < 4 || parts[0] != "VALUE" || !absl::SimpleAtoi(parts[3], &bytes)) {
-    return absl::InternalError(absl::StrCat("get ", key, ": unexpected reply: ",
-                                            absl::CEscape(*header)));
+    return absl::InternalError(
+        absl::StrCat("get ", key, ": unexpected reply: ", absl::CEscape(*header)));
   }
   absl::StatusOr<std::string> data = readExactly(bytes + 2);
   if (!data.ok()) {
@@ -217,4 +226,4 @@ absl::StatusOr<std::optional<std::string>> TextClient::get(absl::string_view key
   return std::optional<std::string>(*std::move(data));
 }
 
-} // namespace mcmesh::testing
+}  // namespace mcmesh::testing

@@ -1,4 +1,5 @@
-// Owns a blocking memcached text-protocol client connection for tests, with a timeout on every call.
+// Owns a blocking memcached text-protocol client connection for tests, with a timeout on every
+// call.
 #pragma once
 
 #include <cstdint>
@@ -18,13 +19,17 @@ namespace mcmesh::testing {
  * set()/get() for setup and checks. Every call fails with DEADLINE_EXCEEDED instead of hanging.
  */
 class TextClient {
-public:
+ public:
   /**
    * Connects to 127.0.0.1:port.
    * @param timeout bounds the connect and, later, each send/read call.
    */
-  static absl::StatusOr<std::unique_ptr<TextClient>>
-  connect(int port, absl::Duration timeout = absl::Seconds(2));
+  static absl::StatusOr<std::unique_ptr<TextClient>> connect(
+      int port, absl::Duration timeout = absl::Seconds(2));
+
+  // connect() to another IPv4 address (e.g. a server on 127.0.0.2:11211).
+  static absl::StatusOr<std::unique_ptr<TextClient>> connectTo(
+      absl::string_view host, int port, absl::Duration timeout = absl::Seconds(2));
 
   TextClient(const TextClient&) = delete;
   TextClient& operator=(const TextClient&) = delete;
@@ -44,13 +49,13 @@ public:
   absl::StatusOr<std::string> roundTrip(absl::string_view request, absl::string_view terminator);
 
   // @return the reply line without "\r\n" (e.g. "STORED").
-  absl::StatusOr<std::string> set(absl::string_view key, absl::string_view value, uint32_t flags = 0,
-                                  int64_t exptime = 0);
+  absl::StatusOr<std::string> set(absl::string_view key, absl::string_view value,
+                                  uint32_t flags = 0, int64_t exptime = 0);
 
   // @return the value, or nullopt on a miss; any reply other than VALUE/END is an error.
   absl::StatusOr<std::optional<std::string>> get(absl::string_view key);
 
-private:
+ private:
   TextClient(int fd, absl::Duration timeout) : fd_(fd), timeout_(timeout) {}
   // Appends at least one byte from the socket to buffer_, waiting until deadline.
   absl::Status fill(absl::Time deadline);
@@ -59,9 +64,9 @@ private:
 
   const int fd_;
   const absl::Duration timeout_;
-  std::string buffer_; // Bytes received but not yet returned.
+  std::string buffer_;  // Bytes received but not yet returned.
 };
 
 using TextClientPtr = std::unique_ptr<TextClient>;
 
-} // namespace mcmesh::testing
+}  // namespace mcmesh::testing

@@ -34,8 +34,8 @@ std::vector<double> arcShares(const KetamaRing& ring) {
   const auto& points = ring.continuum();
   for (size_t i = 0; i < points.size(); ++i) {
     const uint64_t previous = i == 0 ? points.back().value : points[i - 1].value;
-    const uint64_t arc = i == 0 ? points[0].value + (uint64_t{1} << 32) - previous
-                                : points[i].value - previous;
+    const uint64_t arc =
+        i == 0 ? points[0].value + (uint64_t{1} << 32) - previous : points[i].value - previous;
     shares[points[i].server_index] += static_cast<double>(arc) / static_cast<double>(1ull << 32);
   }
   return shares;
@@ -150,5 +150,5 @@ TEST(KetamaRingTest, RejectsInvalidServerLists) {
             absl::StatusCode::kInvalidArgument);
 }
 
-} // namespace
-} // namespace mcmesh::ketama
+}  // namespace
+}  // namespace mcmesh::ketama

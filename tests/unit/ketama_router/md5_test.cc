@@ -39,5 +39,5 @@ TEST(Md5Test, PaddingBoundaries) {
   EXPECT_EQ(hex(std::string(1000, 'a')), "cabe45dcc9ae5b66ba86600cca6b8ba8");
 }
 
-} // namespace
-} // namespace mcmesh::ketama
+}  // namespace
+}  // namespace mcmesh::ketama
