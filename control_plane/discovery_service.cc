@@ -125,15 +125,16 @@ grpc::Status DiscoveryServiceImpl::StreamTopology(
       *response.mutable_topology() = *next;
       response.set_version(next->version());
       response.set_nonce(nonceString(stream.stream_id, nonce_counter));
+      // Recorded and logged before the write: the ACK may arrive before Write() returns.
+      registry_.sent(stream.proxy_id, stream.generation, next->version());
+      logLine(absl::StrCat("push version ", next->version(), " to ", stream.label, " nonce ",
+                           response.nonce()));
       if (!grpc_stream->Write(response)) {
         logLine(absl::StrCat(stream.label, ": write failed, closing stream"));
         stream.finish();
         stream.context->TryCancel();  // Wakes the reader blocked in Read().
         return;
       }
-      registry_.sent(stream.proxy_id, stream.generation, next->version());
-      logLine(absl::StrCat("pushed version ", next->version(), " to ", stream.label, " nonce ",
-                           response.nonce()));
     }
   });
 
