@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "filters/builtin_filters.h"
 #include "proxy/run.h"
+#include "proxy/control_plane_link.h"
 #include "proxy/log.h"
 #include "proxy/options.h"
 #include "proxy/server.h"
@@ -112,7 +113,14 @@ int runMcmesh(int argc, char** argv, const std::function<void(FilterRegistry&)>&
   }
   if (int rc = dropPrivileges(*options); rc != 0) return rc;
   if (!options->foreground) daemonize();
-  return server.run();
+  std::unique_ptr<ControlPlaneLink> control_plane;
+  if (!options->control_plane.empty()) {
+    control_plane = std::make_unique<ControlPlaneLink>(server, *options);
+    control_plane->start();
+  }
+  int rc = server.run();
+  if (control_plane != nullptr) control_plane->stop();
+  return rc;
 }
 
 }  // namespace mcmesh

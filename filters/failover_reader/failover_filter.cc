@@ -27,6 +27,7 @@ absl::StatusOr<FilterFactory> makeFailoverFactory(const FilterConfigMap& config,
 
 FilterStatus FailoverReaderFilter::onResponse(Response& response) {
   const Request& request = callbacks_->request();
+  snapshot_ = callbacks_->cluster().snapshotPtr();
   if (isRetrieval(request.command)) return retryReads(response);
   if (isWrite(request.command) && response.type == ResponseType::kUpstreamFailure) {
     return retryWrite(response);

@@ -48,6 +48,7 @@ class FailoverReaderFilter : public PassThroughFilter {
   void repair(const Lookup& lookup, const Item& item);
 
   FailoverOptions options_;
+  upstream::ClusterSnapshotConstSharedPtr snapshot_;  // pinned: lookups point at its hosts.
   std::vector<Lookup> lookups_;
   size_t outstanding_ = 0;
   bool all_primary_failed_ = false;

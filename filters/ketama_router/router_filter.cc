@@ -6,6 +6,7 @@
 namespace mcmesh::router {
 
 FilterStatus RouterFilter::onRequest(Request& request) {
+  snapshot_ = callbacks_->cluster().snapshotPtr();
   switch (request.command) {
     case Command::kVersion: {
       Response r = Response::ofType(ResponseType::kVersion);

@@ -35,6 +35,9 @@ class RouterFilter : public PassThroughFilter {
   Response mergeRetrieval();
   Response mergeBroadcast();
 
+  // Pinned for the request's life: fragments point at its hosts, and a topology push may
+  // replace the worker's current snapshot while replies are outstanding.
+  upstream::ClusterSnapshotConstSharedPtr snapshot_;
   std::vector<Fragment> fragments_;
   size_t outstanding_ = 0;
   bool broadcast_ = false;
