@@ -63,8 +63,8 @@ class Rehydrator::MetadumpReader {
       failed_now_ = true;
       return;
     }
-    static const char kCmd[] = "lru_crawler metadump all\r\n";
-    evbuffer_add(bufferevent_get_output(bev_), kCmd, sizeof(kCmd) - 1);
+    retry_ = dispatcher.createTimer([this] { sendCommand(); });
+    sendCommand();
     timeout_->enable(absl::Seconds(60));
   }
   ~MetadumpReader() {
@@ -73,6 +73,10 @@ class Rehydrator::MetadumpReader {
   bool failedNow() const { return failed_now_; }
 
  private:
+  void sendCommand() {
+    static const char kCmd[] = "lru_crawler metadump all\r\n";
+    evbuffer_add(bufferevent_get_output(bev_), kCmd, sizeof(kCmd) - 1);
+  }
   static void onRead(bufferevent*, void* arg) { static_cast<MetadumpReader*>(arg)->readLines(); }
   static void onEvent(bufferevent*, short what, void* arg) {
     if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
@@ -92,6 +96,13 @@ class Rehydrator::MetadumpReader {
         finish(absl::OkStatus());
         return;
       }
+      if (view.substr(0, 4) == "BUSY") {
+        // memcached runs one LRU crawler at a time (another rehydration, or an operator's
+        // metadump): ask again shortly; the overall timeout still bounds the wait.
+        free(line);
+        retry_->enable(absl::Milliseconds(250));
+        continue;
+      }
       if (view.substr(0, 5) == "ERROR" || view.substr(0, 12) == "SERVER_ERROR" ||
           view.substr(0, 12) == "CLIENT_ERROR") {
         std::string reason(view);
@@ -107,6 +118,7 @@ class Rehydrator::MetadumpReader {
     if (finished_) return;
     finished_ = true;
     timeout_->disable();
+    retry_->disable();
     bufferevent_disable(bev_, EV_READ | EV_WRITE);
     done_(std::move(keys_), std::move(status));  // may destroy the owner later, not now.
   }
@@ -116,6 +128,7 @@ class Rehydrator::MetadumpReader {
   std::function<void(std::vector<std::string>, absl::Status)> done_;
   bufferevent* bev_ = nullptr;
   TimerPtr timeout_;
+  TimerPtr retry_;
   std::vector<std::string> keys_;
   bool finished_ = false;
   bool failed_now_ = false;
