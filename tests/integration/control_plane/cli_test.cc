@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "control_plane/validator.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
+#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "tests/support/child_process.h"
 
@@ -389,6 +391,65 @@ TEST_F(CliTest, KilledControlPlaneLosesNothingAcknowledged) {
   cp_->stop();
   startControlPlane();
   EXPECT_EQ(topology().version(), 6u);
+}
+
+TEST_F(CliTest, TlsServesCtlAndDiscoveryClients) {
+  if (access("/usr/bin/openssl", X_OK) != 0) {
+    GTEST_SKIP() << "no /usr/bin/openssl to make a test certificate";
+  }
+  const std::string cert = tempPath("cert.pem");
+  const std::string key = tempPath("key.pem");
+  RunResult gen = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                       "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
+                       "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"});
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+
+  ::unlink(port_file_.c_str());
+  auto child = mcmesh::testing::ChildProcess::start(
+      {absolute(kControlPlane), "--listen=127.0.0.1:0", "--store_path=" + store_,
+       "--bootstrap=" + bootstrap_, "--port_file=" + port_file_, "--tls_cert=" + cert,
+       "--tls_key=" + key});
+  ASSERT_TRUE(child.ok()) << child.status();
+  cp_ = std::move(*child);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < deadline && port_ == 0) {
+    std::ifstream in(port_file_);
+    std::string line;
+    if (!std::getline(in, line) || !absl::SimpleAtoi(line, &port_)) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+  ASSERT_GT(port_, 0);
+
+  RunResult tls = ctl({"--tls_ca=" + cert, "topology"}, false);
+  EXPECT_EQ(tls.exit_code, 0) << tls.err;
+  RunResult plaintext = ctl({"topology"}, false);
+  EXPECT_EQ(plaintext.exit_code, 3) << plaintext.err;  // A plaintext client cannot talk to it.
+
+  grpc::SslCredentialsOptions ssl;
+  std::ifstream in(cert);
+  ssl.pem_root_certs.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  DiscoveryClientOptions options;
+  options.credentials = grpc::SslCredentials(ssl);
+  options.log = [](absl::string_view) {};
+  absl::Mutex mutex;
+  uint64_t applied = 0;
+  DiscoveryClient client(target(), "proxy-tls", "web",
+                         [&](const mcmesh::v1::Topology& t) {
+                           absl::MutexLock lock(&mutex);
+                           applied = t.version();
+                           return absl::OkStatus();
+                         },
+                         options);
+  client.start();
+  bool reached = false;
+  {
+    absl::MutexLock lock(&mutex);
+    reached = mutex.AwaitWithTimeout(
+        absl::Condition(+[](uint64_t* v) { return *v == 1; }, &applied), absl::Seconds(5));
+  }
+  client.stop();
+  EXPECT_TRUE(reached);
 }
 
 TEST_F(CliTest, WithoutTokenFileAdminIsOpen) {
