@@ -217,6 +217,7 @@ StatLines Server::report(absl::string_view args) const {
     add("repairs_done", sumCounter(&ProxyCounters::repairs_done));
     add("repairs_failed", sumCounter(&ProxyCounters::repairs_failed));
     add("warm_copies", sumCounter(&ProxyCounters::warm_copies));
+    add("warm_invalidations", sumCounter(&ProxyCounters::warm_invalidations));
     add("dirty_invalidations", sumCounter(&ProxyCounters::dirty_invalidations));
     add("mirror_sent", sumCounter(&ProxyCounters::mirror_sent));
     add("mirror_errors", sumCounter(&ProxyCounters::mirror_errors));

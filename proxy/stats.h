@@ -41,6 +41,7 @@ struct ProxyCounters {
   Counter repairs_done;       // items copied back to a primary after a backup hit.
   Counter repairs_failed;
   Counter warm_copies;
+  Counter warm_invalidations;      // old-owner copies deleted by writes during a warm-up window.
   Counter dirty_invalidations;     // stale primary copies deleted after the primary recovered.        // items copied from a previous owner during a warm-up window.
   // backup_mirror
   Counter mirror_sent;

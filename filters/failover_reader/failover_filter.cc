@@ -32,6 +32,7 @@ FilterStatus FailoverReaderFilter::onResponse(Response& response) {
   if (isWrite(request.command) && response.type == ResponseType::kUpstreamFailure) {
     return retryWrite(response);
   }
+  if (isWrite(request.command)) invalidatePreviousOwner(request);
   return FilterStatus::kContinue;
 }
 
@@ -169,6 +170,22 @@ void FailoverReaderFilter::repair(const Lookup& lookup, const Item& item) {
     } else {
       counters->repairs_failed.inc();
     }
+  }, callbacks_->connectionId());
+}
+
+void FailoverReaderFilter::invalidatePreviousOwner(const Request& request) {
+  // During a warm-up window misses are served from a key's previous owner; a write to the new
+  // owner must therefore remove the old copy, or a later miss could resurrect it.
+  upstream::ClusterView& cluster = callbacks_->cluster();
+  const upstream::HostConfig* old_owner =
+      snapshot_->previousOwnerFor(request.keys[0], callbacks_->dispatcher().now());
+  if (old_owner == nullptr) return;
+  Request del;
+  del.command = Command::kDelete;
+  del.keys.push_back(request.keys[0]);
+  ProxyCounters* counters = &cluster.counters();
+  cluster.send(*old_owner, del, [counters](Response&& r) {
+    if (r.type == ResponseType::kDeleted) counters->warm_invalidations.inc();
   }, callbacks_->connectionId());
 }
 

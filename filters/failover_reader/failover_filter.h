@@ -3,7 +3,8 @@
 //  - keys the primary missed are read from the key's previous owner during a topology warm-up
 //    window, else (miss-failover) from the backup; hits are copied back to the primary with
 //    `add` keeping flags and remaining TTL (read-repair: never overwrites a newer value);
-//  - a write whose primary is down goes to the backup, and the client gets the backup's answer.
+//  - a write whose primary is down goes to the backup, and the client gets the backup's answer;
+//  - during a warm-up window, a write also deletes the key on its previous owner.
 #pragma once
 
 #include <string>
@@ -43,6 +44,7 @@ class FailoverReaderFilter : public PassThroughFilter {
 
   FilterStatus retryReads(Response& response);
   FilterStatus retryWrite(Response& response);
+  void invalidatePreviousOwner(const Request& request);
   void onLookupDone(size_t index, Response&& response);
   void finishReads();
   void repair(const Lookup& lookup, const Item& item);

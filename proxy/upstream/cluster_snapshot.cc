@@ -26,11 +26,11 @@ bool sameMembers(const std::vector<HostConfig>& a, const std::vector<HostConfig>
   return true;
 }
 
-absl::StatusOr<std::unique_ptr<ketama::KetamaRing>> buildRing(
+absl::StatusOr<std::shared_ptr<const ketama::KetamaRing>> buildRing(
     const std::vector<HostConfig>& hosts) {
   auto ring = ketama::KetamaRing::build(toRingServers(hosts));
   if (!ring.ok()) return ring.status();
-  return std::make_unique<ketama::KetamaRing>(std::move(*ring));
+  return std::make_shared<const ketama::KetamaRing>(std::move(*ring));
 }
 
 }  // namespace
@@ -103,31 +103,23 @@ absl::StatusOr<ClusterSnapshotConstSharedPtr> ClusterSnapshot::create(
   }
 
   // Warm-up: when the active membership changes, remember the old ring so misses on a key's new
-  // owner can be served (and copied) from its old owner. A drain keeps the window open until
-  // the node is removed; an unrelated change inherits the window already running.
+  // owner can be served (and copied) from its old owner. A drain keeps its window open until the
+  // drained node is removed; an added node's window lasts warmup_window.
+  bool draining = false;
+  for (const auto& h : config.primaries) draining |= h.state == NodeState::kDraining;
   if (previous != nullptr) {
+    for (const auto& w : previous->warm_rings_) {
+      if (now >= w.deadline) continue;
+      if (w.deadline == absl::InfiniteFuture() && !draining) continue;  // drained node removed
+      snap->warm_rings_.push_back(w);
+    }
     if (!sameMembers(previous->active_primaries_, snap->active_primaries_)) {
-      snap->previous_primaries_ = previous->active_primaries_;
-      snap->previous_ring_ = std::move(*buildRing(snap->previous_primaries_));
-      bool drained = false;
-      for (const auto& h : config.primaries) {
-        if (h.state == NodeState::kDraining) drained = true;
-      }
-      snap->warmup_deadline_ = drained ? absl::InfiniteFuture() : now + config.warmup_window;
-    } else if (previous->previous_ring_ != nullptr && now < previous->warmup_deadline_) {
-      snap->previous_primaries_ = previous->previous_primaries_;
-      snap->previous_ring_ = std::move(*buildRing(snap->previous_primaries_));
-      bool still_draining = false;
-      for (const auto& h : config.primaries) {
-        if (h.state == NodeState::kDraining) still_draining = true;
-      }
-      snap->warmup_deadline_ = previous->warmup_deadline_;
-      if (previous->warmup_deadline_ == absl::InfiniteFuture() && !still_draining) {
-        // The drained node was removed: the drain's warm-up is over.
-        snap->previous_ring_.reset();
-        snap->previous_primaries_.clear();
-        snap->warmup_deadline_ = absl::InfinitePast();
-      }
+      WarmRing ring;
+      ring.primaries = previous->active_primaries_;
+      ring.ring = previous->primary_ring_;
+      ring.deadline = draining ? absl::InfiniteFuture() : now + config.warmup_window;
+      snap->warm_rings_.insert(snap->warm_rings_.begin(), std::move(ring));
+      if (snap->warm_rings_.size() > kMaxWarmRings) snap->warm_rings_.resize(kMaxWarmRings);
     }
   }
   snap->config_ = std::move(config);
@@ -144,12 +136,16 @@ const HostConfig* ClusterSnapshot::backupFor(absl::string_view key) const {
 }
 
 const HostConfig* ClusterSnapshot::previousOwnerFor(absl::string_view key, absl::Time now) const {
-  if (previous_ring_ == nullptr || now >= warmup_deadline_) return nullptr;
-  const HostConfig& old_owner = previous_primaries_[previous_ring_->serverIndexFor(key)];
-  if (old_owner.address == primaryFor(key).address) return nullptr;
-  // Only hosts still in the config (active or draining) can be read from.
-  for (const auto& h : config_.primaries) {
-    if (h.address == old_owner.address) return &h;
+  if (warm_rings_.empty()) return nullptr;
+  const std::string& owner = primaryFor(key).address;
+  for (const auto& w : warm_rings_) {
+    if (now >= w.deadline) continue;
+    const HostConfig& old_owner = w.primaries[w.ring->serverIndexFor(key)];
+    if (old_owner.address == owner) continue;
+    // Only hosts still in the config (active or draining) can be read from.
+    for (const auto& h : config_.primaries) {
+      if (h.address == old_owner.address) return &h;
+    }
   }
   return nullptr;
 }

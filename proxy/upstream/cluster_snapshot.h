@@ -88,12 +88,18 @@ class ClusterSnapshot {
 
   ClusterConfig config_;
   std::vector<HostConfig> active_primaries_;
-  std::unique_ptr<ketama::KetamaRing> primary_ring_;
-  std::unique_ptr<ketama::KetamaRing> backup_ring_;
-  // Warm-up: the previous snapshot's active primaries and ring, valid until warmup_deadline_.
-  std::vector<HostConfig> previous_primaries_;
-  std::unique_ptr<ketama::KetamaRing> previous_ring_;
-  absl::Time warmup_deadline_ = absl::InfinitePast();
+  std::shared_ptr<const ketama::KetamaRing> primary_ring_;
+  std::shared_ptr<const ketama::KetamaRing> backup_ring_;
+  // Warm-up: rings of earlier memberships, newest first, each valid until its deadline
+  // (InfiniteFuture while a drain is in progress). Several are kept so that two changes in a
+  // row (add a node, then drain one) still find keys not yet copied after the first.
+  struct WarmRing {
+    std::vector<HostConfig> primaries;
+    std::shared_ptr<const ketama::KetamaRing> ring;
+    absl::Time deadline;
+  };
+  static constexpr size_t kMaxWarmRings = 3;
+  std::vector<WarmRing> warm_rings_;
 };
 
 /** Builds ketama ring members from hosts (weight and address as twemproxy would see them). */
