@@ -111,6 +111,10 @@ bool DiscoveryClient::runStream(mcmesh::v1::DiscoveryService::Stub& stub) {
     }
     context_ = context;
   }
+  // Wait for the channel to (re)connect instead of failing fast while it is in
+  // TRANSIENT_FAILURE: a restarted control plane is then picked up as soon as gRPC's reconnect
+  // attempt succeeds. stop() cancels the context, so this never blocks shutdown.
+  context->set_wait_for_ready(true);
   auto stream = stub.StreamTopology(context.get());
 
   DiscoveryRequest hello;
