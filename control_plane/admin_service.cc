@@ -81,9 +81,9 @@ grpc::Status AdminServiceImpl::AddNode(grpc::ServerContext* context,
   if (!auth.ok()) {
     return auth;
   }
-  return answer(topology_.addNode(request->cluster(), request->pool(), request->address(),
-                                  request->weight()),
-                response);
+  return answer(
+      topology_.addNode(request->cluster(), request->pool(), request->address(), request->weight()),
+      response);
 }
 
 grpc::Status AdminServiceImpl::DrainNode(grpc::ServerContext* context,

@@ -20,8 +20,8 @@ using mcmesh::v1::DiscoveryResponse;
 
 DiscoveryClient::DiscoveryClient(std::string target, std::string proxy_id, std::string cluster,
                                  ApplyFn apply)
-    : DiscoveryClient(std::move(target), std::move(proxy_id), std::move(cluster),
-                      std::move(apply), DiscoveryClientOptions()) {}
+    : DiscoveryClient(std::move(target), std::move(proxy_id), std::move(cluster), std::move(apply),
+                      DiscoveryClientOptions()) {}
 
 DiscoveryClient::DiscoveryClient(std::string target, std::string proxy_id, std::string cluster,
                                  ApplyFn apply, DiscoveryClientOptions options)
@@ -30,7 +30,9 @@ DiscoveryClient::DiscoveryClient(std::string target, std::string proxy_id, std::
 
 DiscoveryClient::~DiscoveryClient() { stop(); }
 
-void DiscoveryClient::start() { thread_ = std::thread([this] { run(); }); }
+void DiscoveryClient::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void DiscoveryClient::stop() {
   {
@@ -75,8 +77,7 @@ void DiscoveryClient::run() {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   std::shared_ptr<grpc::ChannelCredentials> credentials =
       options_.credentials != nullptr ? options_.credentials : grpc::InsecureChannelCredentials();
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(target_, credentials, args);
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(target_, credentials, args);
   std::unique_ptr<mcmesh::v1::DiscoveryService::Stub> stub =
       mcmesh::v1::DiscoveryService::NewStub(channel);
 

@@ -19,7 +19,7 @@ using mcmesh::v1::DiscoveryResponse;
 struct DiscoveryServiceImpl::Stream {
   grpc::ServerContext* context;
   std::string proxy_id;
-  std::string label;  // "proxy <id> (cluster <c>)" for logs.
+  std::string label; // "proxy <id> (cluster <c>)" for logs.
   uint64_t stream_id = 0;
   uint64_t generation = 0;
 
@@ -76,7 +76,7 @@ grpc::Status DiscoveryServiceImpl::StreamTopology(
     grpc::ServerReaderWriter<DiscoveryResponse, DiscoveryRequest>* grpc_stream) {
   DiscoveryRequest request;
   if (!grpc_stream->Read(&request)) {
-    return grpc::Status::OK;  // The proxy went away before saying who it is.
+    return grpc::Status::OK; // The proxy went away before saying who it is.
   }
   if (request.proxy_id().empty() || request.cluster().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -132,7 +132,7 @@ grpc::Status DiscoveryServiceImpl::StreamTopology(
       if (!grpc_stream->Write(response)) {
         logLine(absl::StrCat(stream.label, ": write failed, closing stream"));
         stream.finish();
-        stream.context->TryCancel();  // Wakes the reader blocked in Read().
+        stream.context->TryCancel(); // Wakes the reader blocked in Read().
         return;
       }
     }
@@ -155,7 +155,7 @@ grpc::Status DiscoveryServiceImpl::StreamTopology(
       }
     }
     if (request.response_nonce().empty()) {
-      continue;  // Not an answer to a response (e.g. a repeated hello); nothing to record.
+      continue; // Not an answer to a response (e.g. a repeated hello); nothing to record.
     }
     if (!known_nonce) {
       logLine(absl::StrCat(stream.label, ": ignoring reply to unknown nonce ",
@@ -180,6 +180,9 @@ grpc::Status DiscoveryServiceImpl::StreamTopology(
   }
 
   stream.finish();
+  // The reader is done (proxy closed, cancelled or shutdown): also unblock a writer stuck in a
+  // flow-controlled Write() to a proxy that stopped reading, so the join below cannot hang.
+  context->TryCancel();
   writer.join();
   topology_.unsubscribe(subscription);
   registry_.disconnected(stream.proxy_id, stream.generation);

@@ -25,10 +25,10 @@ public:
   DiscoveryServiceImpl(TopologyService& topology, ProxyRegistry& registry);
   ~DiscoveryServiceImpl() override;
 
-  grpc::Status
-  StreamTopology(grpc::ServerContext* context,
-                 grpc::ServerReaderWriter<mcmesh::v1::DiscoveryResponse,
-                                          mcmesh::v1::DiscoveryRequest>* stream) override;
+  grpc::Status StreamTopology(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<mcmesh::v1::DiscoveryResponse, mcmesh::v1::DiscoveryRequest>* stream)
+      override;
 
   /** Cancels all open streams and refuses new ones (UNAVAILABLE). Idempotent. */
   void shutdown();

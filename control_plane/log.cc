@@ -13,9 +13,9 @@ namespace mcmesh {
 namespace control_plane {
 
 void logLine(absl::string_view line) {
-  const std::string text = absl::StrCat(
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), " mcmesh-cp: ",
-      line, "\n");
+  const std::string text =
+      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
+                   " mcmesh-cp: ", line, "\n");
   const ssize_t ignored = ::write(STDERR_FILENO, text.data(), text.size());
   (void)ignored;
 }

@@ -36,9 +36,9 @@ int fail(const std::string& message, int code) {
 }
 
 int run(int argc, char** argv) {
-  CliArgs args({"listen", "store_path", "bootstrap", "token_file", "tls_cert", "tls_key",
-                "port_file"},
-               {"help"});
+  CliArgs args(
+      {"listen", "store_path", "bootstrap", "token_file", "tls_cert", "tls_key", "port_file"},
+      {"help"});
   absl::Status parsed = args.parse(argc, argv);
   if (!parsed.ok() || !args.positional().empty() || args.flag("help")) {
     if (!parsed.ok()) {
@@ -112,7 +112,7 @@ int run(int argc, char** argv) {
       std::ofstream out(tmp);
       out << (*server)->port() << "\n";
     }
-    std::rename(tmp.c_str(), path.c_str());  // Readers never see a half-written port.
+    std::rename(tmp.c_str(), path.c_str()); // Readers never see a half-written port.
   }
 
   int signal_number = 0;

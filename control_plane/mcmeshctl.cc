@@ -35,8 +35,8 @@ constexpr char kUsage[] = R"(usage: mcmeshctl [global flags] <command> [args] [f
 commands:
   topology                                   show the current topology
   proxies                                    show subscribed proxies: applied version, last NACK
-  create-cluster <cluster> <addr[=weight]>... [--backup=<addr[=weight]>]... [--mirror=none|async|sync]
-                                             [--warmup=<duration, e.g. 5m>] [--filter=<name>]...
+  create-cluster <cluster> <addr[=weight]>... [--backup=<addr[=weight]>]...
+                 [--mirror=none|async|sync] [--warmup=<duration, e.g. 5m>] [--filter=<name>]...
   add-node    <cluster> <addr> [--weight=N] [--pool=primary|backup]
   drain-node  <cluster> <addr> [--pool=primary|backup]
   remove-node <cluster> <addr> [--pool=primary|backup]
@@ -106,8 +106,8 @@ std::string jsonEscape(const std::string& text) {
 int reportError(const Context& ctx, const grpc::Status& status) {
   const bool unreachable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                            status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
-  const std::string code = absl::StatusCodeToString(static_cast<absl::StatusCode>(
-      status.error_code()));
+  const std::string code =
+      absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
   if (unreachable) {
     std::fprintf(stderr, "mcmeshctl: cannot reach the control plane at %s: %s (%s)\n",
                  ctx.target.c_str(), status.error_message().c_str(), code.c_str());
@@ -173,11 +173,10 @@ void printProxies(const mcmesh::v1::ListProxiesResponse& response) {
         proxy.last_nack_version() == 0
             ? "-"
             : absl::StrCat("version ", proxy.last_nack_version(), ": ", proxy.last_nack_reason());
-    std::printf("%-24s %-12s %-9s %7llu %7llu  %-28s %s\n", proxy.id().c_str(),
-                proxy.cluster().c_str(), proxy.connected() ? "yes" : "no",
-                static_cast<unsigned long long>(proxy.applied_version()),
-                static_cast<unsigned long long>(proxy.sent_version()), proxy.peer().c_str(),
-                nack.c_str());
+    std::printf(
+        "%-24s %-12s %-9s %7llu %7llu  %-28s %s\n", proxy.id().c_str(), proxy.cluster().c_str(),
+        proxy.connected() ? "yes" : "no", static_cast<unsigned long long>(proxy.applied_version()),
+        static_cast<unsigned long long>(proxy.sent_version()), proxy.peer().c_str(), nack.c_str());
   }
 }
 
@@ -357,10 +356,9 @@ int run(int argc, char** argv) {
     if (nargs != 2) {
       return usage(absl::StrCat(command, " needs <cluster> <address>"));
     }
-    const std::string what = absl::StrCat(command, " ", pos[1], " ",
-                                          pool == mcmesh::v1::POOL_KIND_BACKUP ? "backup"
-                                                                               : "primary",
-                                          " ", pos[2]);
+    const std::string what =
+        absl::StrCat(command, " ", pos[1], " ",
+                     pool == mcmesh::v1::POOL_KIND_BACKUP ? "backup" : "primary", " ", pos[2]);
     if (command == "add-node") {
       mcmesh::v1::AddNodeRequest request;
       request.set_cluster(pos[1]);

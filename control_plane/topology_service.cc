@@ -28,7 +28,8 @@ absl::StatusOr<Cluster*> mutableCluster(Topology& topology, const std::string& n
 }
 
 Pool* mutablePool(Cluster& cluster, PoolKind pool) {
-  return pool == mcmesh::v1::POOL_KIND_BACKUP ? cluster.mutable_backup() : cluster.mutable_primary();
+  return pool == mcmesh::v1::POOL_KIND_BACKUP ? cluster.mutable_backup()
+                                              : cluster.mutable_primary();
 }
 
 absl::Status checkPoolKind(PoolKind pool) {
@@ -110,8 +111,8 @@ TopologyService::create(TopologyStore& store, const Topology* bootstrap) {
   }
   absl::Status valid = validateTopology(initial);
   if (!valid.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("bootstrap topology is invalid: ",
-                                                   valid.message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bootstrap topology is invalid: ", valid.message()));
   }
   absl::Status saved = store.save(initial);
   if (!saved.ok()) {
@@ -145,8 +146,8 @@ absl::StatusOr<TopologyConstSharedPtr> TopologyService::update(const std::string
   if (status.ok()) {
     status = store_.save(*next);
     if (!status.ok()) {
-      status = absl::Status(status.code(),
-                            absl::StrCat("cannot persist topology: ", status.message()));
+      status =
+          absl::Status(status.code(), absl::StrCat("cannot persist topology: ", status.message()));
     }
   }
   if (!status.ok()) {
@@ -204,9 +205,8 @@ absl::StatusOr<TopologyConstSharedPtr> TopologyService::addNode(const std::strin
   });
 }
 
-absl::StatusOr<TopologyConstSharedPtr> TopologyService::drainNode(const std::string& cluster,
-                                                                  PoolKind pool,
-                                                                  const std::string& address) {
+absl::StatusOr<TopologyConstSharedPtr>
+TopologyService::drainNode(const std::string& cluster, PoolKind pool, const std::string& address) {
   return update(describe("drain-node", cluster, pool, address), [&](Topology& topology) {
     absl::StatusOr<Node*> node = mutableNode(topology, cluster, pool, address);
     if (!node.ok()) {

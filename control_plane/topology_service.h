@@ -58,12 +58,10 @@ public:
   absl::StatusOr<TopologyConstSharedPtr> addNode(const std::string& cluster,
                                                  mcmesh::v1::PoolKind pool,
                                                  const std::string& address, uint32_t weight);
-  absl::StatusOr<TopologyConstSharedPtr> drainNode(const std::string& cluster,
-                                                   mcmesh::v1::PoolKind pool,
-                                                   const std::string& address);
-  absl::StatusOr<TopologyConstSharedPtr> removeNode(const std::string& cluster,
-                                                    mcmesh::v1::PoolKind pool,
-                                                    const std::string& address);
+  absl::StatusOr<TopologyConstSharedPtr>
+  drainNode(const std::string& cluster, mcmesh::v1::PoolKind pool, const std::string& address);
+  absl::StatusOr<TopologyConstSharedPtr>
+  removeNode(const std::string& cluster, mcmesh::v1::PoolKind pool, const std::string& address);
   absl::StatusOr<TopologyConstSharedPtr> setWeight(const std::string& cluster,
                                                    mcmesh::v1::PoolKind pool,
                                                    const std::string& address, uint32_t weight);

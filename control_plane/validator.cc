@@ -64,9 +64,8 @@ absl::Status validateHostname(absl::string_view host) {
     }
     for (char c : label) {
       if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-') {
-        return absl::InvalidArgumentError(
-            absl::StrCat("host \"", host, "\" contains invalid character '", std::string(1, c),
-                         "'"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "host \"", host, "\" contains invalid character '", std::string(1, c), "'"));
       }
     }
     all_numeric = all_numeric && isAllDigits(label);
@@ -203,9 +202,7 @@ absl::Status validateAddress(absl::string_view address) {
   return absl::OkStatus();
 }
 
-std::string canonicalAddress(absl::string_view address) {
-  return absl::AsciiStrToLower(address);
-}
+std::string canonicalAddress(absl::string_view address) { return absl::AsciiStrToLower(address); }
 
 absl::Status validateTopology(const Topology& topology) {
   std::vector<std::string> errors;
@@ -225,7 +222,7 @@ absl::Status validateTopology(const Topology& topology) {
 }
 
 absl::StatusOr<const mcmesh::v1::Cluster*> findCluster(const Topology& topology,
-                                                      absl::string_view name) {
+                                                       absl::string_view name) {
   for (const Cluster& cluster : topology.clusters()) {
     if (cluster.name() == name) {
       return &cluster;

@@ -34,7 +34,7 @@ absl::Status validateAddress(absl::string_view address);
  * @return the cluster (owned by topology), or INVALID_ARGUMENT "unknown cluster".
  */
 absl::StatusOr<const mcmesh::v1::Cluster*> findCluster(const mcmesh::v1::Topology& topology,
-                                                      absl::string_view name);
+                                                       absl::string_view name);
 
 /** @return the address in the form used to detect duplicates (lower-cased host). */
 std::string canonicalAddress(absl::string_view address);

@@ -144,10 +144,9 @@ protected:
   // Starts mcmesh_cp on a kernel-chosen port (read back from --port_file).
   void startControlPlane(bool with_token = true, int port = 0) {
     ::unlink(port_file_.c_str());
-    std::vector<std::string> argv = {absolute(kControlPlane),
-                                     absl::StrCat("--listen=127.0.0.1:", port),
-                                     "--store_path=" + store_, "--bootstrap=" + bootstrap_,
-                                     "--port_file=" + port_file_};
+    std::vector<std::string> argv = {
+        absolute(kControlPlane), absl::StrCat("--listen=127.0.0.1:", port),
+        "--store_path=" + store_, "--bootstrap=" + bootstrap_, "--port_file=" + port_file_};
     if (with_token) {
       argv.push_back("--token_file=" + token_file_);
     }
@@ -202,16 +201,16 @@ protected:
 TEST_F(CliTest, UnreachableControlPlaneExitsThree) {
   const int port = mcmesh::testing::pickFreePort();
   const absl::Time before = absl::Now();
-  RunResult r = run({absolute(kCtl), absl::StrCat("--control_plane=127.0.0.1:", port),
-                     "topology"});
+  RunResult r = run({absolute(kCtl), absl::StrCat("--control_plane=127.0.0.1:", port), "topology"});
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_THAT(r.err, HasSubstr("cannot reach the control plane at 127.0.0.1:"));
   EXPECT_LT(absl::Now() - before, absl::Seconds(10));
 
-  RunResult json = run({absolute(kCtl), absl::StrCat("--control_plane=127.0.0.1:", port),
-                        "--json", "proxies"});
+  RunResult json =
+      run({absolute(kCtl), absl::StrCat("--control_plane=127.0.0.1:", port), "--json", "proxies"});
   EXPECT_EQ(json.exit_code, 3);
-  EXPECT_THAT(json.out, HasSubstr("{\"error\":{\"code\":\"UNAVAILABLE\",\"reason\":\"unreachable\""));
+  EXPECT_THAT(json.out,
+              HasSubstr("{\"error\":{\"code\":\"UNAVAILABLE\",\"reason\":\"unreachable\""));
 }
 
 TEST_F(CliTest, UsageErrorsExitTwo) {
@@ -252,7 +251,7 @@ TEST_F(CliTest, MissingOrWrongTokenIsRefused) {
   EXPECT_THAT(wrong.err, HasSubstr("UNAUTHENTICATED"));
   RunResult json = ctl({"--json", "proxies"}, false);
   EXPECT_THAT(json.out, HasSubstr("\"code\":\"UNAUTHENTICATED\",\"reason\":\"refused\""));
-  EXPECT_EQ(topology().version(), 1u);  // Nothing changed.
+  EXPECT_EQ(topology().version(), 1u); // Nothing changed.
   RunResult right = ctl({"--token=tok-123", "topology"}, false);
   EXPECT_EQ(right.exit_code, 0) << right.err;
 }
@@ -284,9 +283,9 @@ TEST_F(CliTest, NodeLifecycleThroughTheCli) {
   ASSERT_EQ(t.clusters(0).backup().nodes_size(), 2);
   EXPECT_EQ(t.clusters(0).backup().nodes(0).weight(), 2u);
 
-  RunResult create = ctl({"create-cluster", "sessions", "127.0.0.1:12211", "127.0.0.1:12212=2",
-                          "--backup=127.0.0.1:12311", "--mirror=sync", "--warmup=90s",
-                          "--filter=stats"});
+  RunResult create =
+      ctl({"create-cluster", "sessions", "127.0.0.1:12211", "127.0.0.1:12212=2",
+           "--backup=127.0.0.1:12311", "--mirror=sync", "--warmup=90s", "--filter=stats"});
   EXPECT_EQ(create.exit_code, 0) << create.err;
   t = topology();
   ASSERT_EQ(t.clusters_size(), 2);
@@ -321,7 +320,7 @@ TEST_F(CliTest, InvalidChangesAreRefusedWithTheServersMessage) {
   RunResult json = ctl({"--json", "add-node", "web", "bad address"});
   EXPECT_EQ(json.exit_code, 1);
   EXPECT_THAT(json.out, HasSubstr("\"code\":\"INVALID_ARGUMENT\""));
-  EXPECT_EQ(topology().version(), 1u);  // Nothing was applied.
+  EXPECT_EQ(topology().version(), 1u); // Nothing was applied.
 }
 
 TEST_F(CliTest, ProxiesShowsAckAndNack) {
@@ -329,13 +328,15 @@ TEST_F(CliTest, ProxiesShowsAckAndNack) {
   auto quiet = [](absl::string_view) {};
   DiscoveryClientOptions options;
   options.log = quiet;
-  DiscoveryClient good(target(), "proxy-good", "web",
-                       [](const mcmesh::v1::Topology& t) { return validateTopology(t); }, options);
-  DiscoveryClient bad(target(), "proxy-bad", "web",
-                      [](const mcmesh::v1::Topology&) {
-                        return absl::InvalidArgumentError("unknown filter \"bogus\"");
-                      },
-                      options);
+  DiscoveryClient good(
+      target(), "proxy-good", "web",
+      [](const mcmesh::v1::Topology& t) { return validateTopology(t); }, options);
+  DiscoveryClient bad(
+      target(), "proxy-bad", "web",
+      [](const mcmesh::v1::Topology&) {
+        return absl::InvalidArgumentError("unknown filter \"bogus\"");
+      },
+      options);
   good.start();
   bad.start();
   // Discovery does not need the admin token.
@@ -370,7 +371,7 @@ TEST_F(CliTest, RestartKeepsTopologyAndIgnoresBootstrap) {
   startControlPlane();
   ASSERT_EQ(ctl({"add-node", "web", "127.0.0.1:11212"}).exit_code, 0);
   const int port = port_;
-  cp_->stop();  // SIGTERM: clean shutdown.
+  cp_->stop(); // SIGTERM: clean shutdown.
   ASSERT_TRUE(cp_->waitStatus().has_value());
   EXPECT_TRUE(WIFEXITED(*cp_->waitStatus()) && WEXITSTATUS(*cp_->waitStatus()) == 0);
   RunResult down = ctl({"topology"});
@@ -424,7 +425,7 @@ TEST_F(CliTest, TlsServesCtlAndDiscoveryClients) {
   RunResult tls = ctl({"--tls_ca=" + cert, "topology"}, false);
   EXPECT_EQ(tls.exit_code, 0) << tls.err;
   RunResult plaintext = ctl({"topology"}, false);
-  EXPECT_EQ(plaintext.exit_code, 3) << plaintext.err;  // A plaintext client cannot talk to it.
+  EXPECT_EQ(plaintext.exit_code, 3) << plaintext.err; // A plaintext client cannot talk to it.
 
   grpc::SslCredentialsOptions ssl;
   std::ifstream in(cert);
@@ -434,19 +435,21 @@ TEST_F(CliTest, TlsServesCtlAndDiscoveryClients) {
   options.log = [](absl::string_view) {};
   absl::Mutex mutex;
   uint64_t applied = 0;
-  DiscoveryClient client(target(), "proxy-tls", "web",
-                         [&](const mcmesh::v1::Topology& t) {
-                           absl::MutexLock lock(&mutex);
-                           applied = t.version();
-                           return absl::OkStatus();
-                         },
-                         options);
+  DiscoveryClient client(
+      target(), "proxy-tls", "web",
+      [&](const mcmesh::v1::Topology& t) {
+        absl::MutexLock lock(&mutex);
+        applied = t.version();
+        return absl::OkStatus();
+      },
+      options);
   client.start();
   bool reached = false;
   {
     absl::MutexLock lock(&mutex);
-    reached = mutex.AwaitWithTimeout(
-        absl::Condition(+[](uint64_t* v) { return *v == 1; }, &applied), absl::Seconds(5));
+    reached = mutex.AwaitWithTimeout(absl::Condition(
+                                         +[](uint64_t* v) { return *v == 1; }, &applied),
+                                     absl::Seconds(5));
   }
   client.stop();
   EXPECT_TRUE(reached);

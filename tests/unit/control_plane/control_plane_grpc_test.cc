@@ -98,8 +98,8 @@ private:
 
 std::string uniqueStorePath(const std::string& name) {
   const char* dir = std::getenv("TEST_TMPDIR");
-  const std::string path = absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name, "-", ::getpid(),
-                                        ".pb");
+  const std::string path =
+      absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name, "-", ::getpid(), ".pb");
   ::unlink(path.c_str());
   return path;
 }
@@ -133,8 +133,8 @@ protected:
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     port_ = server_->port();
-    admin_ = mcmesh::v1::AdminService::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials()));
+    admin_ = mcmesh::v1::AdminService::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials()));
   }
 
   void stopControlPlane() {
@@ -218,11 +218,12 @@ TEST_F(ControlPlaneGrpcTest, ClientGetsSnapshotAndAckIsRecorded) {
   FakeProxy proxy("web");
   DiscoveryClient& client = startClient("proxy-a", proxy);
   ASSERT_TRUE(proxy.waitForApplied(1));
-  EXPECT_EQ(client.appliedVersion(), 1u);
-  EXPECT_TRUE(client.connected());
   ASSERT_TRUE(waitForProxy([](const mcmesh::v1::ProxyStatus& p) {
     return p.id() == "proxy-a" && p.applied_version() == 1;
   }));
+  // The client records the version before it ACKs, so once the ACK is seen this holds.
+  EXPECT_EQ(client.appliedVersion(), 1u);
+  EXPECT_TRUE(client.connected());
   const auto proxies = listProxies();
   ASSERT_EQ(proxies.proxies_size(), 1);
   EXPECT_EQ(proxies.proxies(0).cluster(), "web");
@@ -303,11 +304,10 @@ TEST_F(ControlPlaneGrpcTest, NackIsRecordedWithReasonAndClientKeepsLastGood) {
 
 TEST_F(ControlPlaneGrpcTest, ApplyErrorMessageIsTheNackReason) {
   startControlPlane();
-  DiscoveryClient client("127.0.0.1:0", "x", "web", nullptr);  // Never started: stop() is safe.
+  DiscoveryClient client("127.0.0.1:0", "x", "web", nullptr); // Never started: stop() is safe.
   client.stop();
   clients_.push_back(std::make_unique<DiscoveryClient>(
-      absl::StrCat("127.0.0.1:", port_), "proxy-picky", "web",
-      [](const mcmesh::v1::Topology&) {
+      absl::StrCat("127.0.0.1:", port_), "proxy-picky", "web", [](const mcmesh::v1::Topology&) {
         return absl::InvalidArgumentError("unknown filter \"bogus\"");
       }));
   clients_.back()->start();
@@ -337,9 +337,11 @@ TEST_F(ControlPlaneGrpcTest, AdminCallsNeedTheToken) {
   EXPECT_EQ(addNode("127.0.0.1:11212", "wrong").error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(service_->snapshot()->version(), 1u);
   mcmesh::v1::ListProxiesResponse proxies;
-  EXPECT_EQ(call("", [&](grpc::ClientContext* c) {
-              return admin_->ListProxies(c, mcmesh::v1::ListProxiesRequest(), &proxies);
-            }).error_code(),
+  EXPECT_EQ(call("",
+                 [&](grpc::ClientContext* c) {
+                   return admin_->ListProxies(c, mcmesh::v1::ListProxiesRequest(), &proxies);
+                 })
+                .error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_TRUE(addNode("127.0.0.1:11212", "s3cret").ok());
   EXPECT_EQ(service_->snapshot()->version(), 2u);
@@ -372,7 +374,7 @@ TEST_F(ControlPlaneGrpcTest, RestartedControlPlaneOnSameStoreConverges) {
   EXPECT_EQ(client.appliedVersion(), 2u);
 
   startControlPlane("", port);
-  EXPECT_EQ(service_->snapshot()->version(), 2u);  // Persisted, not re-bootstrapped.
+  EXPECT_EQ(service_->snapshot()->version(), 2u); // Persisted, not re-bootstrapped.
   ASSERT_TRUE(waitForProxy([](const mcmesh::v1::ProxyStatus& p) {
     return p.id() == "proxy-a" && p.connected() && p.applied_version() == 2;
   }));
@@ -389,7 +391,7 @@ TEST_F(ControlPlaneGrpcTest, ClientThatStartsBeforeControlPlaneConnectsLater) {
   stopControlPlane();
   FakeProxy proxy("web");
   DiscoveryClient& client = startClient("proxy-early", proxy);
-  absl::SleepFor(absl::Milliseconds(300));  // Let it fail and back off at least once.
+  absl::SleepFor(absl::Milliseconds(300)); // Let it fail and back off at least once.
   EXPECT_FALSE(client.connected());
   startControlPlane("", port);
   EXPECT_TRUE(proxy.waitForApplied(1, absl::Seconds(6)));
@@ -398,8 +400,7 @@ TEST_F(ControlPlaneGrpcTest, ClientThatStartsBeforeControlPlaneConnectsLater) {
 TEST_F(ControlPlaneGrpcTest, StopIsPromptWhileConnectedAndWhileUnreachable) {
   startControlPlane();
   FakeProxy proxy("web");
-  DiscoveryClient connected_client(absl::StrCat("127.0.0.1:", port_), "p1", "web",
-                                   proxy.applyFn());
+  DiscoveryClient connected_client(absl::StrCat("127.0.0.1:", port_), "p1", "web", proxy.applyFn());
   connected_client.start();
   ASSERT_TRUE(proxy.waitForApplied(1));
   absl::Time before = absl::Now();
@@ -432,8 +433,8 @@ TEST_F(ControlPlaneGrpcTest, ServerShutdownWithConnectedProxiesDoesNotHang) {
 
 TEST_F(ControlPlaneGrpcTest, StreamWithoutIdentityIsRejected) {
   startControlPlane();
-  auto stub = mcmesh::v1::DiscoveryService::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials()));
+  auto stub = mcmesh::v1::DiscoveryService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   auto stream = stub->StreamTopology(&context);

@@ -71,7 +71,7 @@ TEST_F(TopologyServiceTest, EachChangeBumpsVersionAndPersists) {
   auto result = service_->addNode("web", mcmesh::v1::POOL_KIND_PRIMARY, "127.0.0.1:11212", 0);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ((*result)->version(), 2u);
-  EXPECT_EQ((*result)->clusters(0).primary().nodes(1).weight(), 1u);  // 0 means default weight.
+  EXPECT_EQ((*result)->clusters(0).primary().nodes(1).weight(), 1u); // 0 means default weight.
   EXPECT_EQ(store_.data_.version(), 2u);
   EXPECT_EQ(store_.saves_, 2);
 }

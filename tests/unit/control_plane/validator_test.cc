@@ -55,15 +55,16 @@ TEST(ValidatorTest, DuplicateNodeInOnePool) {
       topology.clusters(0).primary().nodes(0);
   absl::Status status = validateTopology(topology);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(status.message(),
-              HasSubstr("cluster \"web\": duplicate node \"10.0.0.1:11211\" (in primary and primary)"));
+  EXPECT_THAT(
+      status.message(),
+      HasSubstr("cluster \"web\": duplicate node \"10.0.0.1:11211\" (in primary and primary)"));
 }
 
 TEST(ValidatorTest, DuplicateNodeAcrossPools) {
   mcmesh::v1::Topology topology = parse(kValid);
   auto* node = topology.mutable_clusters(0)->mutable_backup()->add_nodes();
   *node = topology.clusters(0).primary().nodes(1);
-  node->set_address("CACHE-2.example.com:11211");  // Host names compare case-insensitively.
+  node->set_address("CACHE-2.example.com:11211"); // Host names compare case-insensitively.
   absl::Status status = validateTopology(topology);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(),
@@ -90,8 +91,7 @@ TEST(ValidatorTest, PrimaryWithOnlyDrainingNodesCountsAsEmpty) {
   mcmesh::v1::Topology topology = parse(kValid);
   topology.mutable_clusters(0)->mutable_primary()->mutable_nodes(0)->set_state(
       mcmesh::v1::NODE_STATE_DRAINING);
-  EXPECT_THAT(validateTopology(topology).message(),
-              HasSubstr("primary pool has no ACTIVE node"));
+  EXPECT_THAT(validateTopology(topology).message(), HasSubstr("primary pool has no ACTIVE node"));
 }
 
 TEST(ValidatorTest, ZeroWeight) {
@@ -164,8 +164,7 @@ TEST(ValidatorTest, UnknownClusterLookup) {
 
 TEST(AddressTest, AcceptsIpv4Ipv6AndHostnames) {
   for (const char* good : {"127.0.0.1:11211", "[::1]:1", "[2001:db8::7]:65535", "localhost:11211",
-                           "cache-1.prod.example.com:11211", "cache.example.com.:11211",
-                           "a1:99"}) {
+                           "cache-1.prod.example.com:11211", "cache.example.com.:11211", "a1:99"}) {
     EXPECT_TRUE(validateAddress(good).ok()) << good << ": " << validateAddress(good);
   }
 }
