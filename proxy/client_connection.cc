@@ -5,17 +5,35 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "absl/strings/match.h"
 #include "proxy/worker.h"
 
 namespace mcmesh {
 
 ClientConnection::ClientConnection(Worker& worker, int fd, std::string peer)
     : worker_(worker), peer_(std::move(peer)), id_(worker.nextConnectionId()),
-      parser_(worker.limits().parse) {
+      parser_(worker.limits().parse), last_reply_at_(worker.dispatcher().now()) {
   bev_ = bufferevent_socket_new(worker_.dispatcher().base(), fd, BEV_OPT_CLOSE_ON_FREE);
   bufferevent_setcb(bev_, &ClientConnection::onReadCb, &ClientConnection::onWriteCb,
                     &ClientConnection::onEventCb, this);
   bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  // libevent stops reading at the cap; processInput() then closes if no request can complete.
+  bufferevent_setwatermark(bev_, EV_READ, 0, worker_.limits().max_read_buffer);
+  last_activity_ = worker_.dispatcher().now();
+  if (worker_.limits().idle_timeout > absl::ZeroDuration()) {
+    idle_timer_ = worker_.dispatcher().createTimer([this] { onIdleTimer(); });
+    idle_timer_->enable(worker_.limits().idle_timeout);
+  }
+}
+
+void ClientConnection::onIdleTimer() {
+  absl::Duration idle = dispatcher().now() - last_activity_;
+  if (queue_.empty() && idle >= worker_.limits().idle_timeout) {
+    worker_.cluster().counters().idle_closed.inc();
+    close();
+    return;
+  }
+  idle_timer_->enable(std::max(worker_.limits().idle_timeout - idle, absl::Milliseconds(10)));
 }
 
 ClientConnection::~ClientConnection() {
@@ -50,6 +68,7 @@ void ClientConnection::processInput() {
   processing_ = true;
   evbuffer* input = bufferevent_get_input(bev_);
   const ConnectionLimits& limits = worker_.limits();
+  if (evbuffer_get_length(input) > 0) last_activity_ = dispatcher().now();
   while (!closed_ && !close_after_flush_ && queue_.size() < limits.max_inflight &&
          evbuffer_get_length(bufferevent_get_output(bev_)) < limits.max_output_bytes) {
     size_t len = evbuffer_get_length(input);
@@ -59,9 +78,21 @@ void ClientConnection::processInput() {
     size_t consumed = 0;
     decode::ParseStatus status = parser_.parse(absl::string_view(data, len), &request, &consumed);
     if (consumed > 0) evbuffer_drain(input, consumed);
-    if (status == decode::ParseStatus::kNeedMore) break;
+    if (status == decode::ParseStatus::kNeedMore) {
+      if (evbuffer_get_length(input) >= limits.max_read_buffer) {
+        worker_.cluster().counters().read_buffer_overflows.inc();
+        queue_.push_back(std::make_unique<ActiveRequest>(
+            *this, std::string("SERVER_ERROR request too large for this proxy\r\n")));
+        close_after_flush_ = true;
+        flush();
+      }
+      break;
+    }
     if (status == decode::ParseStatus::kError) {
       worker_.cluster().counters().protocol_errors.inc();
+      if (absl::StartsWith(parser_.errorReply(), "SERVER_ERROR object too large")) {
+        worker_.cluster().counters().values_too_large.inc();
+      }
       queue_.push_back(std::make_unique<ActiveRequest>(*this, std::string(parser_.errorReply())));
       if (parser_.shouldClose()) close_after_flush_ = true;
       flush();
@@ -81,14 +112,23 @@ void ClientConnection::processInput() {
       flush();
       continue;
     }
-    queue_.push_back(std::make_unique<ActiveRequest>(*this, std::move(request), *chain));
+    queue_.push_back(
+        std::make_unique<ActiveRequest>(*this, std::move(request), *chain, dispatcher().now()));
     queue_.back()->start();
   }
   processing_ = false;
+  bool inflight_full = queue_.size() >= limits.max_inflight && evbuffer_get_length(input) > 0;
+  if (inflight_full && !paused_by_inflight_) worker_.cluster().counters().inflight_limit_pauses.inc();
+  paused_by_inflight_ = inflight_full;
   updateReading();
 }
 
 void ClientConnection::onRequestComplete(ActiveRequest& request) {
+  // Loop-cached times: a request answered on the turn that decoded it counts as 0 us.
+  absl::Time now = dispatcher().now();
+  int64_t micros = absl::ToInt64Microseconds(now - request.startTime());
+  worker_.cluster().counters().request_latency.observe(micros > 0 ? micros : 0);
+  last_reply_at_ = now;
   request.encoded().clear();
   decode::encodeResponse(request.request(), request.response(), &request.encoded());
   if (!queue_.empty() && queue_.front().get() == &request) flush();
@@ -128,6 +168,12 @@ void ClientConnection::updateReading() {
       bufferevent_disable(bev_, EV_READ);
     }
   }
+}
+
+bool ClientConnection::idleSince(absl::Time cutoff) const {
+  return !closed_ && queue_.empty() && last_reply_at_ <= cutoff &&
+         evbuffer_get_length(bufferevent_get_input(bev_)) == 0 &&
+         evbuffer_get_length(bufferevent_get_output(bev_)) == 0;
 }
 
 void ClientConnection::close() {

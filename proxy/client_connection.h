@@ -18,6 +18,10 @@ class Worker;
 struct ConnectionLimits {
   size_t max_inflight = 1024;                  // pipelined requests awaiting replies.
   size_t max_output_bytes = 16 * 1024 * 1024;  // unsent reply bytes before we stop reading.
+  // Unparsed bytes a client may leave buffered; enough for one largest request (value or
+  // multiget line). Beyond it the request can never complete: answer and close.
+  size_t max_read_buffer = 3 * 1024 * 1024;
+  absl::Duration idle_timeout = absl::ZeroDuration();  // zero: never close idle clients.
   decode::ParseLimits parse;
 };
 
@@ -31,6 +35,12 @@ class ClientConnection : public RequestOwner, public DeferredDeletable {
 
   /** Closes now: cancels everything in flight; the object is deleted on a later loop turn. */
   void close();
+  /**
+   * @return whether nothing is in flight or buffered and the last reply (or the accept) was at or
+   * before `cutoff`; a drain closes such connections. A client between two back-to-back requests
+   * is not idle by this test, so draining never cuts a busy client off mid-stream.
+   */
+  bool idleSince(absl::Time cutoff) const;
 
   // RequestOwner
   upstream::ClusterView& cluster() override;
@@ -46,6 +56,7 @@ class ClientConnection : public RequestOwner, public DeferredDeletable {
   void processInput();
   void flush();
   void updateReading();
+  void onIdleTimer();
 
   Worker& worker_;
   bufferevent* bev_;
@@ -57,6 +68,10 @@ class ClientConnection : public RequestOwner, public DeferredDeletable {
   bool close_after_flush_ = false;  // quit, or a protocol error memcached closes on.
   bool processing_ = false;         // re-entrancy guard for processInput().
   bool reading_ = true;
+  bool paused_by_inflight_ = false;
+  absl::Time last_activity_;
+  TimerPtr idle_timer_;  // only when an idle timeout is configured.
+  absl::Time last_reply_at_;  // for drain: when this connection last completed a request.
 };
 
 }  // namespace mcmesh

@@ -82,6 +82,10 @@ mcmesh options:
   --eject_after=N          consecutive failures before a server is ejected (default 2)
   --retry_ms=N             first retry of an ejected server after N ms (doubles, max 30 s)
   --max_value_bytes=N      largest value accepted (default 1048576)
+  --max_keys_per_get=N     most keys in one get (default 4096)
+  --max_inflight=N         pipelined requests in flight per connection before reading pauses
+                           (default 1024)
+  --idle_timeout_s=N       close client connections idle this long (default 0: never)
   --rehydrate=true|false   copy backup keys back to a restarted empty primary (default true)
   --concurrency=N          worker threads (default: number of cores)
   --admin_port=N           admin HTTP port on 127.0.0.1 (default off)
@@ -154,6 +158,12 @@ absl::StatusOr<Options> parseOptions(int argc, char** argv) {
       } else if (name == "max_value_bytes") {
         if (!(st = parseInt(flag, value, 1, 1024LL * 1024 * 1024, &n)).ok()) return st;
         o.max_value_bytes = n;
+      } else if (name == "max_keys_per_get" || name == "max_inflight") {
+        if (!(st = parseInt(flag, value, 1, 1000000, &n)).ok()) return st;
+        (name == "max_inflight" ? o.max_inflight : o.max_keys_per_get) = n;
+      } else if (name == "idle_timeout_s") {
+        if (!(st = parseInt(flag, value, 0, 86400 * 30, &n)).ok()) return st;
+        o.idle_timeout = absl::Seconds(n);
       } else if (name == "concurrency") {
         if (!(st = parseInt(flag, value, 1, 256, &n)).ok()) return st;
         o.concurrency = n;

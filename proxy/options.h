@@ -42,6 +42,9 @@ struct Options {
   uint32_t eject_after = 2;             // --eject_after
   absl::Duration retry_after = absl::Seconds(1);  // --retry_ms
   uint64_t max_value_bytes = 1024 * 1024;  // --max_value_bytes
+  size_t max_keys_per_get = 4096;       // --max_keys_per_get
+  size_t max_inflight = 1024;           // --max_inflight (pipelined requests per connection)
+  absl::Duration idle_timeout = absl::ZeroDuration();  // --idle_timeout_s (0: off)
   bool rehydrate = true;                // --rehydrate
 };
 

@@ -77,6 +77,13 @@ absl::Status Server::init() {
   }
   WorkerOptions wo;
   wo.limits.parse.max_value_bytes = options_.max_value_bytes;
+  wo.limits.parse.max_keys_per_get = options_.max_keys_per_get;
+  wo.limits.max_inflight = options_.max_inflight;
+  wo.limits.idle_timeout = options_.idle_timeout;
+  // One largest request must fit: a value, or a multiget line of max_keys_per_get keys.
+  wo.limits.max_read_buffer =
+      options_.max_value_bytes + wo.limits.parse.max_line_bytes +
+      options_.max_keys_per_get * (wo.limits.parse.max_key_length + 1) + 64 * 1024;
   wo.pool.max_connections = options_.max_keepalive;
   wo.pool.request_timeout = options_.request_timeout;
   wo.pool.connect_timeout = options_.connect_timeout;
@@ -202,6 +209,10 @@ StatLines Server::report(absl::string_view args) const {
     add("curr_connections", sumCounter(&ProxyCounters::curr_connections));
     add("total_connections", sumCounter(&ProxyCounters::total_connections));
     add("rejected_connections", sumCounter(&ProxyCounters::rejected_connections));
+    add("idle_closed", sumCounter(&ProxyCounters::idle_closed));
+    add("read_buffer_overflows", sumCounter(&ProxyCounters::read_buffer_overflows));
+    add("inflight_limit_pauses", sumCounter(&ProxyCounters::inflight_limit_pauses));
+    add("values_too_large", sumCounter(&ProxyCounters::values_too_large));
     for (size_t c = 0; c < kCommandCount; ++c) {
       uint64_t sum = 0;
       for (const auto& w : workers_) sum += w->cluster().counters().commands[c].value();

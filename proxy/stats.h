@@ -1,6 +1,7 @@
 // ProxyCounters: the plain per-worker counters every filter and the core increment.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -23,6 +24,30 @@ class Counter {
 
 constexpr size_t kCommandCount = static_cast<size_t>(Command::kMetaGet) + 1;
 
+// A fixed-bucket latency histogram, cheap enough to observe on every request: a binary search
+// over 13 bounds and two relaxed stores, no lock, no allocation. Buckets are per-bucket counts
+// (not cumulative); exposition sums them. Written by one thread, read by any (like Counter).
+class LatencyHistogram {
+ public:
+  // Upper bounds in microseconds (Prometheus `le`); one more bucket catches everything above.
+  static constexpr std::array<uint64_t, 13> kBoundsUs = {
+      100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
+  static constexpr size_t kBucketCount = kBoundsUs.size() + 1;
+
+  void observe(uint64_t micros) {
+    size_t i = std::lower_bound(kBoundsUs.begin(), kBoundsUs.end(), micros) - kBoundsUs.begin();
+    buckets_[i].inc();
+    sum_us_.inc(micros);
+  }
+  /** Observations in bucket `i` alone (i == kBoundsUs.size() is the +Inf overflow bucket). */
+  uint64_t bucket(size_t i) const { return buckets_[i].value(); }
+  uint64_t sumMicros() const { return sum_us_.value(); }
+
+ private:
+  std::array<Counter, kBucketCount> buckets_;
+  Counter sum_us_;
+};
+
 // One instance per worker, written only by that worker's thread; readers on other threads sum
 // snapshots of them (values may be a moment stale, never torn).
 struct ProxyCounters {
@@ -33,7 +58,11 @@ struct ProxyCounters {
   Counter server_errors;      // SERVER_ERROR replies sent to clients.
   Counter curr_connections;
   Counter total_connections;
-  Counter rejected_connections;
+  Counter rejected_connections;    // over -n.
+  Counter idle_closed;             // closed by the idle timeout.
+  Counter read_buffer_overflows;   // a request larger than the read buffer cap: closed.
+  Counter inflight_limit_pauses;   // reading paused: too many pipelined requests in flight.
+  Counter values_too_large;        // values over --max_value_bytes (refused, data swallowed).
   // failover_reader
   Counter failover_reads;     // keys re-read from the backup (primary down or missed).
   Counter failover_writes;    // writes sent to the backup because the primary was down.
@@ -50,6 +79,8 @@ struct ProxyCounters {
   Counter mirror_inflight;
   // topology
   Counter topology_updates;
+  // Client-facing latency: from decoding a request to its reply being ready to write.
+  LatencyHistogram request_latency;
 };
 
 }  // namespace mcmesh
