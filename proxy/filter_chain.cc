@@ -3,8 +3,9 @@
 
 namespace mcmesh {
 
-ActiveRequest::ActiveRequest(RequestOwner& owner, Request&& request, const FilterChain& chain)
-    : owner_(owner), request_(std::move(request)) {
+ActiveRequest::ActiveRequest(RequestOwner& owner, Request&& request, const FilterChain& chain,
+                             absl::Time started)
+    : owner_(owner), request_(std::move(request)), started_(started) {
   filters_.reserve(chain.factories.size());
   for (const auto& factory : chain.factories) {
     filters_.push_back(factory());

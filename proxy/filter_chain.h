@@ -34,7 +34,9 @@ class RequestOwner {
 
 class ActiveRequest : public FilterCallbacks, public DeferredDeletable {
  public:
-  ActiveRequest(RequestOwner& owner, Request&& request, const FilterChain& chain);
+  /** `started` is the owner's loop time when the request was decoded (latency histogram). */
+  ActiveRequest(RequestOwner& owner, Request&& request, const FilterChain& chain,
+                absl::Time started = absl::InfinitePast());
   /** A request answered before any filter saw it (protocol error): already complete. */
   ActiveRequest(RequestOwner& owner, std::string&& encoded_reply);
   ~ActiveRequest() override;
@@ -42,6 +44,7 @@ class ActiveRequest : public FilterCallbacks, public DeferredDeletable {
   /** Starts the forward pass. */
   void start();
   bool complete() const { return complete_; }
+  absl::Time startTime() const { return started_; }
   /** Reply bytes for the client, filled by the owner in onRequestComplete(). */
   std::string& encoded() { return encoded_; }
 
@@ -69,6 +72,7 @@ class ActiveRequest : public FilterCallbacks, public DeferredDeletable {
   bool responding_ = false;
   bool complete_ = false;
   std::string encoded_;
+  absl::Time started_;
 };
 using ActiveRequestPtr = std::unique_ptr<ActiveRequest>;
 

@@ -27,7 +27,7 @@ bool isWrite(Command c) {
          c == Command::kTouch;
 }
 
-bool isKeyed(Command c) { return isRetrieval(c) || isWrite(c); }
+bool isKeyed(Command c) { return isRetrieval(c) || isWrite(c) || c == Command::kMetaDebug; }
 
 absl::string_view commandName(Command c) {
   switch (c) {
@@ -50,6 +50,8 @@ absl::string_view commandName(Command c) {
     case Command::kVerbosity: return "verbosity";
     case Command::kStats: return "stats";
     case Command::kQuit: return "quit";
+    case Command::kNoop: return "noop";
+    case Command::kMetaDebug: return "me";
     case Command::kMetaGet: return "mg";
   }
   return "unknown";

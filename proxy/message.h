@@ -31,6 +31,11 @@ enum class Command : uint8_t {
   kVerbosity,
   kStats,
   kQuit,
+  // Meta "mn" / binary noop: answered by the client connection in request order (so it marks the
+  // end of a pipeline of quiet requests); never reaches the filters.
+  kNoop,
+  // Meta "me <key>": an item's debug line from the key's server (ResponseType::kDebug).
+  kMetaDebug,
   // Internal, never decoded from clients: "mg <key> s v f t" to a backend, used by read-repair and
   // warm-up copies to learn an item's flags and remaining TTL (memcached >= 1.6).
   kMetaGet,
@@ -43,8 +48,44 @@ bool isStorage(Command command);
 // Any command that changes data on a server (storage, delete, incr/decr, touch).
 bool isWrite(Command command);
 // Commands routed by key (as opposed to broadcast/local: flush_all, version, stats, ...).
+// kMetaDebug is keyed too.
 bool isKeyed(Command command);
 absl::string_view commandName(Command command);
+
+// What the meta and binary protocols can ask for beyond the text protocol's fields. Codecs fill
+// it from the client's command and read it back to shape the reply; encodeRequest sends a request
+// that uses any upstream option here as a meta command (memcached >= 1.6 speaks both), so what
+// the client asked for reaches memcached exactly. Filters never need to look inside: every field
+// is about this request's one key, so a copied request (mirror, failover) keeps its meaning.
+struct MetaFlags {
+  // --- Upstream options (change what memcached does or returns) ---
+  // The client spoke a meta command: memcached is asked in meta form too and the reply is
+  // encoded in meta form.
+  bool meta = false;
+  // A write's reply must carry the item's new cas (binary writes, meta ms/ma "c").
+  bool return_cas = false;
+  // incr/decr: create a missing item holding `initial`, expiring per Request::exptime (binary
+  // incr/decr unless expiration is 0xffffffff; meta ma N<ttl> J<initial>).
+  bool vivify = false;
+  uint64_t initial = 0;
+  // Valid meta flags the proxy has no field for (u, h, l, N, R, I, T of ma/md, ...), passed to
+  // memcached verbatim in the client's spelling, space-separated.
+  std::string extra;
+
+  // --- Reply shape (read only by the client's codec) ---
+  // Meta q, binary quiet opcodes: suppress the reply that says nothing new (miss for reads,
+  // success for writes; see the codecs for the exact per-command rule). Errors always answer.
+  bool quiet = false;
+  // Meta: the flags whose values the reply returns, in the client's order ("vfkOc...").
+  std::string returns;
+  // Meta: the O<token> to echo (<= 32 bytes).
+  std::string opaque;
+  // Meta b: the client sent keys base64-encoded; keys[] hold the decoded bytes.
+  bool base64_key = false;
+  // Binary: the request's opcode and opaque, echoed in the reply header.
+  uint8_t opcode = 0;
+  uint32_t binary_opaque = 0;
+};
 
 // One decoded client command. Values are owned here so a request can be re-encoded for any
 // upstream (primary, backup, mirror) after the client buffer has moved on.
@@ -58,6 +99,7 @@ struct Request {
   std::string value;              // storage commands, without the trailing "\r\n".
   bool noreply = false;           // the client wants no reply; upstreams are always asked for one.
   std::string args;               // raw arguments of stats / verbosity / flush_all.
+  MetaFlags meta;                 // meta and binary clients only (see MetaFlags).
 };
 
 enum class ResponseType : uint8_t {
@@ -75,6 +117,7 @@ enum class ResponseType : uint8_t {
   kError,        // "ERROR".
   kClientError,  // "CLIENT_ERROR <text>".
   kServerError,  // "SERVER_ERROR <text>".
+  kDebug,        // kMetaDebug hit: `text` holds the "<name>=<value> ..." part of memcached's ME line.
   // No reply from the upstream at all (connect/IO error, timeout, ejected host); `text` says
   // why. Filters may retry elsewhere; if it reaches the client it becomes SERVER_ERROR <text>.
   kUpstreamFailure,
@@ -85,11 +128,16 @@ struct Item {
   uint32_t flags = 0;
   uint64_t cas = 0;
   std::string value;
-  int64_t ttl = -1;  // remaining seconds, -1 = never expires; set only by kMetaGet replies.
+  int64_t ttl = -1;  // remaining seconds, -1 = never expires; set only by meta replies.
+  // Meta reply flags the proxy does not model (s, h, l, W, X, Z), as memcached sent them
+  // (space-separated), so a meta client gets them back unchanged.
+  std::string meta_extra;
 };
 
 struct Response {
   ResponseType type = ResponseType::kValues;
+  // Retrieval: the hits. A write or touch answered in meta form may carry one item describing
+  // the stored item as memcached reported it (cas, ttl, flags), e.g. for a binary client's cas.
   std::vector<Item> items;
   std::string text;
   std::vector<std::pair<std::string, std::string>> stats;

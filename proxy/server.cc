@@ -10,6 +10,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "filters/ketama_router/router_filter.h"
@@ -17,6 +18,12 @@
 
 namespace mcmesh {
 namespace {
+
+// A drained connection is closed once it has had nothing in flight for this long: long enough
+// that a client between two back-to-back requests is never cut off, short enough that pooled
+// idle connections do not hold a rolling restart.
+constexpr absl::Duration kDrainIdleGrace = absl::Milliseconds(250);
+constexpr absl::Duration kDrainPollInterval = absl::Milliseconds(20);
 
 absl::StatusOr<upstream::HostConfig> hostFromFlag(const std::string& value) {
   // host:port[:weight]
@@ -91,6 +98,11 @@ absl::Status Server::init() {
   wo.health.base_backoff = options_.retry_after;
   for (int i = 0; i < concurrency; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, wo, budget_));
+    Worker* worker = workers_.back().get();
+    worker->cluster().setHostEventHandler(
+        [this, worker](const std::string& address, upstream::HostEvent event) {
+          onHostEvent(*worker, address, event);
+        });
     if (options_.port != 0) {
       auto st = workers_.back()->listenTcp(options_.listen_host, options_.port);
       if (!st.ok()) return st;
@@ -105,7 +117,16 @@ absl::Status Server::init() {
   main_cluster_ = std::make_unique<upstream::ClusterView>(main_, probe_pool, wo.health);
   upstream::ProberOptions prober_options;
   prober_options.rehydrate = options_.rehydrate;
-  prober_ = std::make_unique<upstream::HealthProber>(*main_cluster_, prober_options);
+  prober_ = std::make_unique<upstream::HealthProber>(
+      *main_cluster_, prober_options, [this](const std::string& address, bool up) {
+        logLine(up ? LogLevel::kInfo : LogLevel::kWarn,
+                absl::StrCat("server ", address, up ? " is up (probe)" : " is down (probe)"));
+        for (auto& w : workers_) {
+          Worker* worker = w.get();
+          worker->dispatcher().post(
+              [worker, address, up] { worker->cluster().setProbeResult(address, up); });
+        }
+      });
   {
     // A topology applied before init() (bootstrap flags) is installed directly: the worker
     // threads are not running yet.
@@ -145,11 +166,78 @@ int Server::run() {
 void Server::shutdown() { main_.exit(); }
 
 void Server::drain(absl::Duration max_wait) {
-  for (auto& w : workers_) w->stopAccepting();
-  absl::Time deadline = absl::Now() + max_wait;
-  // In-flight work is visible as connections with queued requests; clients close when done.
-  while (absl::Now() < deadline && budget_.open.load() > 0) absl::SleepFor(absl::Milliseconds(20));
-  shutdown();
+  main_.post([this, max_wait] { beginDrain(max_wait); });
+}
+
+void Server::beginDrain(absl::Duration max_wait) {
+  if (draining_.exchange(true)) return;
+  drain_deadline_ = absl::Now() + max_wait;
+  logLine(LogLevel::kInfo,
+          absl::StrCat("drain: stopped accepting; waiting up to ", absl::FormatDuration(max_wait),
+                       " for ", budget_.open.load(), " client connection(s) to finish"));
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    worker->dispatcher().post([worker] { worker->beginDrain(kDrainIdleGrace); });
+  }
+  drain_timer_ = main_.createTimer([this] { checkDrain(); });
+  drain_timer_->enable(kDrainPollInterval);
+}
+
+void Server::checkDrain() {
+  uint64_t open = budget_.open.load();
+  if (open == 0) {
+    logLine(LogLevel::kInfo, "drain: all client connections closed; exiting");
+    shutdown();
+    return;
+  }
+  if (absl::Now() >= drain_deadline_) {
+    logLine(LogLevel::kWarn, absl::StrCat("drain: deadline passed with ", open,
+                                          " client connection(s) open; closing them"));
+    shutdown();
+    return;
+  }
+  drain_timer_->enable(kDrainPollInterval);
+}
+
+void Server::onHostEvent(Worker& worker, const std::string& address, upstream::HostEvent event) {
+  bool ejected = event == upstream::HostEvent::kEjected;
+  uint32_t failures = 0;
+  absl::Time retry_at;
+  worker.cluster().forEachHost([&](const std::string& a, const upstream::HostState& h) {
+    if (a != address) return;
+    failures = h.health.consecutiveFailures();
+    retry_at = h.health.retryAt();
+  });
+  bool was_ejected = false;
+  size_t others = 0;  // other workers with the host ejected.
+  {
+    std::lock_guard<std::mutex> lock(ejected_mutex_);
+    std::vector<bool>& by_worker = ejected_[address];
+    by_worker.resize(workers_.size());
+    was_ejected = by_worker[worker.index()];
+    by_worker[worker.index()] = ejected;
+    for (size_t i = 0; i < by_worker.size(); ++i) others += i != worker.index() && by_worker[i];
+  }
+  // One INFO line per process-level transition; per-worker repeats and re-ejections of a
+  // half-open host (its retry failed) are DEBUG, so a dead host does not flood the log.
+  std::string where = absl::StrCat("worker ", worker.index());
+  if (ejected && !was_ejected && others == 0) {
+    logLine(LogLevel::kInfo,
+            absl::StrCat("upstream ", address, " ejected after ", failures,
+                         " consecutive failure(s) (", where, "); retry in ",
+                         absl::FormatDuration(retry_at - worker.dispatcher().now())));
+  } else if (!ejected && others == 0) {
+    logLine(LogLevel::kInfo, absl::StrCat("upstream ", address, " recovered (", where, ")"));
+  } else if (ejected && was_ejected) {
+    logLine(LogLevel::kDebug,
+            absl::StrCat("upstream ", address, " still failing after ", failures,
+                         " consecutive failure(s) (", where, "); retry in ",
+                         absl::FormatDuration(retry_at - worker.dispatcher().now())));
+  } else {
+    logLine(LogLevel::kDebug, absl::StrCat("upstream ", address,
+                                           ejected ? " ejected" : " recovered", " (", where,
+                                           "); ejected on ", others, " other worker(s)"));
+  }
 }
 
 absl::Status Server::applyClusterConfig(upstream::ClusterConfig config) {
@@ -161,10 +249,22 @@ absl::Status Server::applyClusterConfig(upstream::ClusterConfig config) {
   if (!chain.ok()) return chain.status();
   uint64_t version = config.version;
   std::string name = config.name;
-  auto snapshot = upstream::ClusterSnapshot::create(std::move(config), current_, absl::Now());
+  absl::Time now = absl::Now();
+  auto snapshot = upstream::ClusterSnapshot::create(std::move(config), current_, now);
   if (!snapshot.ok()) return snapshot.status();
   current_ = *snapshot;
   current_chain_ = *chain;
+  last_applied_ = now;
+  applies_.fetch_add(1);
+  {
+    // Hosts that left the topology lose their health state on the workers; forget it here too.
+    std::lock_guard<std::mutex> ejected_lock(ejected_mutex_);
+    for (auto it = ejected_.begin(); it != ejected_.end();) {
+      bool listed = false;
+      for (const upstream::HostConfig* h : current_->allHosts()) listed |= h->address == it->first;
+      it = listed ? std::next(it) : ejected_.erase(it);
+    }
+  }
   for (auto& w : workers_) {
     Worker* worker = w.get();
     upstream::ClusterSnapshotConstSharedPtr s = *snapshot;
@@ -185,6 +285,65 @@ absl::Status Server::applyClusterConfig(upstream::ClusterConfig config) {
 upstream::ClusterSnapshotConstSharedPtr Server::currentSnapshot() const {
   std::lock_guard<std::mutex> lock(apply_mutex_);
   return current_;
+}
+
+absl::Time Server::lastAppliedTime() const {
+  std::lock_guard<std::mutex> lock(apply_mutex_);
+  return last_applied_;
+}
+
+std::map<std::string, UpstreamReport> Server::upstreamReports() const {
+  std::map<std::string, UpstreamReport> reports;
+  for (const auto& w : workers_) {
+    w->cluster().forEachHost([&reports](const std::string& address, const upstream::HostState& h) {
+      UpstreamReport& r = reports[address];
+      r.requests += h.stats.requests.value();
+      r.errors += h.stats.errors.value();
+      r.timeouts += h.stats.timeouts.value();
+      r.connects += h.stats.connects.value();
+      r.ejections += h.stats.ejections.value();
+      r.recoveries += h.stats.recoveries.value();
+      r.connections += h.stats.active_connections.value();
+    });
+  }
+  std::lock_guard<std::mutex> lock(ejected_mutex_);
+  for (const auto& [address, by_worker] : ejected_) {
+    auto it = reports.find(address);
+    if (it == reports.end()) continue;
+    for (bool e : by_worker) it->second.ejected_workers += e;
+  }
+  return reports;
+}
+
+std::map<std::string, upstream::RehydrationProgress> Server::rehydrations() const {
+  if (prober_ == nullptr) return {};
+  return prober_->rehydrations();
+}
+
+absl::Status Server::readiness() const {
+  if (draining_.load()) return absl::UnavailableError("draining");
+  upstream::ClusterSnapshotConstSharedPtr snapshot = currentSnapshot();
+  if (snapshot == nullptr) return absl::UnavailableError("no topology applied");
+  if (main_cluster_ == nullptr) return absl::UnavailableError("not started");
+  // The prober's `stats` probes run through main_cluster_: a host whose last probe succeeded
+  // has answered at least once and has no consecutive failure there.
+  std::vector<std::string> reasons;
+  for (const auto& primary : snapshot->config().primaries) {
+    std::string why = "not probed yet";
+    main_cluster_->forEachHost([&](const std::string& address, const upstream::HostState& h) {
+      if (address != primary.address) return;
+      if (h.stats.requests.value() > h.stats.errors.value() && !h.health.ejected() &&
+          h.health.consecutiveFailures() == 0) {
+        why.clear();
+      } else {
+        why = absl::StrCat(h.health.consecutiveFailures(), " consecutive probe failure(s)");
+      }
+    });
+    if (why.empty()) return absl::OkStatus();
+    reasons.push_back(absl::StrCat(primary.address, ": ", why));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("no primary is reachable (", absl::StrJoin(reasons, "; "), ")"));
 }
 
 uint64_t Server::sumCounter(Counter ProxyCounters::*counter) const {

@@ -1,6 +1,8 @@
 // Server: owns the workers, the main loop and the applied topology; the process's top object.
 #pragma once
 
+#include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -20,6 +22,21 @@ struct event;
 
 namespace mcmesh {
 
+/** What the control-plane subscription is doing; exported as mcmesh_control_plane_state. */
+enum class ControlPlaneState { kNotConfigured = 0, kConnecting = 1, kConnected = 2 };
+
+/** One upstream host's counters summed over workers: `stats servers`, /metrics, /topology. */
+struct UpstreamReport {
+  uint64_t requests = 0;
+  uint64_t errors = 0;  // connect/IO errors and timeouts.
+  uint64_t timeouts = 0;
+  uint64_t connects = 0;
+  uint64_t ejections = 0;
+  uint64_t recoveries = 0;
+  uint64_t connections = 0;    // open now.
+  size_t ejected_workers = 0;  // workers that have the host ejected now.
+};
+
 /** Builds the cluster config the CLI describes (-s, -b and the mcmesh options). */
 absl::StatusOr<upstream::ClusterConfig> clusterConfigFromOptions(const Options& options);
 
@@ -35,8 +52,12 @@ class Server {
   int run();
   /** Stops everything; safe from any thread and from signal context via the main loop. */
   void shutdown();
-  /** Stops accepting, waits for in-flight requests to finish (bounded), then shuts down. */
+  /**
+   * Starts a drain and returns at once (any thread): stops accepting, closes client connections
+   * as they go idle, and shuts down when none is left or `max_wait` has passed.
+   */
   void drain(absl::Duration max_wait);
+  bool draining() const { return draining_.load(); }
 
   /**
    * Validates `config`, builds the snapshot and chain and installs them on every worker.
@@ -51,9 +72,33 @@ class Server {
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
   /** Sum of one counter over all workers. */
   uint64_t sumCounter(Counter ProxyCounters::*counter) const;
+  /** Per-host counters summed over workers, by address (hosts no worker has used are absent). */
+  std::map<std::string, UpstreamReport> upstreamReports() const;
+  /** Latest rehydration progress per primary. Thread-safe. */
+  std::map<std::string, upstream::RehydrationProgress> rehydrations() const;
+  /**
+   * OK when a topology is applied, the proxy is not draining and some primary answered its last
+   * health probe; otherwise why not. Main thread only (reads the prober's view).
+   */
+  absl::Status readiness() const;
+  /** When the current topology was applied; InfinitePast() before the first. */
+  absl::Time lastAppliedTime() const;
+  uint64_t topologyApplies() const { return applies_.load(); }
+  absl::Time startTime() const { return started_; }
+  /** Set by the control-plane integration; kNotConfigured until then. */
+  void setControlPlaneState(ControlPlaneState state) {
+    control_plane_state_.store(static_cast<int>(state));
+  }
+  ControlPlaneState controlPlaneState() const {
+    return static_cast<ControlPlaneState>(control_plane_state_.load());
+  }
 
  private:
   static void onSignal(int, short, void* arg);
+  void beginDrain(absl::Duration max_wait);  // main thread.
+  void checkDrain();
+  // Runs on `worker`'s thread when it ejects or recovers a host: logs process-level transitions.
+  void onHostEvent(Worker& worker, const std::string& address, upstream::HostEvent event);
 
   Options options_;
   FilterRegistry registry_;
@@ -68,6 +113,15 @@ class Server {
   std::unique_ptr<upstream::ClusterView> main_cluster_;
   std::unique_ptr<upstream::HealthProber> prober_;
   absl::Time started_;
+  absl::Time last_applied_ = absl::InfinitePast();  // guarded by apply_mutex_.
+  std::atomic<uint64_t> applies_{0};
+  std::atomic<int> control_plane_state_{0};
+  std::atomic<bool> draining_{false};
+  absl::Time drain_deadline_;  // main thread.
+  TimerPtr drain_timer_;       // declared after main_: freed before its loop.
+  // Which workers have each host ejected now, from their host events (rare; read by stats).
+  mutable std::mutex ejected_mutex_;
+  std::map<std::string, std::vector<bool>> ejected_;
 };
 
 }  // namespace mcmesh

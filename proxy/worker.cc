@@ -80,6 +80,22 @@ void Worker::stopAccepting() {
   });
 }
 
+void Worker::beginDrain(absl::Duration idle_grace) {
+  if (drain_timer_ != nullptr) return;
+  for (auto* l : listeners_) evconnlistener_free(l);
+  listeners_.clear();
+  drain_timer_ = dispatcher_.createTimer([this, idle_grace] {
+    absl::Time cutoff = dispatcher_.now() - idle_grace;
+    std::vector<ClientConnection*> idle;
+    for (const auto& entry : connections_) {
+      if (entry.first->idleSince(cutoff)) idle.push_back(entry.first);
+    }
+    for (ClientConnection* c : idle) c->close();  // close() erases from connections_.
+    drain_timer_->enable(idle_grace / 2);
+  });
+  drain_timer_->enable(absl::ZeroDuration());
+}
+
 void Worker::stop() {
   if (!thread_.joinable()) return;
   dispatcher_.exit();

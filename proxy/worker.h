@@ -44,6 +44,13 @@ class Worker {
   void start();
   /** Stops accepting new connections (drain); safe from any thread. */
   void stopAccepting();
+  /**
+   * Drain, on this worker's thread (post it): closes the listeners, so new connections are
+   * refused (or go to another process on the same SO_REUSEPORT port), then every `idle_grace`/2
+   * closes client connections idleSince(now - idle_grace). Clients that keep pooled
+   * connections open would otherwise hold a drain until its deadline.
+   */
+  void beginDrain(absl::Duration idle_grace);
   /** Stops the loop and joins the thread; safe from another thread. */
   void stop();
 
@@ -74,6 +81,7 @@ class Worker {
   absl::flat_hash_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   std::thread thread_;
   uint64_t last_connection_id_ = 0;
+  TimerPtr drain_timer_;  // set once draining.
 };
 
 }  // namespace mcmesh

@@ -176,6 +176,13 @@ std::vector<const HostConfig*> ClusterSnapshot::allHosts() const {
   return out;
 }
 
+bool ClusterSnapshot::isBackup(const std::string& address) const {
+  for (const auto& h : config_.backups) {
+    if (h.address == address) return true;
+  }
+  return false;
+}
+
 bool ClusterSnapshot::isDraining(const std::string& address) const {
   for (const auto& h : config_.primaries) {
     if (h.address == address) return h.state == NodeState::kDraining;

@@ -103,6 +103,20 @@ void ClusterView::markDirty(const HostConfig& primary, const std::string& key) {
   state.dirty_keys.insert(key);
 }
 
+void ClusterView::setProbeResult(const std::string& address, bool up) {
+  auto it = hosts_.find(address);
+  if (it == hosts_.end()) return;  // this worker never used the host: nothing to update.
+  HostState& state = *it->second;
+  if (!up) {
+    if (state.health.forceEject(dispatcher_.now())) {
+      state.stats.ejections.inc();
+      if (state.on_event) state.on_event(HostEvent::kEjected);
+    }
+    return;
+  }
+  state.onUpstreamSuccess();  // recovers (and invalidates dirty keys) if it was ejected.
+}
+
 void ClusterView::invalidateDirty(HostState& state) {
   if (state.dirty_keys.empty()) return;
   logLine(LogLevel::kInfo, absl::StrCat("server ", state.pool.host().address, " recovered: deleting ",

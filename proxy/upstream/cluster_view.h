@@ -69,6 +69,8 @@ class ClusterView {
    */
   void markDirty(const HostConfig& primary, const std::string& key);
   static constexpr size_t kMaxDirtyKeysPerHost = 100000;
+  /** The main thread's prober verdict for `address` (ejects, or recovers at once). */
+  void setProbeResult(const std::string& address, bool up);
 
   ProxyCounters& counters() { return counters_; }
   Dispatcher& dispatcher() { return dispatcher_; }

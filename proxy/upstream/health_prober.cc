@@ -7,8 +7,9 @@
 
 namespace mcmesh::upstream {
 
-HealthProber::HealthProber(ClusterView& cluster, ProberOptions options)
-    : cluster_(cluster), options_(options) {
+HealthProber::HealthProber(ClusterView& cluster, ProberOptions options,
+                           std::function<void(const std::string&, bool)> on_health)
+    : cluster_(cluster), options_(options), on_health_(std::move(on_health)) {
   timer_ = cluster_.dispatcher().createTimer([this] { probeAll(); });
 }
 
@@ -23,7 +24,8 @@ void HealthProber::probeAll() {
   timer_->enable(options_.interval);
   if (!cluster_.hasSnapshot()) return;
   ClusterSnapshotConstSharedPtr snapshot = cluster_.snapshotPtr();
-  for (const auto& host : snapshot->config().primaries) {
+  for (const HostConfig* probed : snapshot->allHosts()) {
+    const HostConfig& host = *probed;
     Request stats;
     stats.command = Command::kStats;
     HostConfig h = host;
@@ -47,8 +49,10 @@ void HealthProber::onStats(const HostConfig& host, const Response& response) {
       logLine(LogLevel::kWarn, absl::StrCat("probe of ", host.address, " failed: ",
                                             response.text.empty() ? "error" : response.text));
     }
+    bool was_up = probe.up || !probe.seen;
     probe.up = false;
     probe.seen = true;
+    if (was_up && on_health_) on_health_(host.address, false);
     return;
   }
   uint64_t pid = 0, items = 0;
@@ -60,11 +64,16 @@ void HealthProber::onStats(const HostConfig& host, const Response& response) {
   }
   bool was_down = probe.seen && !probe.up;
   bool restarted = probe.pid != 0 && (pid != probe.pid || uptime < probe.uptime);
-  if (was_down) logLine(LogLevel::kInfo, absl::StrCat("probe of ", host.address, " succeeded again"));
+  if (was_down) {
+    logLine(LogLevel::kInfo, absl::StrCat("probe of ", host.address, " succeeded again"));
+    if (on_health_) on_health_(host.address, true);
+  }
+  bool is_primary = !cluster_.snapshot().isBackup(host.address);
   probe.pid = pid;
   probe.uptime = uptime;
   probe.up = true;
   probe.seen = true;
+  if (!is_primary) return;  // backups are probed for health only.
   if (restarted) {
     maybeRehydrate(host, absl::StrCat("restarted (pid ", pid, ")"));
   } else if (was_down && items == 0) {

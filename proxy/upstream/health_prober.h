@@ -22,7 +22,9 @@ struct ProberOptions {
 class HealthProber {
  public:
   /** `cluster` is the main thread's own view (its pools are separate from the workers'). */
-  HealthProber(ClusterView& cluster, ProberOptions options);
+  /** `on_health(address, up)` runs on the main thread when a host's probe verdict changes. */
+  HealthProber(ClusterView& cluster, ProberOptions options,
+               std::function<void(const std::string&, bool)> on_health = nullptr);
   void start();
   /** Latest rehydration progress per primary; safe from any thread. */
   std::map<std::string, RehydrationProgress> rehydrations() const;
@@ -40,6 +42,7 @@ class HealthProber {
 
   ClusterView& cluster_;
   ProberOptions options_;
+  std::function<void(const std::string&, bool)> on_health_;
   TimerPtr timer_;
   std::map<std::string, Probe> probes_;
   std::map<std::string, std::unique_ptr<Rehydrator>> running_;

@@ -42,6 +42,16 @@ class HostHealth {
     return true;
   }
 
+  /** The active prober saw the host fail. @return true if this ejected it. */
+  bool forceEject(absl::Time now) {
+    if (ejected_ && now < retry_at_) return false;
+    bool newly = !ejected_;
+    ejected_ = true;
+    backoff_ = newly ? options_.base_backoff : std::min(backoff_ * 2, options_.max_backoff);
+    retry_at_ = now + backoff_;
+    return newly;
+  }
+
   /** @return true if this success recovered an ejected host. */
   bool recordSuccess() {
     failures_ = 0;

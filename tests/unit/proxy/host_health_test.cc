@@ -36,5 +36,14 @@ TEST(HostHealthTest, HalfOpenFailureDoublesBackoffAndSuccessRecovers) {
   EXPECT_TRUE(h.available(retry + absl::Seconds(2)));
 }
 
+TEST(HostHealthTest, ProbeVerdictEjectsAtOnceAndSuccessRecovers) {
+  HostHealth h;
+  EXPECT_TRUE(h.forceEject(kT0));  // one failed probe is enough: it waited a full timeout
+  EXPECT_FALSE(h.available(kT0 + absl::Milliseconds(500)));
+  EXPECT_FALSE(h.forceEject(kT0 + absl::Milliseconds(500)));  // already out: no new event
+  EXPECT_TRUE(h.recordSuccess());                              // probe up: back at once
+  EXPECT_TRUE(h.available(kT0 + absl::Milliseconds(500)));
+}
+
 }  // namespace
 }  // namespace mcmesh::upstream
