@@ -1,0 +1,324 @@
+// Fault matrix: a mixed load runs through mcmesh (subscribed to a control plane, 2 primaries, 1
+// backup) while faults are applied in turn. After each: the proxy is up, well-behaved clients were
+// unaffected, and every write acknowledged STORED is readable (unless memcached evicted it, told
+// apart by its eviction counters). Runs the whole matrix three times.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "tests/support/harness.h"
+#include "tests/support/mcmesh_process.h"
+
+namespace mcmesh::testing {
+namespace {
+
+// A raw socket for misbehaving clients (garbage, half-close, abrupt close).
+int rawConnect(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval tv{0, 200000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+void rawSend(int fd, const std::string& bytes) {
+  (void)!::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+}
+
+// Well-behaved clients: each writes fresh keys and reads back ones it wrote earlier.
+class Load {
+ public:
+  Load(int port, int clients) : port_(port) {
+    for (int c = 0; c < clients; ++c) threads_.emplace_back([this, c] { run(c); });
+  }
+  ~Load() { stop(); }
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> acked() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return acked_;
+  }
+  std::atomic<uint64_t> sent{0}, failed{0}, wrong{0}, dropped{0};
+
+ private:
+  void run(int c) {
+    auto client = TextClient::connect(port_, absl::Seconds(2));
+    if (!client.ok()) {
+      dropped++;
+      return;
+    }
+    std::mt19937 rng(c);
+    std::vector<std::pair<std::string, std::string>> mine;
+    for (uint64_t seq = 0; !stop_; ++seq) {
+      sent++;
+      if (mine.empty() || rng() % 2 == 0) {
+        std::string key = absl::StrCat("load:", c, ":", seq, ":", rng());
+        std::string value = absl::StrCat("v", seq, "-", key);
+        auto r = (*client)->set(key, value);
+        if (!r.ok()) {
+          dropped++;  // connection-level failure: a well-behaved client must never see one
+          return;
+        }
+        if (*r == "STORED") {
+          mine.emplace_back(key, value);
+          std::lock_guard<std::mutex> lock(mutex_);
+          acked_.emplace_back(key, value);
+        } else {
+          failed++;
+        }
+      } else {
+        const auto& [key, value] = mine[rng() % mine.size()];
+        auto r = (*client)->get(key);
+        if (!r.ok()) {
+          dropped++;
+          return;
+        }
+        if (r->has_value() && **r != value) wrong++;
+      }
+    }
+  }
+
+  int port_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::vector<std::pair<std::string, std::string>> acked_;
+};
+
+class FaultMatrixTest : public ::testing::Test {
+ protected:
+  void setUpWorld() {
+    primaries_.clear();
+    for (int i = 0; i < 2; ++i) {
+      auto s = MemcachedServer::start();
+      ASSERT_TRUE(s.ok()) << s.status();
+      primaries_.push_back(std::move(*s));
+    }
+    auto b = MemcachedServer::start();
+    ASSERT_TRUE(b.ok()) << b.status();
+    backup_ = std::move(*b);
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    store_ = absl::StrCat(tmp ? tmp : "/tmp", "/fault-topology-", getpid(), "-", round_, ".pb");
+    std::remove(store_.c_str());
+    cp_port_ = pickFreePort();
+    startControlPlane();
+    ASSERT_EQ(ctl({"create-cluster", "default", primaries_[0]->address(), primaries_[1]->address(),
+                   absl::StrCat("--backup=", backup_->address())}),
+              0);
+    auto p = McmeshProcess::start({absl::StrCat("--control_plane=127.0.0.1:", cp_port_),
+                                   "--cluster=default", "--concurrency=2", "--log_level=warn"});
+    ASSERT_TRUE(p.ok()) << p.status();
+    proxy_ = std::move(*p);
+    // Wait for the first snapshot.
+    auto c = TextClient::connect(proxy_->port());
+    ASSERT_TRUE(c.ok());
+    absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (absl::Now() < deadline && (*c)->set("ready", "1").value_or("") != "STORED") {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+
+  void startControlPlane() {
+    auto cp = ChildProcess::start({runfilePath("control_plane/mcmesh_cp"),
+                                   absl::StrCat("--listen=127.0.0.1:", cp_port_),
+                                   absl::StrCat("--store_path=", store_)});
+    ASSERT_TRUE(cp.ok()) << cp.status();
+    cp_ = std::move(*cp);
+    ASSERT_TRUE(waitForPort(cp_port_, absl::Seconds(10)));
+  }
+
+  int ctl(std::vector<std::string> args) {
+    std::vector<std::string> argv = {runfilePath("control_plane/mcmeshctl"),
+                                     absl::StrCat("--control_plane=127.0.0.1:", cp_port_)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto child = ChildProcess::start(argv);
+    if (!child.ok()) return -1;
+    while ((*child)->running()) absl::SleepFor(absl::Milliseconds(5));
+    auto status = (*child)->waitStatus();
+    return status.has_value() && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
+  }
+
+  static uint64_t serverStat(const MemcachedServer& s, const std::string& name) {
+    auto c = TextClient::connect(s.port());
+    if (!c.ok()) return 0;
+    auto stats = (*c)->roundTrip("stats\r\n", "END\r\n");
+    for (absl::string_view line : absl::StrSplit(stats.value_or(""), "\r\n")) {
+      std::string prefix = absl::StrCat("STAT ", name, " ");
+      uint64_t v = 0;
+      if (absl::StartsWith(line, prefix) && absl::SimpleAtoi(line.substr(prefix.size()), &v)) {
+        return v;
+      }
+    }
+    return 0;
+  }
+
+  uint64_t evictions() {
+    uint64_t sum = serverStat(*backup_, "evictions");
+    for (auto& p : primaries_) sum += serverStat(*p, "evictions");
+    return sum;
+  }
+
+  // Runs one fault under load and checks the invariants. `fault` runs while the load runs.
+  void runFault(const std::string& name, const std::function<void()>& fault) {
+    uint64_t evictions_before = evictions();
+    Load load(proxy_->port(), 4);
+    absl::SleepFor(absl::Milliseconds(300));
+    fault();
+    absl::SleepFor(absl::Milliseconds(300));
+    load.stop();
+    ASSERT_TRUE(proxy_->process().running()) << name << ": the proxy died";
+    // Every acknowledged write is readable (or was evicted, which the servers' counters show).
+    auto verifier = TextClient::connect(proxy_->port());
+    ASSERT_TRUE(verifier.ok()) << name << ": proxy not accepting";
+    uint64_t lost = 0, wrong = 0;
+    auto acked = load.acked();
+    for (const auto& [key, value] : acked) {
+      auto got = (*verifier)->get(key);
+      ASSERT_TRUE(got.ok()) << name << ": " << got.status();
+      if (!got->has_value()) {
+        ++lost;
+      } else if (**got != value) {
+        ++wrong;
+      }
+    }
+    bool evicted = evictions() > evictions_before;
+    std::cout << "fault[" << round_ << "] " << name << ": requests=" << load.sent
+              << " failed=" << load.failed << " dropped_connections=" << load.dropped
+              << " acknowledged_writes=" << acked.size() << " lost=" << lost
+              << (evicted && lost > 0 ? " (evicted by memcached)" : "") << " wrong=" << wrong
+              << "\n";
+    EXPECT_EQ(load.dropped, 0u) << name << ": a well-behaved client lost its connection";
+    EXPECT_EQ(load.wrong, 0u) << name << ": a read returned another value";
+    EXPECT_EQ(wrong, 0u) << name;
+    if (!evicted) EXPECT_EQ(lost, 0u) << name << ": acknowledged writes lost";
+    EXPECT_LE(load.failed, 4u) << name << ": too many client-visible errors";
+  }
+
+  // Waits until the proxy's rehydration of `server` is done (or it holds no pending copies).
+  void awaitRehydration(const MemcachedServer& server) {
+    auto c = TextClient::connect(proxy_->port());
+    absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < deadline) {
+      auto stats = (*c)->roundTrip("stats proxy\r\n", "END\r\n");
+      if (stats.ok() && stats->find(absl::StrCat("rehydrate:", server.address(), " done")) !=
+                            std::string::npos) {
+        return;
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+  }
+
+  void runMatrix() {
+    setUpWorld();
+    if (HasFatalFailure()) return;
+    runFault("kill primary", [&] {
+      primaries_[0]->kill();
+      absl::SleepFor(absl::Milliseconds(500));
+      ASSERT_TRUE(primaries_[0]->restart().ok());
+    });
+    awaitRehydration(*primaries_[0]);
+    runFault("stop primary (SIGSTOP 1s)", [&] {
+      ::kill(primaries_[1]->pid(), SIGSTOP);
+      absl::SleepFor(absl::Seconds(1));
+      ::kill(primaries_[1]->pid(), SIGCONT);
+    });
+    runFault("kill control plane", [&] {
+      cp_->kill();
+      absl::SleepFor(absl::Milliseconds(500));
+      startControlPlane();
+    });
+    runFault("garbage on 10% of connections", [&] {
+      std::mt19937 rng(7);
+      for (int i = 0; i < 5; ++i) {
+        int fd = rawConnect(proxy_->port());
+        std::string junk(4096, '\0');
+        for (auto& ch : junk) ch = static_cast<char>(rng());
+        rawSend(fd, junk);
+        rawSend(fd, "set x 0 0 -1\r\nget\r\n\x80\x01\x00\x05garbage\r\n");
+        ::close(fd);
+      }
+    });
+    runFault("half-close mid-value", [&] {
+      for (int i = 0; i < 5; ++i) {
+        int fd = rawConnect(proxy_->port());
+        rawSend(fd, absl::StrCat("set halfclosed", i, " 0 0 100\r\n", std::string(50, 'h')));
+        ::shutdown(fd, SHUT_WR);
+        char buf[64];
+        (void)!::recv(fd, buf, sizeof(buf), 0);
+        ::close(fd);
+      }
+    });
+    runFault("close with requests in flight", [&] {
+      for (int i = 0; i < 5; ++i) {
+        int fd = rawConnect(proxy_->port());
+        std::string batch;
+        for (int k = 0; k < 200; ++k) absl::StrAppend(&batch, "get inflight", k, "\r\n");
+        rawSend(fd, batch);
+        ::close(fd);
+      }
+    });
+    runFault("fill a backend's memory", [&] {
+      auto filler = TextClient::connect(proxy_->port());
+      ASSERT_TRUE(filler.ok());
+      std::string big(500 * 1024, 'f');
+      for (int i = 0; i < 300; ++i) (void)(*filler)->set(absl::StrCat("filler", i), big);
+    });
+    runFault("kill backup", [&] {
+      backup_->kill();
+      absl::SleepFor(absl::Milliseconds(500));
+      ASSERT_TRUE(backup_->restart().ok());
+    });
+    // Half-closed values must not have been stored partially.
+    auto c = TextClient::connect(proxy_->port());
+    for (int i = 0; i < 5; ++i) {
+      auto v = (*c)->get(absl::StrCat("halfclosed", i));
+      ASSERT_TRUE(v.ok());
+      EXPECT_FALSE(v->has_value()) << "a half-sent value was stored";
+    }
+  }
+
+  int round_ = 0;
+  std::vector<MemcachedServerPtr> primaries_;
+  MemcachedServerPtr backup_;
+  std::string store_;
+  int cp_port_ = 0;
+  ChildProcessPtr cp_;
+  std::unique_ptr<McmeshProcess> proxy_;
+};
+
+TEST_F(FaultMatrixTest, ThreeRoundsLoseNoAcknowledgedWrite) {
+  for (round_ = 1; round_ <= 3; ++round_) {
+    runMatrix();
+    if (HasFailure()) return;
+  }
+}
+
+}  // namespace
+}  // namespace mcmesh::testing
