@@ -56,6 +56,12 @@ absl::StatusOr<upstream::ClusterConfig> clusterConfigFromTopology(const v1::Topo
       case v1::MIRROR_MODE_NONE: config->mirror_mode = upstream::MirrorMode::kNone; break;
       default: break;
     }
+    if (cluster.eject_policy() == v1::EJECT_POLICY_REHASH) {
+      config->eject_policy = upstream::EjectPolicy::kRehash;
+    } else if (cluster.eject_policy() == v1::EJECT_POLICY_BACKUP) {
+      config->eject_policy = upstream::EjectPolicy::kBackup;
+    }
+    if (cluster.has_miss_failover()) config->miss_failover = cluster.miss_failover().value();
     if (cluster.has_warmup_window()) {
       config->warmup_window = absl::Seconds(cluster.warmup_window().seconds()) +
                               absl::Nanoseconds(cluster.warmup_window().nanos());

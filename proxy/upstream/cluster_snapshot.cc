@@ -150,25 +150,6 @@ const HostConfig* ClusterSnapshot::previousOwnerFor(absl::string_view key, absl:
   return nullptr;
 }
 
-const HostConfig* ClusterSnapshot::rehashedPrimaryFor(
-    absl::string_view key, const std::vector<std::string>& excluded) const {
-  std::vector<HostConfig> remaining;
-  for (const auto& h : active_primaries_) {
-    if (std::find(excluded.begin(), excluded.end(), h.address) == excluded.end()) {
-      remaining.push_back(h);
-    }
-  }
-  if (remaining.empty()) return nullptr;
-  // Rare path (only while a primary is ejected under the rehash policy): build on demand.
-  auto ring = ketama::KetamaRing::build(toRingServers(remaining));
-  if (!ring.ok()) return nullptr;
-  const std::string& address = remaining[ring->serverIndexFor(key)].address;
-  for (const auto& h : active_primaries_) {
-    if (h.address == address) return &h;
-  }
-  return nullptr;
-}
-
 std::vector<const HostConfig*> ClusterSnapshot::allHosts() const {
   std::vector<const HostConfig*> out;
   for (const auto& h : config_.primaries) out.push_back(&h);

@@ -76,9 +76,6 @@ class ClusterSnapshot {
    * differs from the current one (null otherwise or when the window has passed).
    */
   const HostConfig* previousOwnerFor(absl::string_view key, absl::Time now) const;
-  /** The primary for `key` among ACTIVE primaries except `excluded` (twemproxy-style rehash). */
-  const HostConfig* rehashedPrimaryFor(absl::string_view key,
-                                       const std::vector<std::string>& excluded) const;
   /** All hosts (primaries, including draining, then backups), for broadcasts and pools. */
   std::vector<const HostConfig*> allHosts() const;
   bool isDraining(const std::string& address) const;

@@ -146,11 +146,36 @@ const HostConfig* ClusterView::routeFor(absl::string_view key) {
   const HostConfig& primary = snapshot_->primaryFor(key);
   if (available(primary)) return &primary;
   if (snapshot_->config().eject_policy == EjectPolicy::kBackup) return nullptr;
-  std::vector<std::string> excluded;
+  return rehashedPrimaryFor(key);
+}
+
+const HostConfig* ClusterView::rehashedPrimaryFor(absl::string_view key) {
+  std::string excluded;
   for (const auto& h : snapshot_->config().primaries) {
-    if (h.state == NodeState::kActive && !available(h)) excluded.push_back(h.address);
+    if (h.state == NodeState::kActive && !available(h)) absl::StrAppend(&excluded, h.address, ",");
   }
-  return snapshot_->rehashedPrimaryFor(key, excluded);
+  if (rehash_snapshot_ != snapshot_.get() || excluded != rehash_excluded_) {
+    rehash_snapshot_ = snapshot_.get();
+    rehash_excluded_ = excluded;
+    rehash_hosts_.clear();
+    for (const auto& h : snapshot_->config().primaries) {
+      if (h.state == NodeState::kActive && excluded.find(h.address + ",") == std::string::npos) {
+        rehash_hosts_.push_back(h);
+      }
+    }
+    rehash_ring_.reset();
+    if (!rehash_hosts_.empty()) {
+      auto ring = ketama::KetamaRing::build(toRingServers(rehash_hosts_));
+      if (ring.ok()) rehash_ring_ = std::make_unique<ketama::KetamaRing>(std::move(*ring));
+    }
+  }
+  if (rehash_ring_ == nullptr) return nullptr;
+  // Point into the snapshot (which requests pin), not into this cache (rebuilt at any time).
+  const std::string& address = rehash_hosts_[rehash_ring_->serverIndexFor(key)].address;
+  for (const auto& h : snapshot_->config().primaries) {
+    if (h.address == address) return &h;
+  }
+  return nullptr;
 }
 
 Cancellable* ClusterView::send(const HostConfig& host, const Request& request,

@@ -86,6 +86,7 @@ class ClusterView {
 
  private:
   HostState& stateFor(const HostConfig& host);
+  const HostConfig* rehashedPrimaryFor(absl::string_view key);
   void invalidateDirty(HostState& state);
 
   Dispatcher& dispatcher_;
@@ -95,6 +96,12 @@ class ClusterView {
   // Mutated only on the worker thread, under hosts_mutex_; other threads read under it.
   absl::flat_hash_map<std::string, std::unique_ptr<HostState>> hosts_;
   mutable std::mutex hosts_mutex_;
+  // Rehash policy: a ring over the available active primaries, rebuilt only when the set of
+  // ejected primaries (or the snapshot) changes, never per request.
+  const ClusterSnapshot* rehash_snapshot_ = nullptr;
+  std::string rehash_excluded_;
+  std::vector<HostConfig> rehash_hosts_;
+  std::unique_ptr<ketama::KetamaRing> rehash_ring_;
   ProxyCounters counters_;
   std::function<void(const std::string&, HostEvent)> host_event_handler_;
 };

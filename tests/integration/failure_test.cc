@@ -229,5 +229,44 @@ TEST_F(FailureTest, RepairKeepsTheRemainingTtlNeverRemovesExpiry) {
   EXPECT_LE(ttl, 30);
 }
 
+TEST(RehashPolicyTest, WithoutABackupAnEjectedPrimarysKeysMoveToTheOthers) {
+  std::vector<MemcachedServerPtr> servers;
+  for (int i = 0; i < 3; ++i) {
+    auto s = MemcachedServer::start();
+    ASSERT_TRUE(s.ok()) << s.status();
+    servers.push_back(std::move(*s));
+  }
+  auto proxy = McmeshProcess::start({"-s", servers[0]->address(), "-s", servers[1]->address(),
+                                     "-s", servers[2]->address(), "--eject_policy=rehash",
+                                     "--concurrency=1"});
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  auto client = std::move(*TextClient::connect((*proxy)->port()));
+  servers[0]->kill();
+  // Until the dead server is ejected (2 failures) its keys fail; then they rehash onto the
+  // remaining two and every write and read-your-write succeeds.
+  int failures = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::string key = absl::StrCat("rehash:", i);
+    auto r = client->set(key, "v");
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (*r != "STORED") {
+      ++failures;
+      continue;
+    }
+    EXPECT_EQ(client->get(key).value_or(std::nullopt).value_or("<miss>"), "v") << key;
+  }
+  std::cout << "rehash policy: " << failures << " failed writes before ejection\n";
+  EXPECT_LE(failures, 2);
+  // The keys are on the survivors.
+  int on_survivors = 0;
+  for (int i = 0; i < 300; ++i) {
+    for (int s = 1; s < 3; ++s) {
+      auto c = TextClient::connect(servers[s]->port());
+      if ((*c)->get(absl::StrCat("rehash:", i)).value_or(std::nullopt).has_value()) ++on_survivors;
+    }
+  }
+  EXPECT_GE(on_survivors, 300 - failures);
+}
+
 }  // namespace
 }  // namespace mcmesh::testing
