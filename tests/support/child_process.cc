@@ -115,9 +115,17 @@ bool waitForAddress(absl::string_view host, int port, absl::Duration timeout) {
 }
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::start(
-    std::vector<std::string> argv, std::vector<std::string> extra_env) {
+    std::vector<std::string> argv, std::vector<std::string> extra_env,
+    const std::string& stderr_path) {
   if (argv.empty()) {
     return absl::InvalidArgumentError("ChildProcess::start: empty argv");
+  }
+  int stderr_fd = -1;
+  if (!stderr_path.empty()) {
+    stderr_fd = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (stderr_fd < 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("open ", stderr_path));
+    }
   }
   // Everything the child needs is built before fork: only async-signal-safe calls happen after.
   std::vector<std::string> env = mergedEnvironment(extra_env);
@@ -128,13 +136,16 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::start(
   // exec failures travel back over a close-on-exec pipe: EOF means exec succeeded.
   int error_pipe[2];
   if (::pipe2(error_pipe, O_CLOEXEC) != 0) {
-    return absl::ErrnoToStatus(errno, "pipe2");
+    const int err = errno;
+    if (stderr_fd >= 0) ::close(stderr_fd);
+    return absl::ErrnoToStatus(err, "pipe2");
   }
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int err = errno;
     ::close(error_pipe[0]);
     ::close(error_pipe[1]);
+    if (stderr_fd >= 0) ::close(stderr_fd);
     return absl::ErrnoToStatus(err, "fork");
   }
   if (pid == 0) {
@@ -146,12 +157,16 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::start(
     // Keep the test's other descriptors (client sockets, listeners) out of the child, so a
     // closed connection really closes. Best effort: older kernels lack close_range.
     ::syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
+    if (stderr_fd >= 0) {
+      ::dup2(stderr_fd, STDERR_FILENO);  // dup2 clears close-on-exec on the new descriptor.
+    }
     ::execve(c_argv[0], c_argv.data(), c_env.data());
     const int err = errno;
     (void)!::write(error_pipe[1], &err, sizeof(err));
     ::_exit(127);
   }
   ::close(error_pipe[1]);
+  if (stderr_fd >= 0) ::close(stderr_fd);
   int child_errno = 0;
   ssize_t n;
   do {
@@ -206,6 +221,17 @@ void ChildProcess::stop() {
     kill(SIGKILL);
     reap();
   }
+}
+
+std::optional<int> ChildProcess::waitForExit(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (running() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  if (!wait_status_.has_value() || *wait_status_ == -1 || !WIFEXITED(*wait_status_)) {
+    return std::nullopt;
+  }
+  return WEXITSTATUS(*wait_status_);
 }
 
 void ChildProcess::reap() {

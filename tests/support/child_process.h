@@ -46,11 +46,14 @@ class ChildProcess {
   /**
    * @param argv argv[0] is the absolute path of the executable (no PATH search).
    * @param extra_env "NAME=value" entries added to (or overriding) the inherited environment.
+   * @param stderr_path if not empty, the child's stderr goes to this file (created or
+   *        truncated) instead of the test's, so a test can check what the child reported.
    * @return the running child, or an error if fork or exec failed (exec errors are reported
    *         through a close-on-exec pipe, so a missing binary fails here and not later).
    */
   static absl::StatusOr<std::unique_ptr<ChildProcess>> start(
-      std::vector<std::string> argv, std::vector<std::string> extra_env = {});
+      std::vector<std::string> argv, std::vector<std::string> extra_env = {},
+      const std::string& stderr_path = "");
 
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
@@ -67,6 +70,12 @@ class ChildProcess {
 
   // SIGTERM, wait up to 2s for exit, then SIGKILL; always reaps.
   void stop();
+
+  /**
+   * Waits up to `timeout` for the child to exit on its own (it is not signalled).
+   * @return its exit code, or nullopt if it is still running or was killed by a signal.
+   */
+  std::optional<int> waitForExit(absl::Duration timeout);
 
   // The raw waitpid() status once the child has been reaped, nullopt while it runs.
   std::optional<int> waitStatus() const { return wait_status_; }

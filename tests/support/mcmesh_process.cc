@@ -17,10 +17,14 @@ std::string runfilePath(const std::string& relative) {
 }
 
 absl::StatusOr<std::unique_ptr<McmeshProcess>> McmeshProcess::start(std::vector<std::string> args) {
+  return start(std::move(args), runfilePath("proxy/mcmesh"));
+}
+
+absl::StatusOr<std::unique_ptr<McmeshProcess>> McmeshProcess::start(std::vector<std::string> args,
+                                                                    const std::string& binary) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     int port = pickFreePort();
-    std::vector<std::string> argv = {runfilePath("proxy/mcmesh"), "-D", "-l", "127.0.0.1", "-p",
-                                     std::to_string(port)};
+    std::vector<std::string> argv = {binary, "-D", "-l", "127.0.0.1", "-p", std::to_string(port)};
     argv.insert(argv.end(), args.begin(), args.end());
     auto child = ChildProcess::start(argv);
     if (!child.ok()) return child.status();
@@ -28,11 +32,11 @@ absl::StatusOr<std::unique_ptr<McmeshProcess>> McmeshProcess::start(std::vector<
       return std::unique_ptr<McmeshProcess>(new McmeshProcess(port, std::move(*child)));
     }
     if ((*child)->running()) {
-      return absl::DeadlineExceededError("mcmesh did not listen within 10s");
+      return absl::DeadlineExceededError(absl::StrCat(binary, " did not listen within 10s"));
     }
     // It exited: most likely the port was taken between pick and bind; try another.
   }
-  return absl::UnavailableError("mcmesh failed to start three times");
+  return absl::UnavailableError(absl::StrCat(binary, " failed to start three times"));
 }
 
 }  // namespace mcmesh::testing

@@ -20,6 +20,13 @@ class McmeshProcess {
    * @return the running proxy or an error with its exit status if it died at start-up.
    */
   static absl::StatusOr<std::unique_ptr<McmeshProcess>> start(std::vector<std::string> args);
+  /**
+   * The same with another mcmesh build, e.g. one made with mcmesh_binary() in another workspace.
+   * @param binary an absolute path, or a path relative to the test's working directory (its
+   *        workspace's runfiles root), e.g. "mcmesh_custom" for //:mcmesh_custom in data.
+   */
+  static absl::StatusOr<std::unique_ptr<McmeshProcess>> start(std::vector<std::string> args,
+                                                              const std::string& binary);
   int port() const { return port_; }
   ChildProcess& process() { return *process_; }
 

@@ -28,11 +28,20 @@ def mcmesh_proto_library(name, srcs, deps = [], grpc = False, visibility = None)
     if grpc:
         grpc_flags = "--grpc_out=$(GENDIR) --plugin=protoc-gen-grpc=$$(command -v grpc_cpp_plugin) "
 
+    # Import paths are relative to the repository root. When another workspace builds these
+    # protos (it refers to mcmesh as @mcmesh), that root is external/mcmesh in the execroot, and
+    # the declared outputs live under $(GENDIR)/external/mcmesh.
+    repo = native.repository_name()
+    root = "." if repo == "@" else "external/" + repo[1:]
+    out_dir = "$(GENDIR)" if repo == "@" else "$(GENDIR)/" + root
+    if grpc:
+        grpc_flags = grpc_flags.replace("--grpc_out=$(GENDIR)", "--grpc_out=" + out_dir)
+
     native.genrule(
         name = name + "_gen",
         srcs = srcs + [d + "_srcs" for d in deps],
         outs = outs,
-        cmd = "protoc -I. -I/usr/include --cpp_out=$(GENDIR) " + grpc_flags +
+        cmd = "protoc -I" + root + " -I/usr/include --cpp_out=" + out_dir + " " + grpc_flags +
               " ".join(["$(location %s)" % s for s in srcs]),
         message = "protoc " + name,
     )
