@@ -8,6 +8,11 @@
 //   - return kStopIteration, do async work, and later call continueRequest()/continueResponse().
 // The last filter of a chain is terminal (the router): it always answers.
 //
+// Async rule: an upstream callback may run inline, before send() returns (e.g. the server cannot
+// be connected). Call continueRequest()/continueResponse()/sendResponse() from the callback
+// anyway, and return kStopIteration from the hook that started the work: the chain copes with
+// being resumed before the hook returns.
+//
 // Thread model: a filter instance lives on one worker's event loop. It must never block; async
 // work goes through upstream() or dispatcher() and is cancelled in onDestroy().
 #pragma once

@@ -47,6 +47,8 @@ Request mirrorRequestFor(const Request& request) {
   Request copy = request;
   copy.noreply = false;
   if (copy.command == Command::kCas) copy.command = Command::kSet;
+  // cas uniques differ per server: a compare (binary/meta append, delete, incr) would fail there.
+  copy.cas_unique = 0;
   return copy;
 }
 
@@ -78,24 +80,14 @@ FilterStatus BackupMirrorFilter::onResponse(Response& response) {
     return FilterStatus::kContinue;
   }
   counters->mirror_sent.inc();
-  in_call_ = true;
   handle_ = cluster.send(*backup, mirrorRequestFor(request), [this, counters](Response&& r) {
     handle_ = nullptr;
     // The primary's answer stands; a failed copy is counted (and the key repaired on read).
     if (r.type == ResponseType::kUpstreamFailure || r.type == ResponseType::kServerError) {
       counters->mirror_errors.inc();
     }
-    if (in_call_) {
-      finished_inline_ = true;
-    } else {
-      callbacks_->continueResponse();
-    }
+    callbacks_->continueResponse();  // also correct when the callback runs inline.
   }, callbacks_->connectionId());
-  in_call_ = false;
-  if (finished_inline_) {
-    handle_ = nullptr;
-    return FilterStatus::kContinue;
-  }
   return FilterStatus::kStopIteration;
 }
 

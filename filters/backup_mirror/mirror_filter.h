@@ -21,7 +21,7 @@ absl::StatusOr<FilterFactory> makeMirrorFactory(const FilterConfigMap& config,
 
 /** Whether a primary reply means the write took effect there (so the backup should follow). */
 bool primaryApplied(Command command, ResponseType reply);
-/** The request to send to the backup for `request` (cas becomes set). */
+/** The request to send to the backup for `request` (cas becomes set; no cas compares). */
 Request mirrorRequestFor(const Request& request);
 
 class BackupMirrorFilter : public PassThroughFilter {
@@ -33,8 +33,6 @@ class BackupMirrorFilter : public PassThroughFilter {
  private:
   MirrorOptions options_;
   upstream::Cancellable* handle_ = nullptr;
-  bool in_call_ = false;
-  bool finished_inline_ = false;
 };
 
 }  // namespace mcmesh::mirror

@@ -73,7 +73,6 @@ FilterStatus FailoverReaderFilter::retryReads(Response& response) {
   if (lookups_.empty()) return FilterStatus::kContinue;
 
   outstanding_ = lookups_.size();
-  in_call_ = true;
   for (size_t i = 0; i < lookups_.size(); ++i) {
     Lookup& l = lookups_[i];
     Request lookup_request;
@@ -89,8 +88,6 @@ FilterStatus FailoverReaderFilter::retryReads(Response& response) {
                             callbacks_->connectionId());
     if (l.done) l.handle = nullptr;
   }
-  in_call_ = false;
-  if (finished_inline_) return FilterStatus::kContinue;
   return FilterStatus::kStopIteration;
 }
 
@@ -143,11 +140,7 @@ void FailoverReaderFilter::finishReads() {
     response.items = std::move(ordered);
     response.text.clear();
   }
-  if (in_call_) {
-    finished_inline_ = true;
-  } else {
-    callbacks_->continueResponse();
-  }
+  callbacks_->continueResponse();  // also correct when the last lookup finished inline.
 }
 
 void FailoverReaderFilter::repair(const Lookup& lookup, const Item& item) {
@@ -197,7 +190,6 @@ FilterStatus FailoverReaderFilter::retryWrite(Response& response) {
   cluster.counters().failover_writes.inc();
   cluster.markDirty(cluster.snapshot().primaryFor(request.keys[0]), request.keys[0]);
   primary_failure_ = response.text;
-  in_call_ = true;
   write_handle_ = cluster.send(*backup, request, [this](Response&& r) {
     write_handle_ = nullptr;
     Response& out = callbacks_->response();
@@ -206,17 +198,8 @@ FilterStatus FailoverReaderFilter::retryWrite(Response& response) {
     } else {
       out = std::move(r);
     }
-    if (in_call_) {
-      finished_inline_ = true;
-    } else {
-      callbacks_->continueResponse();
-    }
+    callbacks_->continueResponse();
   }, callbacks_->connectionId());
-  in_call_ = false;
-  if (finished_inline_) {
-    write_handle_ = nullptr;
-    return FilterStatus::kContinue;
-  }
   return FilterStatus::kStopIteration;
 }
 

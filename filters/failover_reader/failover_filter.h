@@ -56,8 +56,6 @@ class FailoverReaderFilter : public PassThroughFilter {
   bool all_primary_failed_ = false;
   std::string primary_failure_;
   upstream::Cancellable* write_handle_ = nullptr;
-  bool in_call_ = false;
-  bool finished_inline_ = false;
 };
 
 }  // namespace mcmesh::failover

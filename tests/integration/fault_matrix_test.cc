@@ -4,7 +4,6 @@
 // apart by its eviction counters). Runs the whole matrix three times.
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "tests/support/control_plane_process.h"
 #include "tests/support/harness.h"
 #include "tests/support/mcmesh_process.h"
 
@@ -124,13 +124,12 @@ class FaultMatrixTest : public ::testing::Test {
     auto b = MemcachedServer::start();
     ASSERT_TRUE(b.ok()) << b.status();
     backup_ = std::move(*b);
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    store_ = absl::StrCat(tmp ? tmp : "/tmp", "/fault-topology-", getpid(), "-", round_, ".pb");
-    std::remove(store_.c_str());
-    cp_port_ = pickFreePort();
-    startControlPlane();
-    ASSERT_EQ(ctl({"create-cluster", "default", primaries_[0]->address(), primaries_[1]->address(),
-                   absl::StrCat("--backup=", backup_->address())}),
+    auto cp = ControlPlaneProcess::start(testTempPath(absl::StrCat("fault-", round_, ".pb")));
+    ASSERT_TRUE(cp.ok()) << cp.status();
+    cp_ = std::move(*cp);
+    cp_port_ = cp_->port();
+    ASSERT_EQ(cp_->ctl({"create-cluster", "default", primaries_[0]->address(),
+                        primaries_[1]->address(), absl::StrCat("--backup=", backup_->address())}),
               0);
     auto p = McmeshProcess::start({absl::StrCat("--control_plane=127.0.0.1:", cp_port_),
                                    "--cluster=default", "--concurrency=2", "--log_level=warn"});
@@ -143,26 +142,6 @@ class FaultMatrixTest : public ::testing::Test {
     while (absl::Now() < deadline && (*c)->set("ready", "1").value_or("") != "STORED") {
       absl::SleepFor(absl::Milliseconds(20));
     }
-  }
-
-  void startControlPlane() {
-    auto cp = ChildProcess::start({runfilePath("control_plane/mcmesh_cp"),
-                                   absl::StrCat("--listen=127.0.0.1:", cp_port_),
-                                   absl::StrCat("--store_path=", store_)});
-    ASSERT_TRUE(cp.ok()) << cp.status();
-    cp_ = std::move(*cp);
-    ASSERT_TRUE(waitForPort(cp_port_, absl::Seconds(10)));
-  }
-
-  int ctl(std::vector<std::string> args) {
-    std::vector<std::string> argv = {runfilePath("control_plane/mcmeshctl"),
-                                     absl::StrCat("--control_plane=127.0.0.1:", cp_port_)};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto child = ChildProcess::start(argv);
-    if (!child.ok()) return -1;
-    while ((*child)->running()) absl::SleepFor(absl::Milliseconds(5));
-    auto status = (*child)->waitStatus();
-    return status.has_value() && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
   }
 
   static uint64_t serverStat(const MemcachedServer& s, const std::string& name) {
@@ -252,7 +231,7 @@ class FaultMatrixTest : public ::testing::Test {
     runFault("kill control plane", [&] {
       cp_->kill();
       absl::SleepFor(absl::Milliseconds(500));
-      startControlPlane();
+      ASSERT_TRUE(cp_->restart().ok());
     });
     runFault("garbage on 10% of connections", [&] {
       std::mt19937 rng(7);
@@ -307,9 +286,8 @@ class FaultMatrixTest : public ::testing::Test {
   int round_ = 0;
   std::vector<MemcachedServerPtr> primaries_;
   MemcachedServerPtr backup_;
-  std::string store_;
   int cp_port_ = 0;
-  ChildProcessPtr cp_;
+  std::unique_ptr<ControlPlaneProcess> cp_;
   std::unique_ptr<McmeshProcess> proxy_;
 };
 
