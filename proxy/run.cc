@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "filters/builtin_filters.h"
+#include "proxy/admin/admin_server.h"
 #include "proxy/run.h"
 #include "proxy/control_plane_link.h"
 #include "proxy/log.h"
@@ -110,6 +111,17 @@ int runMcmesh(int argc, char** argv, const std::function<void(FilterRegistry&)>&
   if (!st.ok()) {
     std::cerr << "mcmesh: " << st.message() << "\n";
     return 1;
+  }
+  // Bound before dropping privileges and daemonizing, so a taken port fails start-up visibly.
+  std::unique_ptr<mcmesh::admin::AdminServer> admin;
+  if (options->admin_port != 0) {
+    auto created = mcmesh::admin::AdminServer::create(server, options->admin_host,
+                                                      options->admin_port);
+    if (!created.ok()) {
+      std::cerr << "mcmesh: " << created.status().message() << "\n";
+      return 1;
+    }
+    admin = std::move(*created);
   }
   if (int rc = dropPrivileges(*options); rc != 0) return rc;
   if (!options->foreground) daemonize();

@@ -166,11 +166,12 @@ int Server::run() {
 void Server::shutdown() { main_.exit(); }
 
 void Server::drain(absl::Duration max_wait) {
+  // Set here, not on the main loop, so /ready turns 503 as soon as the drain is asked for.
+  if (draining_.exchange(true)) return;
   main_.post([this, max_wait] { beginDrain(max_wait); });
 }
 
 void Server::beginDrain(absl::Duration max_wait) {
-  if (draining_.exchange(true)) return;
   drain_deadline_ = absl::Now() + max_wait;
   logLine(LogLevel::kInfo,
           absl::StrCat("drain: stopped accepting; waiting up to ", absl::FormatDuration(max_wait),
@@ -287,6 +288,11 @@ upstream::ClusterSnapshotConstSharedPtr Server::currentSnapshot() const {
   return current_;
 }
 
+std::vector<std::string> Server::currentFilterNames() const {
+  std::lock_guard<std::mutex> lock(apply_mutex_);
+  return current_chain_ != nullptr ? current_chain_->names : std::vector<std::string>{};
+}
+
 absl::Time Server::lastAppliedTime() const {
   std::lock_guard<std::mutex> lock(apply_mutex_);
   return last_applied_;
@@ -394,43 +400,32 @@ StatLines Server::report(absl::string_view args) const {
     add("mirror_dropped", sumCounter(&ProxyCounters::mirror_dropped));
     add("mirror_inflight", sumCounter(&ProxyCounters::mirror_inflight));
     add("topology_version", snapshot ? snapshot->version() : 0);
-    if (prober_ != nullptr) {
-      for (const auto& [primary, p] : prober_->rehydrations()) {
-        add(absl::StrCat("rehydrate:", primary),
-            absl::StrCat(p.done ? "done" : (p.listing ? "listing" : "copying"), " copied=",
-                         p.copied, " total=", p.total, " failed=", p.failed));
-      }
+    absl::Time applied = lastAppliedTime();
+    add("topology_applied_time",
+        applied == absl::InfinitePast() ? 0 : absl::ToUnixSeconds(applied));
+    add("control_plane_state", static_cast<int>(controlPlaneState()));
+    for (const auto& [primary, p] : rehydrations()) {
+      add(absl::StrCat("rehydrate:", primary),
+          absl::StrCat(p.done ? "done" : (p.listing ? "listing" : "copying"), " copied=",
+                       p.copied, " total=", p.total, " failed=", p.failed));
     }
   }
   if ((all || args == "servers") && snapshot != nullptr) {
-    // magent's `stats` listed its pools; we list every server with its state and counters.
-    struct Sum {
-      uint64_t requests = 0, errors = 0, timeouts = 0, conns = 0, ejections = 0;
-      bool ejected = false;
-    };
-    std::map<std::string, Sum> sums;
-    for (const auto& w : workers_) {
-      w->cluster().forEachHost([&sums](const std::string& address, const upstream::HostState& h) {
-        Sum& s = sums[address];
-        s.requests += h.stats.requests.value();
-        s.errors += h.stats.errors.value();
-        s.timeouts += h.stats.timeouts.value();
-        s.conns += h.stats.active_connections.value();
-        s.ejections += h.stats.ejections.value();
-      });
-    }
+    // magent's `stats` listed its pools; we list every server with its state and counters
+    // (the same sums /metrics exports).
+    std::map<std::string, UpstreamReport> sums = upstreamReports();
     int index = 0;
     for (const auto* pool : {&snapshot->config().primaries, &snapshot->config().backups}) {
       bool primary = pool == &snapshot->config().primaries;
       for (const auto& h : *pool) {
-        const Sum& s = sums[h.address];
+        const UpstreamReport& s = sums[h.address];
         add(absl::StrCat(primary ? "primary_" : "backup_", ++index),
             absl::StrCat(h.address, " weight=", h.weight,
                          h.state == upstream::NodeState::kDraining ? " state=draining"
                                                                    : " state=active",
                          " requests=", s.requests, " errors=", s.errors,
                          " timeouts=", s.timeouts, " ejections=", s.ejections,
-                         " connections=", s.conns));
+                         " connections=", s.connections, " ejected_workers=", s.ejected_workers));
       }
     }
   }

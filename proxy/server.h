@@ -67,6 +67,8 @@ class Server {
   /** The `stats` command's lines, summed over workers. Thread-safe. */
   StatLines report(absl::string_view args) const;
   upstream::ClusterSnapshotConstSharedPtr currentSnapshot() const;
+  /** The applied filter chain's names in order (the default chain spelled out). Thread-safe. */
+  std::vector<std::string> currentFilterNames() const;
   Dispatcher& mainDispatcher() { return main_; }
   const Options& options() const { return options_; }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
