@@ -4,6 +4,9 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include "absl/strings/match.h"
 #include "proxy/worker.h"
@@ -13,6 +16,10 @@ namespace mcmesh {
 ClientConnection::ClientConnection(Worker& worker, int fd, std::string peer)
     : worker_(worker), peer_(std::move(peer)), id_(worker.nextConnectionId()),
       parser_(worker.limits().parse), last_reply_at_(worker.dispatcher().now()) {
+  // Replies are small and often pipelined: Nagle would hold one back until the client's delayed
+  // ACK (~40 ms). memcached and twemproxy set TCP_NODELAY too (fails harmlessly on unix sockets).
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   bev_ = bufferevent_socket_new(worker_.dispatcher().base(), fd, BEV_OPT_CLOSE_ON_FREE);
   bufferevent_setcb(bev_, &ClientConnection::onReadCb, &ClientConnection::onWriteCb,
                     &ClientConnection::onEventCb, this);

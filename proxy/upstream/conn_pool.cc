@@ -6,6 +6,8 @@
 #include <event2/event.h>
 #include <event2/util.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -66,6 +68,9 @@ class UpstreamConnection {
       error_ = absl::StrCat("connect to ", pool_.host_.address, " failed");
       return false;
     }
+    // Pipelined requests must not wait for the server's delayed ACK (Nagle): ~40 ms stalls.
+    int one = 1;
+    setsockopt(bufferevent_getfd(bev_), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     connecting_ = true;
     pool_.stats_.connects.inc();
     pool_.stats_.active_connections.inc();

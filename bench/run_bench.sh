@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# One command, from a fresh clone: install what is missing, build (optimised), start memcached
+# servers and measure, with identical load, memcached direct, nutcracker (twemproxy) and mcmesh
+# (1 and N workers). Writes bench/results/latest.md, latest.jsonl, throughput.png and refreshes
+# the table in bench/README.md. Every run is bounded; the whole script takes a few minutes.
+#   bench/run_bench.sh
+# Knobs (environment): BENCH_DURATION_S (5), BENCH_WARMUP_S (1), BENCH_CONNECTIONS (16),
+#   BENCH_THREADS (1), BENCH_KEYSPACE (10000), BENCH_WITH_BACKUP (1), BENCH_IDLE (1),
+#   BENCH_WORKLOADS ("get_set pipeline16 multiget10 value4k"), BENCH_BAZEL_OUTPUT_BASE, BENCH_BIN_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tools/deps.sh
+MCMESH_PACKAGES+=(gnuplot-nox)
+mcmesh_install_deps
+source bench/lib.sh
+
+DURATION=${BENCH_DURATION_S:-5}
+WARMUP=${BENCH_WARMUP_S:-1}
+CONNS=${BENCH_CONNECTIONS:-16}
+THREADS=${BENCH_THREADS:-1}
+KEYSPACE=${BENCH_KEYSPACE:-10000}
+WITH_BACKUP=${BENCH_WITH_BACKUP:-1}
+RUN_IDLE=${BENCH_IDLE:-1}
+WORKLOADS=${BENCH_WORKLOADS:-get_set pipeline16 multiget10 value4k}
+RESULTS=bench/results
+mkdir -p "$RESULTS"
+
+WORK=$(mktemp -d /tmp/mcmesh-bench.XXXXXX)
+cleanup() {
+  bench_cleanup
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+echo "== building (bazel -c opt) ==" >&2
+bench_build "$WORK"
+CLK_TCK=$(getconf CLK_TCK)
+
+# The load every target gets, per workload (each differs from get_set in one parameter).
+workload_args() {
+  case "$1" in
+    get_set) echo "--pipeline 1 --get_ratio 0.9 --value_size 100 --multiget 1" ;;
+    pipeline16) echo "--pipeline 16 --get_ratio 0.9 --value_size 100 --multiget 1" ;;
+    multiget10) echo "--pipeline 1 --get_ratio 0.9 --value_size 100 --multiget 10" ;;
+    value4k) echo "--pipeline 1 --get_ratio 0.9 --value_size 4096 --multiget 1" ;;
+    *) echo "unknown workload $1" >&2; return 1 ;;
+  esac
+}
+workload_title() {
+  case "$1" in
+    get_set) echo "90/10 get/set, 100 B, no pipelining" ;;
+    pipeline16) echo "90/10 get/set, 100 B, pipeline depth 16" ;;
+    multiget10) echo "10-key multi-gets (90/10), 100 B" ;;
+    value4k) echo "90/10 get/set, 4 KiB values" ;;
+  esac
+}
+
+echo "== starting memcached servers ==" >&2
+bench_start_memcached; MA_PORT=$MC_PORT; MA_PID=$MC_PID
+bench_start_memcached; MB_PORT=$MC_PORT
+if [ "$WITH_BACKUP" = 1 ]; then bench_start_memcached; MBK_PORT=$MC_PORT; fi
+echo "memcached: 127.0.0.1:$MA_PORT 127.0.0.1:$MB_PORT${MBK_PORT:+ (backup 127.0.0.1:$MBK_PORT)}" >&2
+
+# mcmesh-1-i1: one upstream connection per server, as nutcracker's default server_connections: 1.
+TARGETS="direct nutcracker mcmesh-1 mcmesh-1-i1"
+[ "$WITH_BACKUP" = 1 ] && TARGETS+=" mcmesh-1+backup"
+TARGETS+=" mcmesh-2"
+TARGETS=${BENCH_TARGETS:-$TARGETS}
+
+# Starts a target; sets T_PORT and T_PID (for direct: memcached A itself, not restarted).
+start_target() {
+  local name=$1
+  if [ "$name" = direct ]; then
+    T_PORT=$MA_PORT
+    T_PID=$MA_PID
+    return 0
+  fi
+  T_PORT=$(bench_free_port)
+  case "$name" in
+    nutcracker)
+      local stats_port
+      stats_port=$(bench_free_port)
+      cat >"$WORK/nutcracker.yml" <<YML
+bench:
+  listen: 127.0.0.1:$T_PORT
+  hash: md5
+  distribution: ketama
+  auto_eject_hosts: false
+  timeout: 1000
+  servers:
+    - 127.0.0.1:$MA_PORT:1
+    - 127.0.0.1:$MB_PORT:1
+YML
+      nutcracker -c "$WORK/nutcracker.yml" -s "$stats_port" -a 127.0.0.1 \
+        -o "$WORK/nutcracker.log" &
+      ;;
+    mcmesh-*)
+      # mcmesh-<workers>[-i<pool size>][+backup]
+      local spec=${name#mcmesh-} extra=()
+      local workers=${spec%%[-+]*}
+      case "$spec" in *+backup*) extra+=(-b "127.0.0.1:$MBK_PORT") ;; esac
+      case "$spec" in *-i[0-9]*) local i=${spec#*-i}; extra+=(-i "${i%%[^0-9]*}") ;; esac
+      "$WORK/mcmesh" -D -l 127.0.0.1 -p "$T_PORT" -s "127.0.0.1:$MA_PORT" \
+        -s "127.0.0.1:$MB_PORT" "${extra[@]}" -n 20000 --concurrency="$workers" \
+        --log_level=warn >>"$WORK/mcmesh.log" 2>&1 &
+      ;;
+    *) echo "unknown target $name" >&2; return 1 ;;
+  esac
+  T_PID=$!
+  BENCH_PIDS+=("$T_PID")
+  bench_wait_port "$T_PORT" "$T_PID"
+}
+
+stop_target() {
+  [ "$1" = direct ] || bench_stop "$T_PID"
+}
+
+: >"$WORK/rows.tsv"
+: >"$RESULTS/latest.jsonl"
+for w in $WORKLOADS; do
+  read -r -a wargs <<<"$(workload_args "$w")"
+  for t in $TARGETS; do
+    start_target "$t"
+    common=(--port "$T_PORT" --connections "$CONNS" --threads "$THREADS" --keyspace "$KEYSPACE"
+            --duration_s "$DURATION" --warmup_s "$WARMUP" --timeout_ms 2000 "${wargs[@]}")
+    "$WORK/mcbench" "${common[@]}" --preload_only --label "$w/$t" >"$WORK/preload.json" ||
+      echo "warning: preload through $t had errors: $(cat "$WORK/preload.json")" >&2
+    "$WORK/mcbench" "${common[@]}" --preload=false --label "$w/$t" >"$WORK/run.json" &
+    bp=$!
+    BENCH_PIDS+=("$bp")
+    # CPU of the process under test over the measured window only (after the warm-up).
+    sleep "$WARMUP"
+    c0=$(bench_cpu_ticks "$T_PID")
+    sleep "$DURATION"
+    c1=$(bench_cpu_ticks "$T_PID")
+    wait "$bp" || true
+    bench_stop "$bp"
+    rss=$(bench_rss_kib "$T_PID")
+    line=$(cat "$WORK/run.json")
+    echo "$line" >>"$RESULTS/latest.jsonl"
+    ops=$(bench_json ops "$line"); ops=${ops:-0}
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$t" \
+      "$(bench_json ops_per_s "$line")" "$(bench_json p50_us "$line")" \
+      "$(bench_json p99_us "$line")" "$(bench_json p999_us "$line")" \
+      "$(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$ops" 'BEGIN { printf "%.2f", (n > 0 ? d / hz / n * 1e6 : 0) }')" \
+      "$(awk -v r="$rss" 'BEGIN { printf "%.1f", r / 1024 }')" \
+      "$(bench_json errors "$line")" "$(bench_json misses "$line")" \
+      "$(bench_json keys_per_s "$line")" >>"$WORK/rows.tsv"
+    printf '%-11s %-16s %10s ops/s  p50 %7s us  p99 %8s us\n' "$w" "$t" \
+      "$(bench_json ops_per_s "$line")" "$(bench_json p50_us "$line")" \
+      "$(bench_json p99_us "$line")" >&2
+    stop_target "$t"
+  done
+done
+
+# Ratios to direct (a) and nutcracker (b) per workload; markdown table.
+TABLE=$(awk -F'\t' '
+  { w[NR]=$1; t[NR]=$2; ops[NR]=$3; p50[NR]=$4; p99[NR]=$5; p999[NR]=$6; cpu[NR]=$7; rss[NR]=$8;
+    err[NR]=$9; miss[NR]=$10
+    if ($2 == "direct") d_ops[$1]=$3
+    if ($2 == "nutcracker") { n_ops[$1]=$3; n_p99[$1]=$5 } }
+  END {
+    print "| workload | target | ops/s | vs direct | vs nutcracker | p50 µs | p99 µs | p99.9 µs | p99 vs nutcracker | CPU s / M req | RSS MiB | errors | misses |"
+    print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for (i = 1; i <= NR; i++) {
+      vd = d_ops[w[i]] > 0 ? sprintf("%.2fx", ops[i] / d_ops[w[i]]) : "-"
+      vn = n_ops[w[i]] > 0 ? sprintf("%.2fx", ops[i] / n_ops[w[i]]) : "-"
+      pn = n_p99[w[i]] > 0 ? sprintf("%.2fx", p99[i] / n_p99[w[i]]) : "-"
+      printf "| %s | %s | %.0f | %s | %s | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s |\n",
+        w[i], t[i], ops[i], vd, vn, p50[i], p99[i], p999[i], pn, cpu[i], rss[i], err[i], miss[i]
+    }
+  }' "$WORK/rows.tsv")
+
+# The issue's bar: mcmesh with 1 worker >= 1.0x nutcracker ops/s and p99 <= 1.2x, every workload.
+VERDICT=$(awk -F'\t' '
+  $2 == "nutcracker" { n_ops[$1]=$3; n_p99[$1]=$5 }
+  $2 == "mcmesh-1" { m_ops[$1]=$3; m_p99[$1]=$5 }
+  END { ok = 1
+    for (w in m_ops) {
+      r = n_ops[w] > 0 ? m_ops[w] / n_ops[w] : 0; p = n_p99[w] > 0 ? m_p99[w] / n_p99[w] : 99
+      s = (r >= 1.0 && p <= 1.2) ? "meets" : "MISSES"; if (s != "meets") ok = 0
+      printf "- %s: mcmesh-1 %.2fx nutcracker ops/s, p99 %.2fx: %s the bar\n", w, r, p, s | "sort" }
+    close("sort")
+    printf "- overall: %s\n", ok ? "mcmesh-1 meets the bar (>= 1.0x ops/s, p99 <= 1.2x) on every workload" : "mcmesh-1 does NOT meet the bar on every workload" }' "$WORK/rows.tsv")
+
+IDLE=""
+if [ "$RUN_IDLE" = 1 ]; then
+  echo "== idle connections ==" >&2
+  IDLE=$(BENCH_WORK="$WORK" bash bench/idle_connections.sh) || true
+fi
+
+# Chart: ops/s per workload, one bar per target.
+{
+  printf 'workload'
+  for t in $TARGETS; do printf '\t%s' "$t"; done
+  printf '\n'
+  for w in $WORKLOADS; do
+    printf '%s' "$w"
+    for t in $TARGETS; do
+      printf '\t%s' "$(awk -F'\t' -v w="$w" -v t="$t" '$1 == w && $2 == t { printf "%.1f", $3 / 1000 }' "$WORK/rows.tsv")"
+    done
+    printf '\n'
+  done
+} >"$WORK/chart.dat"
+ncols=$(echo $TARGETS | wc -w)
+gnuplot <<GP
+set terminal pngcairo size 1000,520 font "DejaVu Sans,10"
+set output "$RESULTS/throughput.png"
+set title "Throughput, same load per workload ($CONNS connections, ${DURATION}s; $(nproc) cores shared by load generator, proxy and memcached)"
+set ylabel "k requests / s"
+set style data histogram
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set key top right
+set grid ytics
+set yrange [0:*]
+set datafile separator "\t"
+plot for [i=2:$((ncols + 1))] "$WORK/chart.dat" using i:xtic(1) title columnheader(i)
+GP
+
+MODEL=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
+DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=$(git status --porcelain -- proxy filters 2>/dev/null | head -1)
+{
+  echo "Taken $DATE on \`$(hostname)\`: $(nproc) cores ($MODEL), kernel $(uname -r), commit $COMMIT${DIRTY:+ (+ uncommitted proxy/filters changes)}."
+  echo "$(memcached -V 2>/dev/null | head -1); nutcracker $(nutcracker -V 2>&1 | sed -n 's/.*nutcracker-\([0-9.]*\).*/\1/p' | head -1)."
+  echo "Load: mcbench, $CONNS connections, $THREADS thread(s), keyspace $KEYSPACE (preloaded), ${WARMUP}s warm-up + ${DURATION}s measured per row;"
+  echo "2 memcached servers (-t 2), nutcracker and mcmesh route over both with ketama/md5; *direct* is one of them with the whole keyspace."
+  echo "CPU s / M req is the CPU (user+sys, all threads) of the process under test (the proxy; memcached itself for *direct*) over the measured window."
+  echo "The load generator, the proxy and the servers share the machine's cores, so compare rows within one run."
+  echo
+  for w in $WORKLOADS; do echo "- **$w**: $(workload_title "$w") (\`$(workload_args "$w")\`)"; done
+  echo
+  echo "$TABLE"
+  echo
+  echo "Bar from issue 5:"
+  echo "$VERDICT"
+  if [ -n "$IDLE" ]; then
+    echo
+    echo "Idle connections (\`bench/idle_connections.sh\`): 10,000 client connections, each pinged once then idle:"
+    echo
+    echo "$IDLE"
+  fi
+  echo
+  echo "![throughput](throughput.png)"
+} >"$RESULTS/latest.md"
+
+# Refresh bench/README.md between its markers (image path relative to bench/).
+if [ -f bench/README.md ] && grep -q '<!-- BENCH:BEGIN -->' bench/README.md; then
+  sed 's#(throughput.png)#(results/throughput.png)#' "$RESULTS/latest.md" >"$WORK/section.md"
+  awk -v f="$WORK/section.md" '
+    /<!-- BENCH:BEGIN -->/ { print; while ((getline l < f) > 0) print l; skip = 1; next }
+    /<!-- BENCH:END -->/ { skip = 0 }
+    !skip { print }' bench/README.md >"$WORK/README.md"
+  cp "$WORK/README.md" bench/README.md
+fi
+
+echo
+cat "$RESULTS/latest.md" | grep -v '^!\['
+echo
+echo "wrote $RESULTS/latest.md, $RESULTS/latest.jsonl, $RESULTS/throughput.png, bench/README.md" >&2
