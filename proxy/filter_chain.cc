@@ -4,7 +4,7 @@
 namespace mcmesh {
 
 ActiveRequest::ActiveRequest(RequestOwner& owner, Request&& request, const FilterChain& chain,
-                             absl::Time started)
+                             std::chrono::steady_clock::time_point started)
     : owner_(owner), request_(std::move(request)), started_(started) {
   filters_.reserve(chain.factories.size());
   for (const auto& factory : chain.factories) {

@@ -1,6 +1,7 @@
 // FilterChain (immutable list of factories) and ActiveRequest (one request walking the chain).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,9 +35,12 @@ class RequestOwner {
 
 class ActiveRequest : public FilterCallbacks, public DeferredDeletable {
  public:
-  /** `started` is the owner's loop time when the request was decoded (latency histogram). */
+  /**
+   * `started` is when the owner decoded the request, for the latency histogram: a precise
+   * monotonic clock, since libevent's cached loop time (Dispatcher::now) ticks only every few ms.
+   */
   ActiveRequest(RequestOwner& owner, Request&& request, const FilterChain& chain,
-                absl::Time started = absl::InfinitePast());
+                std::chrono::steady_clock::time_point started = {});
   /** A request answered before any filter saw it (protocol error): already complete. */
   ActiveRequest(RequestOwner& owner, std::string&& encoded_reply);
   ~ActiveRequest() override;
@@ -44,7 +48,7 @@ class ActiveRequest : public FilterCallbacks, public DeferredDeletable {
   /** Starts the forward pass. */
   void start();
   bool complete() const { return complete_; }
-  absl::Time startTime() const { return started_; }
+  std::chrono::steady_clock::time_point startTime() const { return started_; }
   /** Reply bytes for the client, filled by the owner in onRequestComplete(). */
   std::string& encoded() { return encoded_; }
 
@@ -72,7 +76,7 @@ class ActiveRequest : public FilterCallbacks, public DeferredDeletable {
   bool responding_ = false;
   bool complete_ = false;
   std::string encoded_;
-  absl::Time started_;
+  std::chrono::steady_clock::time_point started_;
 };
 using ActiveRequestPtr = std::unique_ptr<ActiveRequest>;
 
