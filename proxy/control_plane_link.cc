@@ -29,9 +29,19 @@ void ControlPlaneLink::start() {
   logLine(LogLevel::kInfo, absl::StrCat("subscribing to control plane ", options_.control_plane,
                                         " for cluster ", options_.cluster));
   client_->start();
+  server_.setControlPlaneState(ControlPlaneState::kConnecting);
+  state_timer_ = server_.mainDispatcher().createTimer([this] { publishState(); });
+  state_timer_->enable(absl::Milliseconds(500));
+}
+
+void ControlPlaneLink::publishState() {
+  server_.setControlPlaneState(client_->connected() ? ControlPlaneState::kConnected
+                                                    : ControlPlaneState::kConnecting);
+  state_timer_->enable(absl::Milliseconds(500));
 }
 
 void ControlPlaneLink::stop() {
+  state_timer_.reset();
   if (client_ != nullptr) client_->stop();
 }
 

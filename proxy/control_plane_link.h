@@ -26,9 +26,14 @@ class ControlPlaneLink {
  private:
   absl::Status apply(const v1::Topology& topology);
 
+  void publishState();
+
   Server& server_;
   Options options_;
   std::unique_ptr<control_plane::DiscoveryClient> client_;
+  // Polls the client's connection flag on the main loop to feed mcmesh_control_plane_state
+  // (the client has no change callback, and a 500 ms view is plenty for a gauge).
+  TimerPtr state_timer_;
 };
 
 }  // namespace mcmesh

@@ -206,7 +206,17 @@ TEST_F(TopologyChangeTest, ProxiesKeepServingWithoutTheControlPlaneAndConverge) 
   auto cb = std::move(*TextClient::connect(b->port()));
   awaitVersion({ca.get(), cb.get()}, 1);
   ASSERT_EQ(ca->set("k", "v").value_or(""), "STORED");
+  // mcmesh_control_plane_state / `stats proxy`: 2 = connected, 1 = connecting.
+  auto awaitState = [&](TextClient& c, const std::string& want) {
+    absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (stat(c, "proxy", "control_plane_state") != want && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return stat(c, "proxy", "control_plane_state");
+  };
+  EXPECT_EQ(awaitState(*ca, "2"), "2");
   cp_->kill();
+  EXPECT_EQ(awaitState(*cb, "1"), "1") << "the proxy should notice the control plane is gone";
   // Still serving the last good topology.
   for (int i = 0; i < 20; ++i) {
     EXPECT_EQ(cb->get("k").value_or(std::nullopt).value_or("<miss>"), "v");
@@ -219,6 +229,7 @@ TEST_F(TopologyChangeTest, ProxiesKeepServingWithoutTheControlPlaneAndConverge) 
   absl::Duration took = awaitVersion({ca.get(), cb.get()}, 2);
   std::cout << "after control-plane restart both proxies applied version 2 in " << took << "\n";
   EXPECT_LT(took, absl::Seconds(5));
+  EXPECT_EQ(awaitState(*cb, "2"), "2");
   EXPECT_EQ(ca->get("k").value_or(std::nullopt).value_or("<miss>"), "v");
 }
 
