@@ -4,8 +4,8 @@
 # (1 and N workers). Writes bench/results/latest.md, latest.jsonl, throughput.png and refreshes
 # the table in bench/README.md. Every run is bounded; the whole script takes a few minutes.
 #   bench/run_bench.sh
-# Knobs (environment): BENCH_DURATION_S (5), BENCH_WARMUP_S (1), BENCH_CONNECTIONS (16),
-#   BENCH_THREADS (1), BENCH_KEYSPACE (10000), BENCH_WITH_BACKUP (1), BENCH_IDLE (1),
+# Knobs (environment): BENCH_DURATION_S (4), BENCH_WARMUP_S (1), BENCH_REPEATS (3), BENCH_CONNECTIONS
+#   (16), BENCH_THREADS (1), BENCH_KEYSPACE (10000), BENCH_WITH_BACKUP (0), BENCH_IDLE (1), BENCH_TARGETS,
 #   BENCH_WORKLOADS ("get_set pipeline16 multiget10 value4k"), BENCH_BAZEL_OUTPUT_BASE, BENCH_BIN_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,12 +14,13 @@ MCMESH_PACKAGES+=(gnuplot-nox)
 mcmesh_install_deps
 source bench/lib.sh
 
-DURATION=${BENCH_DURATION_S:-5}
+DURATION=${BENCH_DURATION_S:-4}
 WARMUP=${BENCH_WARMUP_S:-1}
 CONNS=${BENCH_CONNECTIONS:-16}
 THREADS=${BENCH_THREADS:-1}
 KEYSPACE=${BENCH_KEYSPACE:-10000}
-WITH_BACKUP=${BENCH_WITH_BACKUP:-1}
+WITH_BACKUP=${BENCH_WITH_BACKUP:-0}
+REPEATS=${BENCH_REPEATS:-3}
 RUN_IDLE=${BENCH_IDLE:-1}
 WORKLOADS=${BENCH_WORKLOADS:-get_set pipeline16 multiget10 value4k}
 RESULTS=bench/results
@@ -115,73 +116,97 @@ stop_target() {
   [ "$1" = direct ] || bench_stop "$T_PID"
 }
 
-: >"$WORK/rows.tsv"
+# Runs: every workload, REPEATS rounds, every target once per round (interleaved, so a burst of
+# outside load does not land on one target only). One line per run in runs.tsv.
+: >"$WORK/runs.tsv"
 : >"$RESULTS/latest.jsonl"
 for w in $WORKLOADS; do
   read -r -a wargs <<<"$(workload_args "$w")"
-  for t in $TARGETS; do
-    start_target "$t"
-    common=(--port "$T_PORT" --connections "$CONNS" --threads "$THREADS" --keyspace "$KEYSPACE"
-            --duration_s "$DURATION" --warmup_s "$WARMUP" --timeout_ms 2000 "${wargs[@]}")
-    "$WORK/mcbench" "${common[@]}" --preload_only --label "$w/$t" >"$WORK/preload.json" ||
-      echo "warning: preload through $t had errors: $(cat "$WORK/preload.json")" >&2
-    "$WORK/mcbench" "${common[@]}" --preload=false --label "$w/$t" >"$WORK/run.json" &
-    bp=$!
-    BENCH_PIDS+=("$bp")
-    # CPU of the process under test over the measured window only (after the warm-up).
-    sleep "$WARMUP"
-    c0=$(bench_cpu_ticks "$T_PID")
-    sleep "$DURATION"
-    c1=$(bench_cpu_ticks "$T_PID")
-    wait "$bp" || true
-    bench_stop "$bp"
-    rss=$(bench_rss_kib "$T_PID")
-    line=$(cat "$WORK/run.json")
-    echo "$line" >>"$RESULTS/latest.jsonl"
-    ops=$(bench_json ops "$line"); ops=${ops:-0}
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$t" \
-      "$(bench_json ops_per_s "$line")" "$(bench_json p50_us "$line")" \
-      "$(bench_json p99_us "$line")" "$(bench_json p999_us "$line")" \
-      "$(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$ops" 'BEGIN { printf "%.2f", (n > 0 ? d / hz / n * 1e6 : 0) }')" \
-      "$(awk -v r="$rss" 'BEGIN { printf "%.1f", r / 1024 }')" \
-      "$(bench_json errors "$line")" "$(bench_json misses "$line")" \
-      "$(bench_json keys_per_s "$line")" >>"$WORK/rows.tsv"
-    printf '%-11s %-16s %10s ops/s  p50 %7s us  p99 %8s us\n' "$w" "$t" \
-      "$(bench_json ops_per_s "$line")" "$(bench_json p50_us "$line")" \
-      "$(bench_json p99_us "$line")" >&2
-    stop_target "$t"
+  for rep in $(seq 1 "$REPEATS"); do
+    for t in $TARGETS; do
+      start_target "$t"
+      common=(--port "$T_PORT" --connections "$CONNS" --threads "$THREADS" --keyspace "$KEYSPACE"
+              --duration_s "$DURATION" --warmup_s "$WARMUP" --timeout_ms 2000 "${wargs[@]}")
+      "$WORK/mcbench" "${common[@]}" --preload_only --label "$w/$t" >"$WORK/preload.json" ||
+        echo "warning: preload through $t had errors: $(cat "$WORK/preload.json")" >&2
+      "$WORK/mcbench" "${common[@]}" --preload=false --label "$w/$t/$rep" >"$WORK/run.json" &
+      bp=$!
+      BENCH_PIDS+=("$bp")
+      # CPU of the process under test over the measured window only (after the warm-up).
+      sleep "$WARMUP"
+      c0=$(bench_cpu_ticks "$T_PID")
+      sleep "$DURATION"
+      c1=$(bench_cpu_ticks "$T_PID")
+      wait "$bp" || true
+      bench_stop "$bp"
+      rss=$(bench_rss_kib "$T_PID")
+      line=$(cat "$WORK/run.json")
+      echo "$line" >>"$RESULTS/latest.jsonl"
+      ops=$(bench_json ops "$line"); ops=${ops:-0}
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$t" \
+        "$(bench_json ops_per_s "$line")" "$(bench_json p50_us "$line")" \
+        "$(bench_json p99_us "$line")" "$(bench_json p999_us "$line")" \
+        "$(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$ops" 'BEGIN { printf "%.2f", (n > 0 ? d / hz / n * 1e6 : 0) }')" \
+        "$(awk -v r="$rss" 'BEGIN { printf "%.1f", r / 1024 }')" \
+        "$(bench_json errors "$line")" "$(bench_json misses "$line")" >>"$WORK/runs.tsv"
+      printf '%-11s %-16s #%d %10s ops/s  p50 %7s us  p99 %8s us  CPU %s us/req\n' "$w" "$t" "$rep" \
+        "$(bench_json ops_per_s "$line")" "$(bench_json p50_us "$line")" \
+        "$(bench_json p99_us "$line")" "$(tail -1 "$WORK/runs.tsv" | cut -f7)" >&2
+      stop_target "$t"
+    done
   done
 done
+
+# Median of each metric over the rounds (mawk has no asort: insertion sort), in run order;
+# `spread` is (max - min) / median of ops/s, to show how noisy the machine was.
+awk -F'\t' -v OFS='\t' '
+  function median(list,   n, a, i, j, v) {
+    n = split(list, a, " ")
+    for (i = 2; i <= n; i++) { v = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > v; j--) a[j + 1] = a[j]; a[j + 1] = v }
+    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  { k = $1 OFS $2
+    if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+    for (f = 3; f <= 7; f++) m[k, f] = m[k, f] " " $f
+    if ($8 + 0 > rss[k] + 0) rss[k] = $8
+    err[k] += $9; miss[k] += $10
+    if (!(k in lo) || $3 + 0 < lo[k]) lo[k] = $3 + 0
+    if ($3 + 0 > hi[k]) hi[k] = $3 + 0 }
+  END { for (i = 1; i <= n; i++) { k = order[i]; ops = median(m[k, 3])
+      print k, ops, median(m[k, 4]), median(m[k, 5]), median(m[k, 6]), sprintf("%.2f", median(m[k, 7])),
+        rss[k], err[k], miss[k], (ops > 0 ? sprintf("%.0f%%", (hi[k] - lo[k]) / ops * 100) : "-") } }
+' "$WORK/runs.tsv" >"$WORK/rows.tsv"
 
 # Ratios to direct (a) and nutcracker (b) per workload; markdown table.
 TABLE=$(awk -F'\t' '
   { w[NR]=$1; t[NR]=$2; ops[NR]=$3; p50[NR]=$4; p99[NR]=$5; p999[NR]=$6; cpu[NR]=$7; rss[NR]=$8;
-    err[NR]=$9; miss[NR]=$10
+    err[NR]=$9; miss[NR]=$10; spread[NR]=$11
     if ($2 == "direct") d_ops[$1]=$3
     if ($2 == "nutcracker") { n_ops[$1]=$3; n_p99[$1]=$5 } }
   END {
-    print "| workload | target | ops/s | vs direct | vs nutcracker | p50 µs | p99 µs | p99.9 µs | p99 vs nutcracker | CPU s / M req | RSS MiB | errors | misses |"
-    print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    print "| workload | target | ops/s | spread | vs direct | vs nutcracker | p50 µs | p99 µs | p99.9 µs | p99 vs nutcracker | CPU s / M req | RSS MiB | errors | misses |"
+    print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for (i = 1; i <= NR; i++) {
       vd = d_ops[w[i]] > 0 ? sprintf("%.2fx", ops[i] / d_ops[w[i]]) : "-"
       vn = n_ops[w[i]] > 0 ? sprintf("%.2fx", ops[i] / n_ops[w[i]]) : "-"
       pn = n_p99[w[i]] > 0 ? sprintf("%.2fx", p99[i] / n_p99[w[i]]) : "-"
-      printf "| %s | %s | %.0f | %s | %s | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s |\n",
-        w[i], t[i], ops[i], vd, vn, p50[i], p99[i], p999[i], pn, cpu[i], rss[i], err[i], miss[i]
+      printf "| %s | %s | %.0f | %s | %s | %s | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s |\n",
+        w[i], t[i], ops[i], spread[i], vd, vn, p50[i], p99[i], p999[i], pn, cpu[i], rss[i], err[i], miss[i]
     }
   }' "$WORK/rows.tsv")
 
 # The issue's bar: mcmesh with 1 worker >= 1.0x nutcracker ops/s and p99 <= 1.2x, every workload.
-VERDICT=$(awk -F'\t' '
-  $2 == "nutcracker" { n_ops[$1]=$3; n_p99[$1]=$5 }
-  $2 == "mcmesh-1" { m_ops[$1]=$3; m_p99[$1]=$5 }
-  END { ok = 1
-    for (w in m_ops) {
-      r = n_ops[w] > 0 ? m_ops[w] / n_ops[w] : 0; p = n_p99[w] > 0 ? m_p99[w] / n_p99[w] : 99
-      s = (r >= 1.0 && p <= 1.2) ? "meets" : "MISSES"; if (s != "meets") ok = 0
-      printf "- %s: mcmesh-1 %.2fx nutcracker ops/s, p99 %.2fx: %s the bar\n", w, r, p, s | "sort" }
-    close("sort")
-    printf "- overall: %s\n", ok ? "mcmesh-1 meets the bar (>= 1.0x ops/s, p99 <= 1.2x) on every workload" : "mcmesh-1 does NOT meet the bar on every workload" }' "$WORK/rows.tsv")
+VERDICT=$(for m in mcmesh-1 mcmesh-1-i1; do
+  awk -F'\t' -v m="$m" '
+    $2 == "nutcracker" { n_ops[$1]=$3; n_p99[$1]=$5 }
+    $2 == m { m_ops[$1]=$3; m_p99[$1]=$5; order[++k]=$1 }
+    END { if (k == 0) exit; ok = 1
+      for (i = 1; i <= k; i++) { w = order[i]
+        r = n_ops[w] > 0 ? m_ops[w] / n_ops[w] : 0; p = n_p99[w] > 0 ? m_p99[w] / n_p99[w] : 99
+        s = (r >= 1.0 && p <= 1.2) ? "meets" : "MISSES"; if (s != "meets") ok = 0
+        printf "- %s, %s: %.2fx nutcracker ops/s, p99 %.2fx: %s the bar\n", m, w, r, p, s }
+      printf "- **%s overall: %s**\n", m, ok ? "meets the bar (>= 1.0x ops/s, p99 <= 1.2x) on every workload" : "does NOT meet the bar on every workload" }' "$WORK/rows.tsv"
+done)
 
 IDLE=""
 if [ "$RUN_IDLE" = 1 ]; then
@@ -226,7 +251,8 @@ DIRTY=$(git status --porcelain -- proxy filters 2>/dev/null | head -1)
 {
   echo "Taken $DATE on \`$(hostname)\`: $(nproc) cores ($MODEL), kernel $(uname -r), commit $COMMIT${DIRTY:+ (+ uncommitted proxy/filters changes)}."
   echo "$(memcached -V 2>/dev/null | head -1); nutcracker $(nutcracker -V 2>&1 | sed -n 's/.*nutcracker-\([0-9.]*\).*/\1/p' | head -1)."
-  echo "Load: mcbench, $CONNS connections, $THREADS thread(s), keyspace $KEYSPACE (preloaded), ${WARMUP}s warm-up + ${DURATION}s measured per row;"
+  echo "Load: mcbench, $CONNS connections, $THREADS thread(s), keyspace $KEYSPACE (preloaded), ${WARMUP}s warm-up + ${DURATION}s measured per run;"
+  echo "each row is the median of $REPEATS runs, interleaved with the other rows of its workload (*spread*: (max - min) / median of ops/s);"
   echo "2 memcached servers (-t 2), nutcracker and mcmesh route over both with ketama/md5; *direct* is one of them with the whole keyspace."
   echo "CPU s / M req is the CPU (user+sys, all threads) of the process under test (the proxy; memcached itself for *direct*) over the measured window."
   echo "The load generator, the proxy and the servers share the machine's cores, so compare rows within one run."
