@@ -18,7 +18,7 @@ using Clock = std::chrono::steady_clock;
 
 ClientConnection::ClientConnection(Worker& worker, int fd, std::string peer)
     : worker_(worker), peer_(std::move(peer)), id_(worker.nextConnectionId()),
-      parser_(worker.limits().parse), last_reply_at_(worker.dispatcher().now()) {
+      last_reply_at_(worker.dispatcher().now()) {
   // Replies are small and often pipelined: Nagle would hold one back until the client's delayed
   // ACK (~40 ms). memcached and twemproxy set TCP_NODELAY too (fails harmlessly on unix sockets).
   int one = 1;
@@ -84,9 +84,12 @@ void ClientConnection::processInput() {
     size_t len = evbuffer_get_length(input);
     if (len == 0) break;
     const char* data = reinterpret_cast<const char*>(evbuffer_pullup(input, -1));
+    if (codec_ == nullptr) {
+      codec_ = decode::makeClientCodec(static_cast<uint8_t>(data[0]), limits.parse);
+    }
     Request request;
     size_t consumed = 0;
-    decode::ParseStatus status = parser_.parse(absl::string_view(data, len), &request, &consumed);
+    decode::ParseStatus status = codec_->parse(absl::string_view(data, len), &request, &consumed);
     if (consumed > 0) evbuffer_drain(input, consumed);
     if (status == decode::ParseStatus::kNeedMore) {
       if (evbuffer_get_length(input) >= limits.max_read_buffer) {
@@ -100,24 +103,28 @@ void ClientConnection::processInput() {
     }
     if (status == decode::ParseStatus::kError) {
       worker_.cluster().counters().protocol_errors.inc();
-      if (absl::StartsWith(parser_.errorReply(), "SERVER_ERROR object too large")) {
+      if (absl::StartsWith(codec_->errorReply(), "SERVER_ERROR object too large")) {
         worker_.cluster().counters().values_too_large.inc();
       }
-      queue_.push_back(std::make_unique<ActiveRequest>(*this, std::string(parser_.errorReply())));
-      if (parser_.shouldClose()) close_after_flush_ = true;
+      queue_.push_back(std::make_unique<ActiveRequest>(*this, std::string(codec_->errorReply())));
+      if (codec_->shouldClose()) close_after_flush_ = true;
       flush();
       continue;
     }
-    if (request.command == Command::kQuit) {
-      close_after_flush_ = true;
+    if (request.command == Command::kQuit || request.command == Command::kNoop) {
+      // Answered here, in order: noop/mn marks the end of a pipeline; binary quit says OK first.
+      std::string reply;
+      codec_->encode(request, Response::ofType(ResponseType::kOk), &reply);
+      queue_.push_back(std::make_unique<ActiveRequest>(*this, std::move(reply)));
+      if (request.command == Command::kQuit) close_after_flush_ = true;
       flush();
-      break;
+      continue;
     }
     const FilterChainConstSharedPtr& chain = worker_.chain();
     if (chain == nullptr || !worker_.cluster().hasSnapshot()) {
       std::string reply;
       Response r = Response::serverError("no topology applied yet");
-      decode::encodeResponse(request, r, &reply);
+      codec_->encode(request, r, &reply);
       queue_.push_back(std::make_unique<ActiveRequest>(*this, std::move(reply)));
       flush();
       continue;
@@ -141,7 +148,7 @@ void ClientConnection::onRequestComplete(ActiveRequest& request) {
   worker_.cluster().counters().request_latency.observe(micros > 0 ? micros : 0);
   last_reply_at_ = dispatcher().now();
   request.encoded().clear();
-  decode::encodeResponse(request.request(), request.response(), &request.encoded());
+  codec_->encode(request.request(), request.response(), &request.encoded());
   if (!queue_.empty() && queue_.front().get() == &request) flush();
 }
 

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "filters/decode/text_codec.h"
+#include "filters/decode/client_codec.h"
 #include "proxy/dispatcher.h"
 #include "proxy/filter_chain.h"
 
@@ -62,7 +62,7 @@ class ClientConnection : public RequestOwner, public DeferredDeletable {
   bufferevent* bev_;
   std::string peer_;
   uint64_t id_;
-  decode::TextRequestParser parser_;
+  decode::ClientCodecPtr codec_;  // text+meta or binary, chosen from the first byte received.
   std::deque<ActiveRequestPtr> queue_;
   bool closed_ = false;
   bool close_after_flush_ = false;  // quit, or a protocol error memcached closes on.

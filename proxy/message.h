@@ -68,7 +68,7 @@ struct MetaFlags {
   // incr/decr unless expiration is 0xffffffff; meta ma N<ttl> J<initial>).
   bool vivify = false;
   uint64_t initial = 0;
-  // Valid meta flags the proxy has no field for (u, h, l, N, R, I, T of ma/md, ...), passed to
+  // Valid meta flags the proxy has no field for (mg u N R, md I T, ma T, ...), passed to
   // memcached verbatim in the client's spelling, space-separated.
   std::string extra;
 
@@ -76,8 +76,11 @@ struct MetaFlags {
   // Meta q, binary quiet opcodes: suppress the reply that says nothing new (miss for reads,
   // success for writes; see the codecs for the exact per-command rule). Errors always answer.
   bool quiet = false;
-  // Meta: the flags whose values the reply returns, in the client's order ("vfkOc...").
-  std::string returns;
+  // Meta: the client's flags as letters in its order (q, b, P and L left out), e.g. "vTtkO". The
+  // reply returns the values of the return flags among them in this order; encodeRequest sends
+  // the others in this order too, since memcached applies and reports flags one after another
+  // (mg "T30 t" reports the new TTL, "t T30" the old one).
+  std::string order;
   // Meta: the O<token> to echo (<= 32 bytes).
   std::string opaque;
   // Meta b: the client sent keys base64-encoded; keys[] hold the decoded bytes.

@@ -1,4 +1,5 @@
-// The memcached text protocol codec: bytes <-> protocol-neutral Request/Response.
+// The memcached text protocol codec (with the meta commands, which share its line syntax):
+// bytes <-> protocol-neutral Request/Response.
 //
 // Parsers are incremental: they look at the connection's unconsumed bytes, take at most one
 // message from the front and say how many bytes it used, so a command split over any number of
@@ -12,21 +13,10 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "filters/decode/client_codec.h"
 #include "proxy/message.h"
 
 namespace mcmesh::decode {
-
-enum class ParseStatus { kOk, kNeedMore, kError };
-
-struct ParseLimits {
-  size_t max_key_length = 250;
-  // Values longer than this are refused with "SERVER_ERROR object too large for cache".
-  size_t max_value_bytes = 1024 * 1024;
-  // A command line longer than this (without its newline) closes the connection. get/gets lines
-  // may additionally hold max_keys_per_get keys, as memcached lets only large multigets grow.
-  size_t max_line_bytes = 8192;
-  size_t max_keys_per_get = 4096;
-};
 
 // One per client connection; keeps state across reads (e.g. swallowing a too-large value).
 //
@@ -42,7 +32,11 @@ struct ParseLimits {
 //  - more than max_keys_per_get keys, or "gat <exptime>" without keys, is refused with
 //    "CLIENT_ERROR bad command line format" / "ERROR" (memcached has no key limit and answers END);
 //  - flags above 2^32-1 are refused (memcached silently truncates them);
-//  - commands the proxy does not forward (meta commands, shutdown, slabs, ...) answer "ERROR".
+//  - commands the proxy does not forward (shutdown, slabs, lru_crawler, ...) answer "ERROR".
+//
+// Meta commands (mg, ms, md, ma, mn, me) are validated as memcached 1.6.18 validates them, with
+// its error replies (see meta_request_parser.cc); their flags land in Request::meta. Errors on
+// meta commands are always answered, even with q.
 class TextRequestParser {
  public:
   explicit TextRequestParser(ParseLimits limits = {});
@@ -67,6 +61,8 @@ class TextRequestParser {
   ParseStatus parseRetrieval(absl::string_view args, Request* request);
   ParseStatus parseStorage(absl::string_view input, absl::string_view args, size_t line_end,
                            Request* request, size_t* consumed);
+  ParseStatus parseMeta(absl::string_view input, absl::string_view name, absl::string_view rest,
+                        size_t line_end, Request* request, size_t* consumed);
   ParseStatus fail(absl::string_view reply, bool close = false);
   // The longest line accepted for what has arrived so far (get/gets lines may be longer).
   size_t lineLimit(absl::string_view line_start) const;
@@ -78,6 +74,23 @@ class TextRequestParser {
   uint64_t swallow_ = 0;
 };
 
+// What an upstream reply answers. encodeRequest fills it; the upstream connection keeps it until
+// the reply arrives and hands it to TextResponseParser.
+struct ReplyContext {
+  Command command = Command::kGet;
+  // The request went out as a meta command (mg/ms/md/ma/me), so the reply is in meta form.
+  bool meta = false;
+  // Meta retrievals and me: the key asked for (memcached's reply need not name it). Empty
+  // otherwise, so text requests copy nothing.
+  std::string key;
+};
+
+// Whether `request` must travel to memcached as a meta command: it came from a meta client,
+// asks for something text cannot express (a returned cas, vivify, a cas compare on a command
+// without one, meta-only flags), or a key text cannot carry (spaces, control bytes: those travel
+// base64-encoded with the b flag).
+bool needsMetaForm(const Request& request);
+
 // Parses one upstream (memcached server) reply to a request of type `command`.
 //
 // Stateless: a reply split over reads is re-scanned from the front each call, but values are only
@@ -88,18 +101,44 @@ class TextRequestParser {
 //    the whole line as a pair with an empty name; "RESET" becomes kOk with text "RESET";
 //  - kMetaGet replies become kValues with one Item (key empty unless the reply carried k<key>,
 //    ttl -1 when t-1 or absent) or none for "EN"; "HD" is a hit without a value.
+// Meta-form replies (ReplyContext::meta): retrievals become kValues with the context's key and
+// the flags memcached returned (f, c, t into fields, the rest into Item::meta_extra); "HD", "NS",
+// "EX", "NF" of writes become kStored/kDeleted/kNumber/kTouched, kNotStored, kExists,
+// kNotFound, with one Item carrying any returned cas/ttl/flags; ma's "VA" becomes kNumber.
 class TextResponseParser {
  public:
   ParseStatus parse(absl::string_view input, Command command, Response* response, size_t* consumed);
+  ParseStatus parse(absl::string_view input, const ReplyContext& context, Response* response,
+                    size_t* consumed);
 };
 
-// Request -> text bytes for an upstream server. Appends to *out. Never emits "noreply" (the
-// proxy always wants the upstream's ack); kMetaGet encodes as "mg <key> s v f t\r\n".
-void encodeRequest(const Request& request, std::string* out);
+// Request -> bytes for an upstream server, in text or (needsMetaForm) meta form. Appends to
+// *out and, if `context` is not null, says how to parse the reply. Never emits "noreply" or meta
+// "q" (the proxy always wants the upstream's ack, and pipelined replies must match requests);
+// kMetaGet encodes as "mg <key> s v f t\r\n".
+void encodeRequest(const Request& request, std::string* out, ReplyContext* context = nullptr);
 
 // Response -> text bytes for the client that sent `request`. Appends to *out; appends nothing if
 // request.noreply (or for quit). kUpstreamFailure encodes as "SERVER_ERROR <text>\r\n". VALUE
-// lines carry the cas field for gets/gats only.
+// lines carry the cas field for gets/gats only. Requests from meta commands are answered in meta
+// form, as memcached 1.6.18 answers them (see meta_encoder.cc).
 void encodeResponse(const Request& request, const Response& response, std::string* out);
+
+// The text codec as a ClientCodec: TextRequestParser in, encodeResponse out.
+class TextClientCodec : public ClientCodec {
+ public:
+  explicit TextClientCodec(ParseLimits limits = {}) : parser_(limits) {}
+  ParseStatus parse(absl::string_view input, Request* request, size_t* consumed) override {
+    return parser_.parse(input, request, consumed);
+  }
+  void encode(const Request& request, const Response& response, std::string* out) const override {
+    encodeResponse(request, response, out);
+  }
+  const std::string& errorReply() const override { return parser_.errorReply(); }
+  bool shouldClose() const override { return parser_.shouldClose(); }
+
+ private:
+  TextRequestParser parser_;
+};
 
 }  // namespace mcmesh::decode

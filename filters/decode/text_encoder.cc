@@ -1,5 +1,7 @@
 // Encoders: Request -> text for upstream servers, Response -> text for clients.
 #include "absl/strings/str_cat.h"
+#include "filters/decode/base64.h"
+#include "filters/decode/meta_internal.h"
 #include "filters/decode/text_codec.h"
 
 namespace mcmesh::decode {
@@ -25,7 +27,26 @@ void appendWord(absl::string_view word, const std::string& text, std::string* ou
 
 }  // namespace
 
-void encodeRequest(const Request& request, std::string* out) {
+bool needsMetaForm(const Request& request) {
+  if (request.command == Command::kMetaGet || request.command == Command::kMetaDebug) return true;
+  // Broadcast commands and multi-key gets only ever come from text clients.
+  if (!isKeyed(request.command) || request.keys.size() != 1) return false;
+  const MetaFlags& meta = request.meta;
+  if (meta.meta || meta.return_cas || meta.vivify || !meta.extra.empty()) return true;
+  if (request.cas_unique != 0 && request.command != Command::kCas) return true;
+  return !internal::isTextSafeKey(request.keys.front());
+}
+
+void encodeRequest(const Request& request, std::string* out, ReplyContext* context) {
+  if (needsMetaForm(request)) {
+    internal::encodeMetaRequest(request, out, context);
+    return;
+  }
+  if (context != nullptr) {
+    context->command = request.command;
+    context->meta = false;
+    context->key.clear();
+  }
   const absl::string_view name = commandName(request.command);
   const absl::string_view key =
       request.keys.empty() ? absl::string_view() : absl::string_view(request.keys.front());
@@ -73,15 +94,21 @@ void encodeRequest(const Request& request, std::string* out) {
     case Command::kQuit:
       absl::StrAppend(out, name, "\r\n");
       return;
-    case Command::kMetaGet:
-      // s (size), v (value), f (flags), t (remaining TTL): what a repair copy needs.
-      absl::StrAppend(out, "mg ", key, " s v f t\r\n");
+    case Command::kNoop:
+      out->append("mn\r\n");  // Never forwarded (the connection answers it); harmless if it were.
       return;
+    case Command::kMetaGet:
+    case Command::kMetaDebug:
+      return;  // Always meta form (needsMetaForm), handled above.
   }
 }
 
 void encodeResponse(const Request& request, const Response& response, std::string* out) {
   if (request.noreply || request.command == Command::kQuit) return;
+  if (request.meta.meta) {
+    internal::encodeMetaResponse(request, response, out);
+    return;
+  }
   switch (response.type) {
     case ResponseType::kValues:
       if (request.command == Command::kMetaGet) {
@@ -144,15 +171,15 @@ void encodeResponse(const Request& request, const Response& response, std::strin
       }
       out->append("END\r\n");
       return;
+    case ResponseType::kDebug:
+      // Only "me" asks for this, and it is a meta command; a text client never sees it.
+      out->append("SERVER_ERROR unexpected reply from server\r\n");
+      return;
     case ResponseType::kError:
-      appendWord("ERROR", response.text, out);
-      return;
     case ResponseType::kClientError:
-      appendWord("CLIENT_ERROR", response.text, out);
-      return;
     case ResponseType::kServerError:
     case ResponseType::kUpstreamFailure:
-      appendWord("SERVER_ERROR", response.text, out);
+      internal::appendErrorReply(response, out);
       return;
   }
 }

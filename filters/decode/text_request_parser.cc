@@ -94,19 +94,6 @@ absl::string_view argsWithoutNoreply(absl::string_view rest, bool noreply) {
   return args;
 }
 
-// Clears the request but keeps its buffers' capacity for the next command on the connection.
-void resetRequest(Request* request) {
-  request->command = Command::kGet;
-  request->keys.clear();
-  request->flags = 0;
-  request->exptime = 0;
-  request->cas_unique = 0;
-  request->delta = 0;
-  request->value.clear();
-  request->noreply = false;
-  request->args.clear();
-}
-
 }  // namespace
 
 TextRequestParser::TextRequestParser(ParseLimits limits) : limits_(limits) {}
@@ -168,11 +155,15 @@ ParseStatus TextRequestParser::parse(absl::string_view input, Request* request, 
 ParseStatus TextRequestParser::parseLine(absl::string_view input, absl::string_view line,
                                          size_t line_end, Request* request, size_t* consumed) {
   *consumed = line_end;  // Every outcome but a data block drops exactly the line.
-  resetRequest(request);
+  internal::resetRequest(request);
   absl::string_view rest = line;
   const absl::string_view name = nextToken(&rest);
   Command command;
   if (!lookupCommand(name, &command)) {
+    // Meta commands: two letters starting with 'm' (parseMeta refuses the unknown ones).
+    if (name.size() == 2 && name[0] == 'm') {
+      return parseMeta(input, name, rest, line_end, request, consumed);
+    }
     // memcached drops connections that speak HTTP to it instead of answering.
     const absl::string_view trimmed = trimSpaces(line);
     const size_t space = trimmed.rfind(' ');

@@ -21,10 +21,12 @@ enum class Scan { kDone, kNeedMore, kBad };
 // with fill == true once to build the Response.
 class ReplyScanner {
  public:
-  ReplyScanner(absl::string_view input, Command command, Response* response, bool fill)
-      : input_(input), command_(command), response_(response), fill_(fill) {}
+  ReplyScanner(absl::string_view input, const ReplyContext& context, Response* response, bool fill)
+      : input_(input), context_(context), command_(context.command), response_(response),
+        fill_(fill) {}
 
   Scan run() {
+    if (context_.meta && command_ != Command::kMetaGet) return meta();
     switch (command_) {
       case Command::kGet:
       case Command::kGets:
@@ -127,7 +129,7 @@ class ReplyScanner {
     }
   }
 
-  // "VA <size> <flags>*" + data, "HD <flags>*", "EN": see TextResponseParser's note.
+  // kMetaGet: "VA <size> <flags>*" + data, "HD <flags>*", "EN" (see TextResponseParser's note).
   Scan metaGet() {
     setType(ResponseType::kValues);
     absl::string_view l;
@@ -136,6 +138,12 @@ class ReplyScanner {
     absl::string_view rest;
     const bool has_value = word(l, "VA", &rest);
     if (!has_value && !word(l, "HD", &rest)) return bad();
+    return metaItem(has_value, rest);
+  }
+
+  // The item of a meta reply line after its code: f, t, c and k into fields, every other flag
+  // into meta_extra; then the data block if the code was VA.
+  Scan metaItem(bool has_value, absl::string_view rest) {
     Item item;
     uint64_t length = 0;
     if (has_value && !internal::parseUint64(nextToken(&rest), &length)) return bad();
@@ -155,8 +163,15 @@ class ReplyScanner {
         case 'k':
           if (fill_) item.key.assign(arg.data(), arg.size());
           break;
+        case 'O':
+        case 'b':
+          break;  // The proxy never sends O; b only qualifies k.
         default:
-          break;  // s<size>, opaque, and flags we did not ask for carry nothing we keep.
+          if (fill_) {
+            if (!item.meta_extra.empty()) item.meta_extra.push_back(' ');
+            item.meta_extra.append(flag.data(), flag.size());
+          }
+          break;
       }
       if (!ok) return bad();
     }
@@ -165,8 +180,102 @@ class ReplyScanner {
         return s == Scan::kBad ? s : needMore(0);
       }
     }
-    if (fill_) response_->items.push_back(std::move(item));
+    if (fill_) {
+      if (!context_.key.empty()) item.key = context_.key;
+      response_->items.push_back(std::move(item));
+    }
     return Scan::kDone;
+  }
+
+  // Any reply to a request sent in meta form (see TextResponseParser's note).
+  Scan meta() {
+    absl::string_view l;
+    if (Scan s = line(&l); s != Scan::kDone) return s;
+    if (error(l)) return Scan::kDone;
+    absl::string_view rest;
+    const absl::string_view code = l.substr(0, 2);
+    if (l.size() > 2 && l[2] != ' ') return bad();
+    rest = l.size() > 3 ? l.substr(3) : absl::string_view();
+    switch (command_) {
+      case Command::kGet:
+      case Command::kGets:
+      case Command::kGat:
+      case Command::kGats:
+        setType(ResponseType::kValues);
+        if (code == "EN" && l.size() == 2) return Scan::kDone;
+        if (code != "VA" && code != "HD") return bad();
+        return metaItem(code == "VA", rest);
+      case Command::kTouch:
+        if (code == "EN" && l.size() == 2) {
+          setType(ResponseType::kNotFound);
+          return Scan::kDone;
+        }
+        if (code != "HD") return bad();
+        setType(ResponseType::kTouched);
+        return metaItem(false, rest);
+      case Command::kMetaDebug:
+        if (code == "EN" && l.size() == 2) {
+          setType(ResponseType::kNotFound);
+          return Scan::kDone;
+        }
+        if (code != "ME") return bad();
+        setType(ResponseType::kDebug, debugText(rest));
+        return Scan::kDone;
+      default:
+        break;
+    }
+    const bool arithmetic = command_ == Command::kIncr || command_ == Command::kDecr;
+    if (code == "HD") {
+      setType(arithmetic                          ? ResponseType::kNumber
+              : command_ == Command::kDelete      ? ResponseType::kDeleted
+                                                  : ResponseType::kStored);
+    } else if (code == "VA" && arithmetic) {
+      // "VA <len> <flags>*" then the number as a data block.
+      setType(ResponseType::kNumber);
+      absl::string_view header = rest;
+      uint64_t length = 0;
+      if (!internal::parseUint64(nextToken(&header), &length) || length == 0 || length > 20) {
+        return bad();
+      }
+      const size_t block_start = pos_;
+      if (Scan s = metaItem(true, rest); s != Scan::kDone) return s;
+      const absl::string_view digits = input_.substr(block_start, static_cast<size_t>(length));
+      if (digits.find_first_not_of("0123456789") != absl::string_view::npos) return bad();
+      if (fill_) {
+        Item& item = response_->items.back();
+        response_->text = std::move(item.value);
+        item.value.clear();
+      }
+      return Scan::kDone;
+    } else if (code == "NS") {
+      setType(ResponseType::kNotStored);
+    } else if (code == "EX") {
+      setType(ResponseType::kExists);
+    } else if (code == "NF") {
+      setType(ResponseType::kNotFound);
+    } else {
+      return bad();
+    }
+    // Keep what memcached reported about the stored item (a cas, a ttl) for binary and meta
+    // clients; failures carry nothing worth keeping ("c0").
+    if (rest.empty()) return Scan::kDone;
+    if (Scan s = metaItem(false, rest); s != Scan::kDone) return s;
+    if (fill_ && response_->type != ResponseType::kStored &&
+        response_->type != ResponseType::kNumber && response_->type != ResponseType::kDeleted) {
+      response_->items.clear();
+    }
+    return Scan::kDone;
+  }
+
+  // "ME <key> <k>=<v>*": the part after the key (memcached may spell the key raw or base64).
+  absl::string_view debugText(absl::string_view rest) const {
+    const absl::string_view key = context_.key;
+    if (!key.empty() && absl::StartsWith(rest, key) && rest.size() > key.size() &&
+        rest[key.size()] == ' ') {
+      return rest.substr(key.size() + 1);
+    }
+    const size_t space = rest.find(' ');
+    return space == absl::string_view::npos ? absl::string_view() : rest.substr(space + 1);
   }
 
   Scan stats() {
@@ -234,6 +343,7 @@ class ReplyScanner {
   }
 
   const absl::string_view input_;
+  const ReplyContext& context_;
   const Command command_;
   Response* const response_;
   const bool fill_;
@@ -244,7 +354,14 @@ class ReplyScanner {
 
 ParseStatus TextResponseParser::parse(absl::string_view input, Command command, Response* response,
                                       size_t* consumed) {
-  ReplyScanner probe(input, command, response, /*fill=*/false);
+  ReplyContext context;
+  context.command = command;
+  return parse(input, context, response, consumed);
+}
+
+ParseStatus TextResponseParser::parse(absl::string_view input, const ReplyContext& context,
+                                      Response* response, size_t* consumed) {
+  ReplyScanner probe(input, context, response, /*fill=*/false);
   const Scan scan = probe.run();
   if (scan == Scan::kNeedMore) {
     *consumed = 0;
@@ -255,7 +372,7 @@ ParseStatus TextResponseParser::parse(absl::string_view input, Command command, 
     return ParseStatus::kError;
   }
   *response = Response();
-  ReplyScanner builder(input, command, response, /*fill=*/true);
+  ReplyScanner builder(input, context, response, /*fill=*/true);
   builder.run();
   *consumed = builder.position();
   return ParseStatus::kOk;

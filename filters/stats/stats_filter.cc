@@ -24,6 +24,8 @@ FilterStatus StatsFilter::onRequest(Request& request) {
   if (request.command != Command::kStats) return FilterStatus::kContinue;
   Response r = Response::ofType(ResponseType::kStats);
   if (reporter_ != nullptr && *reporter_) r.stats = (*reporter_)(request.args);
+  // A group the proxy does not know (e.g. "stats noreply") is an error, as in memcached.
+  if (r.stats.empty() && !request.args.empty()) r = Response::ofType(ResponseType::kError);
   callbacks_->sendResponse(std::move(r));
   return FilterStatus::kStopIteration;
 }

@@ -19,11 +19,11 @@ namespace mcmesh::upstream {
 // One request waiting for its reply on a connection, in send order.
 class PendingRequest : public Cancellable {
  public:
-  PendingRequest(Command command, ResponseCallback callback, absl::Time deadline)
-      : command_(command), callback_(std::move(callback)), deadline_(deadline) {}
+  PendingRequest(ResponseCallback callback, absl::Time deadline)
+      : callback_(std::move(callback)), deadline_(deadline) {}
   void cancel() override { callback_ = nullptr; }
 
-  Command command_;
+  decode::ReplyContext reply_;  // how the request was sent, so how to read its reply.
   ResponseCallback callback_;
   absl::Time deadline_;
 };
@@ -82,13 +82,13 @@ class UpstreamConnection {
   bool usable() const { return bev_ != nullptr && !closed_; }
 
   Cancellable* send(const Request& request, ResponseCallback callback) {
-    scratch_.clear();
-    decode::encodeRequest(request, &scratch_);
-    evbuffer_add(bufferevent_get_output(bev_), scratch_.data(), scratch_.size());
     absl::Time deadline = pool_.dispatcher_.now() + pool_.options_.request_timeout;
     if (connecting_) deadline = std::max(deadline, connect_deadline_);
-    pending_.push_back(std::make_unique<PendingRequest>(request.command, std::move(callback),
-                                                        deadline));
+    auto pending = std::make_unique<PendingRequest>(std::move(callback), deadline);
+    scratch_.clear();
+    decode::encodeRequest(request, &scratch_, &pending->reply_);
+    evbuffer_add(bufferevent_get_output(bev_), scratch_.data(), scratch_.size());
+    pending_.push_back(std::move(pending));
     if (pending_.size() == 1) armTimer();
     return pending_.back().get();
   }
@@ -149,7 +149,7 @@ class UpstreamConnection {
       const char* data = reinterpret_cast<const char*>(evbuffer_pullup(input, -1));
       Response response;
       size_t consumed = 0;
-      auto status = parser_.parse(absl::string_view(data, len), pending_.front()->command_,
+      auto status = parser_.parse(absl::string_view(data, len), pending_.front()->reply_,
                                   &response, &consumed);
       if (status == decode::ParseStatus::kNeedMore) return;
       if (status == decode::ParseStatus::kError) {

@@ -1,4 +1,4 @@
-// Test helpers for the text codec: field-by-field comparison of Requests and Responses.
+// Test helpers for the codecs: field-by-field comparison of Requests and Responses.
 #pragma once
 
 #include <string>
@@ -20,6 +20,19 @@ inline void expectSameRequest(const Request& expected, const Request& actual) {
   EXPECT_EQ(expected.value, actual.value);
   EXPECT_EQ(expected.noreply, actual.noreply);
   EXPECT_EQ(expected.args, actual.args);
+  const MetaFlags& e = expected.meta;
+  const MetaFlags& a = actual.meta;
+  EXPECT_EQ(e.meta, a.meta);
+  EXPECT_EQ(e.return_cas, a.return_cas);
+  EXPECT_EQ(e.vivify, a.vivify);
+  EXPECT_EQ(e.initial, a.initial);
+  EXPECT_EQ(e.extra, a.extra);
+  EXPECT_EQ(e.quiet, a.quiet);
+  EXPECT_EQ(e.order, a.order);
+  EXPECT_EQ(e.opaque, a.opaque);
+  EXPECT_EQ(e.base64_key, a.base64_key);
+  EXPECT_EQ(static_cast<int>(e.opcode), static_cast<int>(a.opcode));
+  EXPECT_EQ(e.binary_opaque, a.binary_opaque);
 }
 
 inline void expectSameResponse(const Response& expected, const Response& actual) {
@@ -31,6 +44,7 @@ inline void expectSameResponse(const Response& expected, const Response& actual)
     EXPECT_EQ(expected.items[i].cas, actual.items[i].cas) << "item " << i;
     EXPECT_EQ(expected.items[i].value, actual.items[i].value) << "item " << i;
     EXPECT_EQ(expected.items[i].ttl, actual.items[i].ttl) << "item " << i;
+    EXPECT_EQ(expected.items[i].meta_extra, actual.items[i].meta_extra) << "item " << i;
   }
   EXPECT_EQ(expected.text, actual.text);
   EXPECT_EQ(expected.stats, actual.stats);
@@ -38,8 +52,9 @@ inline void expectSameResponse(const Response& expected, const Response& actual)
 }
 
 inline Item makeItem(std::string key, uint32_t flags, std::string value, uint64_t cas = 0,
-                     int64_t ttl = -1) {
+                     int64_t ttl = -1, std::string meta_extra = "") {
   Item item;
+  item.meta_extra = std::move(meta_extra);
   item.key = std::move(key);
   item.flags = flags;
   item.value = std::move(value);

@@ -340,7 +340,8 @@ TEST(TextRequestParserErrorTest, UnknownCommandIsError) {
   expectError({"bogus foo\r\n", kError, false, kAll});
   expectError({"GET foo\r\n", kError, false, kAll});
   expectError({"g\r\n", kError, false, kAll});
-  expectError({"mg foo v\r\n", kError, false, kAll});  // Meta commands are not proxied.
+  expectError({"mz foo v\r\n", kError, false, kAll});  // Not a meta command (those: meta tests).
+  expectError({"MG foo v\r\n", kError, false, kAll});
 }
 
 TEST(TextRequestParserErrorTest, EmptyLineIsError) {

@@ -82,11 +82,13 @@ std::vector<ReplyCase> allReplies() {
        typed(ResponseType::kServerError, "out of memory writing get response")},
       {Command::kIncr, "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
        typed(ResponseType::kClientError, "cannot increment or decrement non-numeric value")},
-      // Meta get, as memcached 1.6 answers "mg <key> s v f t".
-      {Command::kMetaGet, "VA 3 s3 f5 t-1\r\nabc\r\n", values({makeItem("", 5, "abc", 0, -1)})},
-      {Command::kMetaGet, "VA 2 t120 f7 s2\r\nxy\r\n", values({makeItem("", 7, "xy", 0, 120)})},
+      // Meta get, as memcached 1.6 answers "mg <key> s v f t" (flags without a field are kept).
+      {Command::kMetaGet, "VA 3 s3 f5 t-1\r\nabc\r\n",
+       values({makeItem("", 5, "abc", 0, -1, "s3")})},
+      {Command::kMetaGet, "VA 2 t120 f7 s2\r\nxy\r\n",
+       values({makeItem("", 7, "xy", 0, 120, "s2")})},
       {Command::kMetaGet, "VA 5 s5 f0 t3 c12 kmykey\r\nEN\r\n\r\r\n",
-       values({makeItem("mykey", 0, "EN\r\n\r", 12, 3)})},
+       values({makeItem("mykey", 0, "EN\r\n\r", 12, 3, "s5")})},
       {Command::kMetaGet, "EN\r\n", values({})},
       {Command::kMetaGet, "HD f3 t10\r\n", values({makeItem("", 3, "", 0, 10)})},
       {Command::kMetaGet, "VA 0\r\n\r\n", values({makeItem("", 0, "", 0, -1)})},

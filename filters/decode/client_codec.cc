@@ -1,0 +1,13 @@
+// makeClientCodec: a connection's protocol, chosen once from its first byte.
+#include "filters/decode/client_codec.h"
+
+#include "filters/decode/text_codec.h"
+
+namespace mcmesh::decode {
+
+ClientCodecPtr makeClientCodec(uint8_t /*first_byte*/, const ParseLimits& limits) {
+  // Only the text protocol (with its meta commands) so far.
+  return std::make_unique<TextClientCodec>(limits);
+}
+
+}  // namespace mcmesh::decode

@@ -1,0 +1,22 @@
+// Meta-form encoders shared inside the text codec (not part of its public interface).
+#pragma once
+
+#include <string>
+
+#include "filters/decode/text_codec.h"
+#include "proxy/message.h"
+
+namespace mcmesh::decode {
+namespace internal {
+
+/** Appends `request` as a meta command for memcached (needsMetaForm(request) must hold). */
+void encodeMetaRequest(const Request& request, std::string* out, ReplyContext* context);
+
+/** Appends the meta-form reply (HD/VA/EN/NS/EX/NF/ME/MN) a meta client gets for `request`. */
+void encodeMetaResponse(const Request& request, const Response& response, std::string* out);
+
+/** Appends ERROR / CLIENT_ERROR / SERVER_ERROR lines (shared by the text and meta encoders). */
+bool appendErrorReply(const Response& response, std::string* out);
+
+}  // namespace internal
+}  // namespace mcmesh::decode
