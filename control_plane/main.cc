@@ -10,6 +10,7 @@
 #include "control_plane/cli_args.h"
 #include "control_plane/file_store.h"
 #include "control_plane/log.h"
+#include "control_plane/metrics_http.h"
 #include "control_plane/server.h"
 #include "control_plane/topology_service.h"
 
@@ -28,7 +29,9 @@ constexpr char kUsage[] =
     "  --bootstrap   text-format Topology used only when the store is empty\n"
     "  --token_file  file holding the admin bearer token (admin calls without it are refused)\n"
     "  --tls_cert, --tls_key  PEM files; serve TLS instead of plaintext\n"
-    "  --port_file   write the bound port here once listening (for scripts and tests)\n";
+    "  --port_file   write the bound port here once listening (for scripts and tests)\n"
+    "  --metrics_listen  HOST:PORT for Prometheus /metrics over HTTP (default off; keep it on\n"
+    "                loopback or a management network)\n";
 
 int fail(const std::string& message, int code) {
   std::fprintf(stderr, "mcmesh_cp: %s\n", message.c_str());
@@ -37,7 +40,8 @@ int fail(const std::string& message, int code) {
 
 int run(int argc, char** argv) {
   CliArgs args(
-      {"listen", "store_path", "bootstrap", "token_file", "tls_cert", "tls_key", "port_file"},
+      {"listen", "store_path", "bootstrap", "token_file", "tls_cert", "tls_key", "port_file",
+       "metrics_listen"},
       {"help"});
   absl::Status parsed = args.parse(argc, argv);
   if (!parsed.ok() || !args.positional().empty() || args.flag("help")) {
@@ -105,6 +109,19 @@ int run(int argc, char** argv) {
   if (!server.ok()) {
     return fail(std::string(server.status().message()), 1);
   }
+  std::unique_ptr<MetricsHttpServer> metrics;
+  if (args.has("metrics_listen")) {
+    auto started =
+        MetricsHttpServer::start(args.get("metrics_listen"), **service, (*server)->registry());
+    if (!started.ok()) {
+      (*server)->shutdown();
+      return fail(std::string(started.status().message()), 1);
+    }
+    metrics = std::move(*started);
+    logLine(absl::StrCat("metrics on http://", args.get("metrics_listen").substr(
+                                                   0, args.get("metrics_listen").rfind(':')),
+                         ":", metrics->port(), "/metrics"));
+  }
   if (args.has("port_file")) {
     const std::string path = args.get("port_file");
     const std::string tmp = path + ".tmp";
@@ -118,6 +135,7 @@ int run(int argc, char** argv) {
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   logLine(absl::StrCat("got signal ", signal_number, ", shutting down"));
+  metrics.reset();
   (*server)->shutdown();
   return 0;
 }

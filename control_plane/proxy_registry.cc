@@ -20,6 +20,7 @@ uint64_t ProxyRegistry::connected(const std::string& id, const std::string& clus
                                   const std::string& peer, uint64_t applied_version) {
   absl::MutexLock lock(&mutex_);
   Entry& entry = proxies_[id];
+  ++totals_.streams;
   entry.generation = next_generation_++;
   entry.status.set_id(id);
   entry.status.set_cluster(cluster);
@@ -41,6 +42,7 @@ ProxyRegistry::Entry* ProxyRegistry::ownedEntry(const std::string& id, uint64_t 
 
 void ProxyRegistry::sent(const std::string& id, uint64_t generation, uint64_t version) {
   absl::MutexLock lock(&mutex_);
+  ++totals_.pushes;
   if (Entry* entry = ownedEntry(id, generation)) {
     entry->status.set_sent_version(version);
   }
@@ -48,6 +50,7 @@ void ProxyRegistry::sent(const std::string& id, uint64_t generation, uint64_t ve
 
 void ProxyRegistry::acked(const std::string& id, uint64_t generation, uint64_t version) {
   absl::MutexLock lock(&mutex_);
+  ++totals_.acks;
   if (Entry* entry = ownedEntry(id, generation)) {
     entry->status.set_applied_version(version);
   }
@@ -56,6 +59,7 @@ void ProxyRegistry::acked(const std::string& id, uint64_t generation, uint64_t v
 void ProxyRegistry::nacked(const std::string& id, uint64_t generation, uint64_t applied_version,
                            uint64_t nacked_version, const std::string& reason) {
   absl::MutexLock lock(&mutex_);
+  ++totals_.nacks;
   if (Entry* entry = ownedEntry(id, generation)) {
     entry->status.set_applied_version(applied_version);
     entry->status.set_last_nack_version(nacked_version);
@@ -68,6 +72,11 @@ void ProxyRegistry::disconnected(const std::string& id, uint64_t generation) {
   if (Entry* entry = ownedEntry(id, generation)) {
     entry->status.set_connected(false);
   }
+}
+
+ProxyRegistry::Totals ProxyRegistry::totals() const {
+  absl::MutexLock lock(&mutex_);
+  return totals_;
 }
 
 std::vector<mcmesh::v1::ProxyStatus> ProxyRegistry::list() const {

@@ -37,6 +37,15 @@ public:
   /** @return every proxy ever seen, sorted by id. */
   std::vector<mcmesh::v1::ProxyStatus> list() const;
 
+  // Totals since start, for the control plane's /metrics.
+  struct Totals {
+    uint64_t pushes = 0;
+    uint64_t acks = 0;
+    uint64_t nacks = 0;
+    uint64_t streams = 0;
+  };
+  Totals totals() const;
+
 private:
   struct Entry {
     mcmesh::v1::ProxyStatus status;
@@ -49,6 +58,7 @@ private:
   mutable absl::Mutex mutex_;
   std::map<std::string, Entry> proxies_ ABSL_GUARDED_BY(mutex_);
   uint64_t next_generation_ ABSL_GUARDED_BY(mutex_) = 1;
+  Totals totals_ ABSL_GUARDED_BY(mutex_);
 };
 
 } // namespace control_plane
