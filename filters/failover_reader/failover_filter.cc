@@ -46,6 +46,11 @@ FilterStatus FailoverReaderFilter::retryReads(Response& response) {
     if (response.failed_keys.empty()) response.failed_keys = request.keys;
   } else if (response.type != ResponseType::kValues) {
     return FilterStatus::kContinue;  // a memcached error reply: pass it on unchanged.
+  } else if (response.failed_keys.empty() &&
+             (response.items.size() >= request.keys.size() ||
+              (!snapshot.hasBackup() && !snapshot.inWarmUp(callbacks_->dispatcher().now())))) {
+    // Hot path: every key hit, or misses have nowhere else to look. No sets, no allocation.
+    return FilterStatus::kContinue;
   }
   absl::flat_hash_set<std::string> hits, failed(response.failed_keys.begin(),
                                                 response.failed_keys.end());

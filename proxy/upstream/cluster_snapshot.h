@@ -76,6 +76,13 @@ class ClusterSnapshot {
    * differs from the current one (null otherwise or when the window has passed).
    */
   const HostConfig* previousOwnerFor(absl::string_view key, absl::Time now) const;
+  /** Whether any warm-up window is open at `now` (cheap; lets filters skip the warm path). */
+  bool inWarmUp(absl::Time now) const {
+    for (const auto& w : warm_rings_) {
+      if (now < w.deadline) return true;
+    }
+    return false;
+  }
   /** All hosts (primaries, including draining, then backups), for broadcasts and pools. */
   std::vector<const HostConfig*> allHosts() const;
   bool isDraining(const std::string& address) const;
