@@ -15,8 +15,9 @@ grpc::Status toGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-grpc::Status answer(const absl::StatusOr<TopologyConstSharedPtr>& result,
-                    mcmesh::v1::TopologyChangeResponse* response) {
+// Response is TopologyChangeResponse or SetFiltersResponse (same fields).
+template <class Response>
+grpc::Status answer(const absl::StatusOr<TopologyConstSharedPtr>& result, Response* response) {
   if (!result.ok()) {
     return toGrpc(result.status());
   }
@@ -128,6 +129,16 @@ grpc::Status AdminServiceImpl::SetBackup(grpc::ServerContext* context,
     return auth;
   }
   return answer(topology_.setBackup(request->cluster(), request->backup()), response);
+}
+
+grpc::Status AdminServiceImpl::SetFilters(grpc::ServerContext* context,
+                                          const mcmesh::v1::SetFiltersRequest* request,
+                                          mcmesh::v1::SetFiltersResponse* response) {
+  grpc::Status auth = authenticate(context, "SetFilters");
+  if (!auth.ok()) {
+    return auth;
+  }
+  return answer(topology_.setFilters(request->cluster(), request->filters()), response);
 }
 
 grpc::Status AdminServiceImpl::GetTopology(grpc::ServerContext* context,

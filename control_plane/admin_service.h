@@ -1,4 +1,4 @@
-// AdminServiceImpl: the operator API (topology changes, GetTopology, ListProxies) with token auth.
+// AdminServiceImpl: the operator API (topology and filter changes, GetTopology, ListProxies), auth.
 #pragma once
 
 #include <string>
@@ -33,6 +33,9 @@ public:
                          mcmesh::v1::TopologyChangeResponse* response) override;
   grpc::Status SetBackup(grpc::ServerContext* context, const mcmesh::v1::SetBackupRequest* request,
                          mcmesh::v1::TopologyChangeResponse* response) override;
+  grpc::Status SetFilters(grpc::ServerContext* context,
+                          const mcmesh::v1::SetFiltersRequest* request,
+                          mcmesh::v1::SetFiltersResponse* response) override;
   grpc::Status GetTopology(grpc::ServerContext* context,
                            const mcmesh::v1::GetTopologyRequest* request,
                            mcmesh::v1::GetTopologyResponse* response) override;

@@ -14,6 +14,7 @@
 #include "api/mcmesh/v1/admin.grpc.pb.h"
 #include "control_plane/cli_args.h"
 #include "control_plane/file_store.h"
+#include "control_plane/filter_spec.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -36,12 +37,16 @@ commands:
   topology                                   show the current topology
   proxies                                    show subscribed proxies: applied version, last NACK
   create-cluster <cluster> <addr[=weight]>... [--backup=<addr[=weight]>]...
-                 [--mirror=none|async|sync] [--warmup=<duration, e.g. 5m>] [--filter=<name>]...
+                 [--mirror=none|async|sync] [--warmup=<duration, e.g. 5m>] [--filter=<filter>]...
   add-node    <cluster> <addr> [--weight=N] [--pool=primary|backup]
   drain-node  <cluster> <addr> [--pool=primary|backup]
   remove-node <cluster> <addr> [--pool=primary|backup]
   set-weight  <cluster> <addr> <weight> [--pool=primary|backup]
   set-backup  <cluster> [<addr[=weight]>...]   replace the backup pool (no address: remove it)
+  set-filters <cluster> [<filter>...]          replace the filter chain, in order (no filter:
+                                               back to the proxy's default chain)
+
+  <filter> is <name>[:<key>=<value>[,<key>=<value>...]], e.g. backup_mirror:mode=sync
 
 global flags:
   --control_plane=HOST:PORT   (default 127.0.0.1:18000)
@@ -152,11 +157,11 @@ void printTopology(const mcmesh::v1::Topology& topology) {
     print_pool("primary", cluster.primary());
     print_pool("backup", cluster.backup());
     if (cluster.filters_size() > 0) {
-      std::vector<std::string> names;
+      std::vector<std::string> specs;
       for (const auto& filter : cluster.filters()) {
-        names.push_back(filter.name());
+        specs.push_back(formatFilterSpec(filter));
       }
-      std::printf("  filters: %s\n", absl::StrJoin(names, ", ").c_str());
+      std::printf("  filters: %s\n", absl::StrJoin(specs, ", ").c_str());
     }
   }
 }
@@ -209,14 +214,15 @@ bool parseNode(const std::string& spec, mcmesh::v1::Node* node) {
   return true;
 }
 
-// Runs a mutating call and prints its result.
-template <class Request>
+// Runs a mutating call and prints its result. Response has version and topology fields
+// (TopologyChangeResponse, SetFiltersResponse).
+template <class Request, class Response>
 int change(const Context& ctx, const Request& request, const std::string& what,
            grpc::Status (AdminService::Stub::*method)(grpc::ClientContext*, const Request&,
-                                                      mcmesh::v1::TopologyChangeResponse*)) {
+                                                      Response*)) {
   grpc::ClientContext context;
   ctx.prepare(context);
-  mcmesh::v1::TopologyChangeResponse response;
+  Response response;
   const grpc::Status status = ((*ctx.stub).*method)(&context, request, &response);
   if (!status.ok()) {
     return reportError(ctx, status);
@@ -345,8 +351,12 @@ int run(int argc, char** argv) {
       cluster->mutable_warmup_window()->set_seconds(nanos / 1000000000);
       cluster->mutable_warmup_window()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
     }
-    for (const std::string& filter : args.all("filter")) {
-      cluster->add_filters()->set_name(filter);
+    for (const std::string& spec : args.all("filter")) {
+      absl::StatusOr<mcmesh::v1::FilterConfig> filter = parseFilterSpec(spec);
+      if (!filter.ok()) {
+        return usage(absl::StrCat("bad --filter: ", filter.status().message()));
+      }
+      *cluster->add_filters() = std::move(*filter);
     }
     return change(ctx, request, absl::StrCat("create-cluster ", pos[1]),
                   &AdminService::Stub::CreateCluster);
@@ -412,6 +422,27 @@ int run(int argc, char** argv) {
     }
     return change(ctx, request, absl::StrCat("set-backup ", pos[1]),
                   &AdminService::Stub::SetBackup);
+  }
+
+  if (command == "set-filters") {
+    if (nargs < 1) {
+      return usage("set-filters needs <cluster> [<filter>...]");
+    }
+    mcmesh::v1::SetFiltersRequest request;
+    request.set_cluster(pos[1]);
+    std::vector<std::string> specs;
+    for (size_t i = 2; i < pos.size(); ++i) {
+      absl::StatusOr<mcmesh::v1::FilterConfig> filter = parseFilterSpec(pos[i]);
+      if (!filter.ok()) {
+        return usage(absl::StrCat("set-filters: ", filter.status().message()));
+      }
+      specs.push_back(formatFilterSpec(*filter));
+      *request.add_filters() = std::move(*filter);
+    }
+    return change(ctx, request,
+                  absl::StrCat("set-filters ", pos[1], " ",
+                               specs.empty() ? "(default chain)" : absl::StrJoin(specs, " ")),
+                  &AdminService::Stub::SetFilters);
   }
 
   return usage(absl::StrCat("unknown command \"", command, "\""));

@@ -2,8 +2,10 @@
 #include "control_plane/topology_service.h"
 
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "control_plane/log.h"
 #include "control_plane/validator.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -13,6 +15,7 @@ namespace control_plane {
 namespace {
 
 using mcmesh::v1::Cluster;
+using mcmesh::v1::FilterConfig;
 using mcmesh::v1::Node;
 using mcmesh::v1::Pool;
 using mcmesh::v1::PoolKind;
@@ -168,6 +171,10 @@ absl::StatusOr<TopologyConstSharedPtr> TopologyService::createCluster(const Clus
       return absl::AlreadyExistsError(
           absl::StrCat("cluster \"", cluster.name(), "\" already exists"));
     }
+    absl::Status filters_status = validateFilterChain(cluster.name(), cluster.filters());
+    if (!filters_status.ok()) {
+      return filters_status;
+    }
     *topology.add_clusters() = cluster;
     return absl::OkStatus();
   });
@@ -262,6 +269,32 @@ absl::StatusOr<TopologyConstSharedPtr> TopologyService::setBackup(const std::str
                   *(*cluster)->mutable_backup() = backup;
                   return absl::OkStatus();
                 });
+}
+
+absl::StatusOr<TopologyConstSharedPtr>
+TopologyService::setFilters(const std::string& cluster_name,
+                            const google::protobuf::RepeatedPtrField<FilterConfig>& filters) {
+  // Names only: option values may hold anything (a filter could take a secret) and the log is
+  // not the place for them; the store and GetTopology have the full chain.
+  std::vector<std::string> names;
+  for (const FilterConfig& filter : filters) {
+    names.push_back(filter.name());
+  }
+  const std::string description =
+      absl::StrCat("set-filters ", cluster_name, " [",
+                   names.empty() ? "default chain" : absl::StrJoin(names, ", "), "]");
+  return update(description, [&](Topology& topology) {
+    absl::StatusOr<Cluster*> cluster = mutableCluster(topology, cluster_name);
+    if (!cluster.ok()) {
+      return cluster.status();
+    }
+    absl::Status status = validateFilterChain(cluster_name, filters);
+    if (!status.ok()) {
+      return status;
+    }
+    *(*cluster)->mutable_filters() = filters;
+    return absl::OkStatus();
+  });
 }
 
 uint64_t TopologyService::subscribe(Subscriber subscriber) {

@@ -54,6 +54,7 @@ public:
                                                 const Mutation& mutation);
 
   // Admin operations, each a Mutation over update(). PoolKind UNSPECIFIED means PRIMARY.
+  /** Adds a cluster; its filter chain must pass validateFilterChain() as in setFilters(). */
   absl::StatusOr<TopologyConstSharedPtr> createCluster(const mcmesh::v1::Cluster& cluster);
   absl::StatusOr<TopologyConstSharedPtr> addNode(const std::string& cluster,
                                                  mcmesh::v1::PoolKind pool,
@@ -67,6 +68,14 @@ public:
                                                    const std::string& address, uint32_t weight);
   absl::StatusOr<TopologyConstSharedPtr> setBackup(const std::string& cluster,
                                                    const mcmesh::v1::Pool& backup);
+  /**
+   * Replaces a cluster's whole filter chain; an empty chain means the proxy's default chain.
+   * Names must be identifiers and option keys non-empty (validateFilterChain()); everything else
+   * (known filter, valid options, router last) is checked by the proxy, which NACKs.
+   */
+  absl::StatusOr<TopologyConstSharedPtr>
+  setFilters(const std::string& cluster,
+             const google::protobuf::RepeatedPtrField<mcmesh::v1::FilterConfig>& filters);
 
   /**
    * Registers a subscriber; it is not called with the current snapshot (read snapshot() after

@@ -204,6 +204,45 @@ absl::Status validateAddress(absl::string_view address) {
 
 std::string canonicalAddress(absl::string_view address) { return absl::AsciiStrToLower(address); }
 
+bool isFilterName(absl::string_view name) {
+  if (name.empty()) {
+    return false;
+  }
+  for (char c : name) {
+    if (!absl::ascii_islower(static_cast<unsigned char>(c)) &&
+        !absl::ascii_isdigit(static_cast<unsigned char>(c)) && c != '_') {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::Status
+validateFilterChain(absl::string_view cluster,
+                    const google::protobuf::RepeatedPtrField<mcmesh::v1::FilterConfig>& filters) {
+  const std::string where = absl::StrCat("cluster \"", cluster, "\"");
+  std::vector<std::string> errors;
+  for (int i = 0; i < filters.size(); ++i) {
+    const mcmesh::v1::FilterConfig& filter = filters.Get(i);
+    if (filter.name().empty()) {
+      errors.push_back(absl::StrCat(where, ": filter #", i, " has no name"));
+    } else if (!isFilterName(filter.name())) {
+      errors.push_back(absl::StrCat(where, ": filter #", i, " name \"", filter.name(),
+                                    "\" is not an identifier (want [a-z0-9_]+)"));
+    }
+    for (const auto& option : filter.config()) {
+      if (option.first.empty()) {
+        errors.push_back(
+            absl::StrCat(where, ": filter #", i, " (", filter.name(), ") has an empty option key"));
+      }
+    }
+  }
+  if (errors.empty()) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
+}
+
 absl::Status validateTopology(const Topology& topology) {
   std::vector<std::string> errors;
   absl::flat_hash_set<std::string> names;

@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "api/mcmesh/v1/topology.pb.h"
+#include "google/protobuf/repeated_ptr_field.h"
 
 namespace mcmesh {
 namespace control_plane {
@@ -21,6 +22,21 @@ namespace control_plane {
  * @return OK, or INVALID_ARGUMENT listing every problem found ("; "-separated).
  */
 absl::Status validateTopology(const mcmesh::v1::Topology& topology);
+
+/**
+ * Checks a filter chain that an admin call (CreateCluster, SetFilters) is about to store: every
+ * filter name is non-empty and an identifier ([a-z0-9_]+) and every option key is non-empty.
+ * Kept out of validateTopology() so that stores and bootstrap files written before these rules
+ * keep loading. Whether the chain can be built stays the proxy's call (it NACKs).
+ * @param cluster the cluster name, for the messages.
+ * @return OK, or INVALID_ARGUMENT listing every problem found ("; "-separated).
+ */
+absl::Status
+validateFilterChain(absl::string_view cluster,
+                    const google::protobuf::RepeatedPtrField<mcmesh::v1::FilterConfig>& filters);
+
+/** @return true if name is a valid filter name: one or more of [a-z0-9_]. */
+bool isFilterName(absl::string_view name);
 
 /**
  * Checks one node address.

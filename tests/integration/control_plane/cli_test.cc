@@ -1,4 +1,4 @@
-// Runs the real mcmesh_cp and mcmeshctl binaries: exit codes, --json output, auth, restarts.
+// Runs the real mcmesh_cp and mcmeshctl binaries: exit codes, --json, auth, restarts, filters.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -321,6 +321,101 @@ TEST_F(CliTest, InvalidChangesAreRefusedWithTheServersMessage) {
   EXPECT_EQ(json.exit_code, 1);
   EXPECT_THAT(json.out, HasSubstr("\"code\":\"INVALID_ARGUMENT\""));
   EXPECT_EQ(topology().version(), 1u); // Nothing was applied.
+}
+
+TEST_F(CliTest, SetFiltersRoundTripsThroughTopology) {
+  startControlPlane();
+  RunResult set = ctl({"set-filters", "web", "stats", "failover_reader",
+                       "backup_mirror:mode=sync,max_inflight=64", "ketama_router"});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_EQ(set.out,
+            "set-filters web stats failover_reader backup_mirror:max_inflight=64,mode=sync "
+            "ketama_router: ok, topology version 2\n");
+  mcmesh::v1::Topology t = topology();
+  EXPECT_EQ(t.version(), 2u);
+  ASSERT_EQ(t.clusters(0).filters_size(), 4);
+  EXPECT_EQ(t.clusters(0).filters(0).name(), "stats");
+  EXPECT_EQ(t.clusters(0).filters(1).name(), "failover_reader");
+  EXPECT_EQ(t.clusters(0).filters(2).name(), "backup_mirror");
+  EXPECT_EQ(t.clusters(0).filters(2).config().size(), 2u);
+  EXPECT_EQ(t.clusters(0).filters(2).config().at("mode"), "sync");
+  EXPECT_EQ(t.clusters(0).filters(2).config().at("max_inflight"), "64");
+  EXPECT_EQ(t.clusters(0).filters(3).name(), "ketama_router");
+  EXPECT_TRUE(t.clusters(0).filters(3).config().empty());
+  RunResult human = ctl({"topology"});
+  EXPECT_THAT(human.out, HasSubstr("  filters: stats, failover_reader, "
+                                   "backup_mirror:max_inflight=64,mode=sync, ketama_router\n"));
+
+  RunResult json = ctl({"--json", "set-filters", "web", "ketama_router"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  auto response = parseJson<mcmesh::v1::SetFiltersResponse>(json.out);
+  EXPECT_EQ(response.version(), 3u);
+  ASSERT_EQ(response.topology().clusters(0).filters_size(), 1);
+  EXPECT_EQ(response.topology().clusters(0).filters(0).name(), "ketama_router");
+
+  // No filter: back to the proxy's default chain.
+  RunResult reset = ctl({"set-filters", "web"});
+  ASSERT_EQ(reset.exit_code, 0) << reset.err;
+  EXPECT_EQ(reset.out, "set-filters web (default chain): ok, topology version 4\n");
+  t = topology();
+  EXPECT_EQ(t.version(), 4u);
+  EXPECT_EQ(t.clusters(0).filters_size(), 0);
+  // Setting the same chain again changes nothing.
+  EXPECT_THAT(ctl({"set-filters", "web"}).out, HasSubstr("ok, topology version 4"));
+
+  // create-cluster's --filter takes the same syntax.
+  RunResult create = ctl({"create-cluster", "sessions", "127.0.0.1:12211", "--filter=stats",
+                          "--filter=backup_mirror:mode=async", "--filter=ketama_router"});
+  ASSERT_EQ(create.exit_code, 0) << create.err;
+  t = topology();
+  ASSERT_EQ(t.clusters_size(), 2);
+  ASSERT_EQ(t.clusters(1).filters_size(), 3);
+  EXPECT_EQ(t.clusters(1).filters(1).name(), "backup_mirror");
+  EXPECT_EQ(t.clusters(1).filters(1).config().at("mode"), "async");
+}
+
+TEST_F(CliTest, SetFiltersBadSyntaxExitsTwoAndSendsNothing) {
+  startControlPlane();
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"set-filters"}, "set-filters needs <cluster> [<filter>...]"},
+      {{"set-filters", "web", "backup_mirror:mode"},
+       "option \"mode\" of filter \"backup_mirror\" is not key=value"},
+      {{"set-filters", "web", "backup_mirror:"}, "has a ':' but no options"},
+      {{"set-filters", "web", ":mode=sync"}, "filter \":mode=sync\" has no name"},
+      {{"set-filters", "web", "stats,ketama_router"}, "give each filter as its own argument"},
+      {{"set-filters", "web", "Stats"}, "filter name \"Stats\" is not an identifier"},
+      {{"set-filters", "web", "backup_mirror:mode=sync,mode=none"}, "is given twice"},
+      {{"create-cluster", "api", "127.0.0.1:1", "--filter=backup_mirror:=sync"},
+       "bad --filter: option \"=sync\" of filter \"backup_mirror\" has no key"},
+  };
+  for (const Case& c : cases) {
+    RunResult r = ctl(c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.args.back() << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr(c.message)) << c.args.back();
+    EXPECT_THAT(r.err, HasSubstr("usage: mcmeshctl"));
+  }
+  EXPECT_EQ(topology().version(), 1u);
+}
+
+TEST_F(CliTest, SetFiltersOnAnUnknownClusterExitsOne) {
+  startControlPlane();
+  RunResult r = ctl({"set-filters", "nope", "stats", "ketama_router"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("refused by the control plane: INVALID_ARGUMENT: unknown cluster "
+                               "\"nope\""));
+  RunResult json = ctl({"--json", "set-filters", "nope"});
+  EXPECT_EQ(json.exit_code, 1);
+  EXPECT_THAT(json.out, HasSubstr("{\"error\":{\"code\":\"INVALID_ARGUMENT\",\"reason\":"
+                                  "\"refused\",\"message\":\"unknown cluster \\\"nope\\\"\"}}"));
+  // Like every admin call it needs the token.
+  RunResult no_token = ctl({"set-filters", "web", "ketama_router"}, /*with_token=*/false);
+  EXPECT_EQ(no_token.exit_code, 1);
+  EXPECT_THAT(no_token.err, HasSubstr("UNAUTHENTICATED"));
+  EXPECT_EQ(topology().version(), 1u);
 }
 
 TEST_F(CliTest, ProxiesShowsAckAndNack) {

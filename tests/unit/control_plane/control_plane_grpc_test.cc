@@ -78,6 +78,11 @@ public:
     return applied_;
   }
 
+  mcmesh::v1::Topology last() {
+    absl::MutexLock lock(&mutex_);
+    return last_;
+  }
+
   DiscoveryClient::ApplyFn applyFn() {
     return [this](const mcmesh::v1::Topology& topology) {
       absl::Status status = apply(topology);
@@ -353,6 +358,58 @@ TEST_F(ControlPlaneGrpcTest, InvalidChangeOverGrpcIsInvalidArgument) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("port \"99999\" is not a number in 1..65535"));
   EXPECT_EQ(service_->snapshot()->version(), 1u);
+}
+
+TEST_F(ControlPlaneGrpcTest, SetFiltersNeedsTheTokenAndReachesTheProxy) {
+  startControlPlane("s3cret");
+  FakeProxy proxy("web");
+  startClient("proxy-a", proxy);
+  ASSERT_TRUE(proxy.waitForApplied(1));
+
+  mcmesh::v1::SetFiltersRequest request;
+  request.set_cluster("web");
+  request.add_filters()->set_name("stats");
+  mcmesh::v1::FilterConfig* mirror = request.add_filters();
+  mirror->set_name("backup_mirror");
+  (*mirror->mutable_config())["mode"] = "sync";
+  request.add_filters()->set_name("ketama_router");
+  auto set = [&](const std::string& token, mcmesh::v1::SetFiltersResponse* response) {
+    return call(token,
+                [&](grpc::ClientContext* c) { return admin_->SetFilters(c, request, response); });
+  };
+  mcmesh::v1::SetFiltersResponse response;
+  EXPECT_EQ(set("", &response).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(set("wrong", &response).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(service_->snapshot()->version(), 1u);
+
+  grpc::Status status = set("s3cret", &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.version(), 2u);
+  EXPECT_EQ(response.topology().version(), 2u);
+  ASSERT_EQ(response.topology().clusters(0).filters_size(), 3);
+  ASSERT_TRUE(proxy.waitForApplied(2, absl::Seconds(1)));
+  const mcmesh::v1::Cluster pushed = proxy.last().clusters(0);
+  ASSERT_EQ(pushed.filters_size(), 3);
+  EXPECT_EQ(pushed.filters(1).name(), "backup_mirror");
+  EXPECT_EQ(pushed.filters(1).config().at("mode"), "sync");
+
+  // An empty chain is the default chain; it is a change like any other.
+  request.clear_filters();
+  ASSERT_TRUE(set("s3cret", &response).ok());
+  EXPECT_EQ(response.version(), 3u);
+  ASSERT_TRUE(proxy.waitForApplied(3, absl::Seconds(1)));
+  EXPECT_EQ(proxy.last().clusters(0).filters_size(), 0);
+
+  request.set_cluster("api");
+  status = set("s3cret", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "unknown cluster \"api\"");
+  request.set_cluster("web");
+  request.add_filters()->set_name("Not An Identifier");
+  status = set("s3cret", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("is not an identifier (want [a-z0-9_]+)"));
+  EXPECT_EQ(service_->snapshot()->version(), 3u);
 }
 
 TEST_F(ControlPlaneGrpcTest, RestartedControlPlaneOnSameStoreConverges) {

@@ -2,8 +2,10 @@
 #include "control_plane/topology_service.h"
 
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 #include "control_plane/file_store.h"
@@ -188,6 +190,103 @@ TEST_F(TopologyServiceTest, SetBackupReplacesAndClears) {
   ASSERT_TRUE(cleared.ok());
   EXPECT_EQ((*cleared)->clusters(0).backup().nodes_size(), 0);
   EXPECT_EQ((*cleared)->version(), 3u);
+}
+
+google::protobuf::RepeatedPtrField<mcmesh::v1::FilterConfig>
+filters(const std::vector<std::pair<std::string, std::map<std::string, std::string>>>& specs) {
+  google::protobuf::RepeatedPtrField<mcmesh::v1::FilterConfig> out;
+  for (const auto& spec : specs) {
+    mcmesh::v1::FilterConfig* filter = out.Add();
+    filter->set_name(spec.first);
+    filter->mutable_config()->insert(spec.second.begin(), spec.second.end());
+  }
+  return out;
+}
+
+TEST_F(TopologyServiceTest, SetFiltersReplacesTheChainPersistsAndPublishes) {
+  std::vector<uint64_t> published;
+  service_->subscribe(
+      [&](const TopologyConstSharedPtr& topology) { published.push_back(topology->version()); });
+  auto set = service_->setFilters(
+      "web",
+      filters({{"stats", {}}, {"backup_mirror", {{"mode", "sync"}}}, {"ketama_router", {}}}));
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ((*set)->version(), 2u);
+  const mcmesh::v1::Cluster& cluster = (*set)->clusters(0);
+  ASSERT_EQ(cluster.filters_size(), 3);
+  EXPECT_EQ(cluster.filters(1).name(), "backup_mirror");
+  EXPECT_EQ(cluster.filters(1).config().at("mode"), "sync");
+  EXPECT_EQ(cluster.primary().nodes_size(), 1); // Nothing else in the cluster changed.
+  EXPECT_TRUE(MessageDifferencer::Equals(store_.data_, **set));
+  EXPECT_EQ(published, (std::vector<uint64_t>{2}));
+
+  // The whole chain is replaced, not merged.
+  auto replaced = service_->setFilters("web", filters({{"ketama_router", {}}}));
+  ASSERT_TRUE(replaced.ok()) << replaced.status();
+  ASSERT_EQ((*replaced)->clusters(0).filters_size(), 1);
+  EXPECT_EQ((*replaced)->clusters(0).filters(0).name(), "ketama_router");
+  EXPECT_EQ((*replaced)->version(), 3u);
+}
+
+TEST_F(TopologyServiceTest, SetFiltersWithNoFiltersGoesBackToTheDefaultChain) {
+  ASSERT_TRUE(service_->setFilters("web", filters({{"stats", {}}, {"ketama_router", {}}})).ok());
+  auto reset = service_->setFilters("web", filters({}));
+  ASSERT_TRUE(reset.ok()) << reset.status();
+  EXPECT_EQ((*reset)->version(), 3u);
+  EXPECT_EQ((*reset)->clusters(0).filters_size(), 0);
+  EXPECT_EQ(store_.data_.clusters(0).filters_size(), 0);
+}
+
+TEST_F(TopologyServiceTest, SetFiltersToTheSameChainIsANoOp) {
+  const auto chain =
+      filters({{"stats", {}}, {"backup_mirror", {{"mode", "sync"}}}, {"ketama_router", {}}});
+  ASSERT_TRUE(service_->setFilters("web", chain).ok());
+  int published = 0;
+  service_->subscribe([&](const TopologyConstSharedPtr&) { ++published; });
+  auto again = service_->setFilters("web", chain);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->version(), 2u);
+  EXPECT_EQ(store_.saves_, 2);
+  EXPECT_EQ(published, 0);
+}
+
+TEST_F(TopologyServiceTest, SetFiltersRefusesUnknownClustersAndBadChains) {
+  auto before = service_->snapshot();
+  int published = 0;
+  service_->subscribe([&](const TopologyConstSharedPtr&) { ++published; });
+
+  auto unknown = service_->setFilters("api", filters({{"ketama_router", {}}}));
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(unknown.status().message(), "unknown cluster \"api\"");
+
+  auto unnamed = service_->setFilters("web", filters({{"", {}}, {"ketama_router", {}}}));
+  EXPECT_EQ(unnamed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(unnamed.status().message(), "cluster \"web\": filter #0 has no name");
+
+  auto not_identifier = service_->setFilters("web", filters({{"Rate-Limit", {}}}));
+  EXPECT_EQ(not_identifier.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(not_identifier.status().message(),
+              HasSubstr("filter #0 name \"Rate-Limit\" is not an identifier"));
+
+  auto empty_key = service_->setFilters("web", filters({{"backup_mirror", {{"", "sync"}}}}));
+  EXPECT_EQ(empty_key.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(empty_key.status().message(), HasSubstr("has an empty option key"));
+
+  // Unknown filter names and options are the proxy's business (it NACKs), not the control plane's.
+  EXPECT_TRUE(service_->setFilters("web", filters({{"no_such_filter", {{"x", "y"}}}})).ok());
+  EXPECT_EQ(published, 1);
+  EXPECT_EQ(service_->snapshot()->version(), before->version() + 1);
+}
+
+TEST_F(TopologyServiceTest, CreateClusterChecksFilterNamesLikeSetFilters) {
+  mcmesh::v1::Cluster cluster = webCluster();
+  cluster.set_name("api");
+  cluster.add_filters()->set_name("Stats");
+  auto created = service_->createCluster(cluster);
+  EXPECT_EQ(created.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(created.status().message(),
+              HasSubstr("cluster \"api\": filter #0 name \"Stats\" is not an identifier"));
+  EXPECT_EQ(service_->snapshot()->clusters_size(), 1);
 }
 
 TEST(TopologyServiceStartTest, BootstrapIsUsedOnlyWhenStoreIsEmpty) {

@@ -162,6 +162,61 @@ TEST(ValidatorTest, UnknownClusterLookup) {
   EXPECT_EQ(missing.status().message(), "unknown cluster \"nope\"");
 }
 
+google::protobuf::RepeatedPtrField<mcmesh::v1::FilterConfig> chain(const std::string& text) {
+  mcmesh::v1::Cluster cluster;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &cluster)) << text;
+  return cluster.filters();
+}
+
+TEST(FilterChainTest, IdentifiersWithOptionsPass) {
+  EXPECT_TRUE(validateFilterChain("web", chain(R"pb(
+                filters { name: "stats" }
+                filters { name: "backup_mirror" config { key: "mode" value: "sync" } }
+                filters { name: "rate_limit2" config { key: "burst" value: "" } }
+                filters { name: "ketama_router" }
+              )pb"))
+                  .ok());
+}
+
+TEST(FilterChainTest, EmptyChainMeansTheDefaultAndPasses) {
+  EXPECT_TRUE(validateFilterChain("web", chain("")).ok());
+}
+
+TEST(FilterChainTest, BadNamesAndEmptyKeysAreAllReported) {
+  absl::Status status = validateFilterChain("web", chain(R"pb(
+    filters { name: "stats" }
+    filters {}
+    filters { name: "Backup-Mirror" }
+    filters { name: "backup_mirror" config { key: "" value: "sync" } }
+    filters { name: "ketama router" }
+  )pb"));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            "cluster \"web\": filter #1 has no name; "
+            "cluster \"web\": filter #2 name \"Backup-Mirror\" is not an identifier (want "
+            "[a-z0-9_]+); "
+            "cluster \"web\": filter #3 (backup_mirror) has an empty option key; "
+            "cluster \"web\": filter #4 name \"ketama router\" is not an identifier (want "
+            "[a-z0-9_]+)");
+}
+
+TEST(FilterChainTest, TopologyValidationStaysLenientForStoredTopologies) {
+  // Stores and bootstrap files written before the admin calls checked names must still load.
+  mcmesh::v1::Topology topology = parse(kValid);
+  topology.mutable_clusters(0)->add_filters()->set_name("Legacy-Name");
+  EXPECT_TRUE(validateTopology(topology).ok());
+}
+
+TEST(FilterChainTest, IsFilterName) {
+  EXPECT_TRUE(isFilterName("ketama_router"));
+  EXPECT_TRUE(isFilterName("a1_"));
+  EXPECT_FALSE(isFilterName(""));
+  EXPECT_FALSE(isFilterName("Stats"));
+  EXPECT_FALSE(isFilterName("back-up"));
+  EXPECT_FALSE(isFilterName("stats,ketama_router"));
+  EXPECT_FALSE(isFilterName("mirror:mode=sync"));
+}
+
 TEST(AddressTest, AcceptsIpv4Ipv6AndHostnames) {
   for (const char* good : {"127.0.0.1:11211", "[::1]:1", "[2001:db8::7]:65535", "localhost:11211",
                            "cache-1.prod.example.com:11211", "cache.example.com.:11211", "a1:99"}) {
