@@ -1,8 +1,8 @@
 // A chain pushed live through the control plane: adding rate_limit to a running cluster takes
 // effect on connections opened before the push (no reconnect), and a chain the proxy cannot
 // build is NACKed while the old chain keeps serving. The control plane runs in-process (the
-// mcmesh_cp services over a memory store), so the test can change a cluster's filters, which
-// mcmeshctl has no command for yet.
+// mcmesh_cp services over a memory store) so the test needs no extra binaries; the same change
+// from a shell is `mcmeshctl set-filters` (see //tests/integration:live_chain_test).
 #include <memory>
 
 #include "absl/strings/numbers.h"
