@@ -1,4 +1,4 @@
-// Implements md5Digest straight from RFC 1321 (section 3 and the appendix's constants).
+// Implements md5Digest from RFC 1321 (section 3 and the appendix's constants).
 #include "filters/ketama_router/md5.h"
 
 #include <cstring>
@@ -6,24 +6,19 @@
 namespace mcmesh::ketama {
 namespace {
 
-// Per-round left-rotation amounts, RFC 1321 section 3.4.
-constexpr uint32_t kShift[64] = {7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
-                                 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20,
-                                 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
-                                 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21};
+// Each key lookup hashes the key (twemproxy's `hash: md5`), so this is on the data path: the 64
+// steps are unrolled with constant shifts, message indexes and sine constants (RFC 1321 section
+// 3.4, T[i] = floor(abs(sin(i + 1)) * 2^32)) instead of a loop with per-step branches.
+inline uint32_t rotateLeft(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
 
-// T[i] = floor(abs(sin(i + 1)) * 2^32), RFC 1321 section 3.4.
-constexpr uint32_t kSine[64] = {
-    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
-    0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
-    0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
-    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
-    0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
-    0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
-    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
-    0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391};
+#define MCMESH_MD5_STEP(f, a, b, c, d, x, t, s) \
+  a += f(b, c, d) + (x) + (t);                  \
+  a = rotateLeft(a, s) + b;
 
-uint32_t rotateLeft(uint32_t x, uint32_t n) { return (x << n) | (x >> (32 - n)); }
+inline uint32_t md5F(uint32_t x, uint32_t y, uint32_t z) { return z ^ (x & (y ^ z)); }
+inline uint32_t md5G(uint32_t x, uint32_t y, uint32_t z) { return y ^ (z & (x ^ y)); }
+inline uint32_t md5H(uint32_t x, uint32_t y, uint32_t z) { return x ^ y ^ z; }
+inline uint32_t md5I(uint32_t x, uint32_t y, uint32_t z) { return y ^ (x | ~z); }
 
 // Processes one 64-byte block into the state (a, b, c, d).
 void transform(uint32_t state[4], const uint8_t block[64]) {
@@ -35,33 +30,82 @@ void transform(uint32_t state[4], const uint8_t block[64]) {
            static_cast<uint32_t>(block[i * 4 + 3]) << 24;
   }
   uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
-  for (int i = 0; i < 64; ++i) {
-    uint32_t f;
-    int g;
-    if (i < 16) {
-      f = (b & c) | (~b & d);
-      g = i;
-    } else if (i < 32) {
-      f = (d & b) | (~d & c);
-      g = (5 * i + 1) % 16;
-    } else if (i < 48) {
-      f = b ^ c ^ d;
-      g = (3 * i + 5) % 16;
-    } else {
-      f = c ^ (b | ~d);
-      g = (7 * i) % 16;
-    }
-    const uint32_t next_b = b + rotateLeft(a + f + kSine[i] + m[g], kShift[i]);
-    a = d;
-    d = c;
-    c = b;
-    b = next_b;
-  }
+
+  MCMESH_MD5_STEP(md5F, a, b, c, d, m[0], 0xd76aa478, 7)
+  MCMESH_MD5_STEP(md5F, d, a, b, c, m[1], 0xe8c7b756, 12)
+  MCMESH_MD5_STEP(md5F, c, d, a, b, m[2], 0x242070db, 17)
+  MCMESH_MD5_STEP(md5F, b, c, d, a, m[3], 0xc1bdceee, 22)
+  MCMESH_MD5_STEP(md5F, a, b, c, d, m[4], 0xf57c0faf, 7)
+  MCMESH_MD5_STEP(md5F, d, a, b, c, m[5], 0x4787c62a, 12)
+  MCMESH_MD5_STEP(md5F, c, d, a, b, m[6], 0xa8304613, 17)
+  MCMESH_MD5_STEP(md5F, b, c, d, a, m[7], 0xfd469501, 22)
+  MCMESH_MD5_STEP(md5F, a, b, c, d, m[8], 0x698098d8, 7)
+  MCMESH_MD5_STEP(md5F, d, a, b, c, m[9], 0x8b44f7af, 12)
+  MCMESH_MD5_STEP(md5F, c, d, a, b, m[10], 0xffff5bb1, 17)
+  MCMESH_MD5_STEP(md5F, b, c, d, a, m[11], 0x895cd7be, 22)
+  MCMESH_MD5_STEP(md5F, a, b, c, d, m[12], 0x6b901122, 7)
+  MCMESH_MD5_STEP(md5F, d, a, b, c, m[13], 0xfd987193, 12)
+  MCMESH_MD5_STEP(md5F, c, d, a, b, m[14], 0xa679438e, 17)
+  MCMESH_MD5_STEP(md5F, b, c, d, a, m[15], 0x49b40821, 22)
+
+  MCMESH_MD5_STEP(md5G, a, b, c, d, m[1], 0xf61e2562, 5)
+  MCMESH_MD5_STEP(md5G, d, a, b, c, m[6], 0xc040b340, 9)
+  MCMESH_MD5_STEP(md5G, c, d, a, b, m[11], 0x265e5a51, 14)
+  MCMESH_MD5_STEP(md5G, b, c, d, a, m[0], 0xe9b6c7aa, 20)
+  MCMESH_MD5_STEP(md5G, a, b, c, d, m[5], 0xd62f105d, 5)
+  MCMESH_MD5_STEP(md5G, d, a, b, c, m[10], 0x02441453, 9)
+  MCMESH_MD5_STEP(md5G, c, d, a, b, m[15], 0xd8a1e681, 14)
+  MCMESH_MD5_STEP(md5G, b, c, d, a, m[4], 0xe7d3fbc8, 20)
+  MCMESH_MD5_STEP(md5G, a, b, c, d, m[9], 0x21e1cde6, 5)
+  MCMESH_MD5_STEP(md5G, d, a, b, c, m[14], 0xc33707d6, 9)
+  MCMESH_MD5_STEP(md5G, c, d, a, b, m[3], 0xf4d50d87, 14)
+  MCMESH_MD5_STEP(md5G, b, c, d, a, m[8], 0x455a14ed, 20)
+  MCMESH_MD5_STEP(md5G, a, b, c, d, m[13], 0xa9e3e905, 5)
+  MCMESH_MD5_STEP(md5G, d, a, b, c, m[2], 0xfcefa3f8, 9)
+  MCMESH_MD5_STEP(md5G, c, d, a, b, m[7], 0x676f02d9, 14)
+  MCMESH_MD5_STEP(md5G, b, c, d, a, m[12], 0x8d2a4c8a, 20)
+
+  MCMESH_MD5_STEP(md5H, a, b, c, d, m[5], 0xfffa3942, 4)
+  MCMESH_MD5_STEP(md5H, d, a, b, c, m[8], 0x8771f681, 11)
+  MCMESH_MD5_STEP(md5H, c, d, a, b, m[11], 0x6d9d6122, 16)
+  MCMESH_MD5_STEP(md5H, b, c, d, a, m[14], 0xfde5380c, 23)
+  MCMESH_MD5_STEP(md5H, a, b, c, d, m[1], 0xa4beea44, 4)
+  MCMESH_MD5_STEP(md5H, d, a, b, c, m[4], 0x4bdecfa9, 11)
+  MCMESH_MD5_STEP(md5H, c, d, a, b, m[7], 0xf6bb4b60, 16)
+  MCMESH_MD5_STEP(md5H, b, c, d, a, m[10], 0xbebfbc70, 23)
+  MCMESH_MD5_STEP(md5H, a, b, c, d, m[13], 0x289b7ec6, 4)
+  MCMESH_MD5_STEP(md5H, d, a, b, c, m[0], 0xeaa127fa, 11)
+  MCMESH_MD5_STEP(md5H, c, d, a, b, m[3], 0xd4ef3085, 16)
+  MCMESH_MD5_STEP(md5H, b, c, d, a, m[6], 0x04881d05, 23)
+  MCMESH_MD5_STEP(md5H, a, b, c, d, m[9], 0xd9d4d039, 4)
+  MCMESH_MD5_STEP(md5H, d, a, b, c, m[12], 0xe6db99e5, 11)
+  MCMESH_MD5_STEP(md5H, c, d, a, b, m[15], 0x1fa27cf8, 16)
+  MCMESH_MD5_STEP(md5H, b, c, d, a, m[2], 0xc4ac5665, 23)
+
+  MCMESH_MD5_STEP(md5I, a, b, c, d, m[0], 0xf4292244, 6)
+  MCMESH_MD5_STEP(md5I, d, a, b, c, m[7], 0x432aff97, 10)
+  MCMESH_MD5_STEP(md5I, c, d, a, b, m[14], 0xab9423a7, 15)
+  MCMESH_MD5_STEP(md5I, b, c, d, a, m[5], 0xfc93a039, 21)
+  MCMESH_MD5_STEP(md5I, a, b, c, d, m[12], 0x655b59c3, 6)
+  MCMESH_MD5_STEP(md5I, d, a, b, c, m[3], 0x8f0ccc92, 10)
+  MCMESH_MD5_STEP(md5I, c, d, a, b, m[10], 0xffeff47d, 15)
+  MCMESH_MD5_STEP(md5I, b, c, d, a, m[1], 0x85845dd1, 21)
+  MCMESH_MD5_STEP(md5I, a, b, c, d, m[8], 0x6fa87e4f, 6)
+  MCMESH_MD5_STEP(md5I, d, a, b, c, m[15], 0xfe2ce6e0, 10)
+  MCMESH_MD5_STEP(md5I, c, d, a, b, m[6], 0xa3014314, 15)
+  MCMESH_MD5_STEP(md5I, b, c, d, a, m[13], 0x4e0811a1, 21)
+  MCMESH_MD5_STEP(md5I, a, b, c, d, m[4], 0xf7537e82, 6)
+  MCMESH_MD5_STEP(md5I, d, a, b, c, m[11], 0xbd3af235, 10)
+  MCMESH_MD5_STEP(md5I, c, d, a, b, m[2], 0x2ad7d2bb, 15)
+  MCMESH_MD5_STEP(md5I, b, c, d, a, m[9], 0xeb86d391, 21)
+
   state[0] += a;
   state[1] += b;
   state[2] += c;
   state[3] += d;
 }
+
+#undef MCMESH_MD5_STEP
 
 }  // namespace
 
