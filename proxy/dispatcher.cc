@@ -2,8 +2,10 @@
 #include "proxy/dispatcher.h"
 
 #include <event2/event.h>
-#include <event2/thread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 
 namespace mcmesh {
@@ -12,13 +14,6 @@ namespace {
 timeval toTimeval(absl::Duration d) {
   if (d < absl::ZeroDuration()) d = absl::ZeroDuration();
   return absl::ToTimeval(d);
-}
-
-// libevent must be told to use pthread locks before any base is created, since post() and
-// exit() are called from other threads (control-plane client, signal handling).
-void ensureThreadSupport() {
-  static const bool ok = [] { return evthread_use_pthreads() == 0; }();
-  if (!ok) std::abort();
 }
 
 }  // namespace
@@ -43,10 +38,16 @@ void Timer::onFire(int, short, void* arg) {
 }
 
 Dispatcher::Dispatcher() {
-  ensureThreadSupport();
-  base_ = event_base_new();
-  if (base_ == nullptr) std::abort();
-  post_event_ = event_new(base_, -1, EV_PERSIST, &Dispatcher::onPosted, this);
+  // Each base is used by one thread only, so it needs no locks: libevent's locking cost ~5% of
+  // the per-request instructions. The one cross-thread entry, post(), wakes the loop through an
+  // eventfd instead of event_active().
+  event_config* config = event_config_new();
+  event_config_set_flag(config, EVENT_BASE_FLAG_NOLOCK);
+  base_ = event_base_new_with_config(config);
+  event_config_free(config);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (base_ == nullptr || wake_fd_ < 0) std::abort();
+  post_event_ = event_new(base_, wake_fd_, EV_READ | EV_PERSIST, &Dispatcher::onPosted, this);
   event_add(post_event_, nullptr);
   deferred_timer_ = createTimer([this] { clearDeferred(); });
 }
@@ -56,27 +57,40 @@ Dispatcher::~Dispatcher() {
   deferred_timer_.reset();
   event_free(post_event_);
   event_base_free(base_);
+  close(wake_fd_);
 }
 
 void Dispatcher::run() { event_base_loop(base_, 0); }
 
-void Dispatcher::exit() { event_base_loopbreak(base_); }
+void Dispatcher::exit() {
+  event_base* base = base_;
+  post([base] { event_base_loopbreak(base); });
+}
 
 void Dispatcher::post(std::function<void()> callback) {
+  bool wake;
   {
     std::lock_guard<std::mutex> lock(post_mutex_);
     posted_.push_back(std::move(callback));
+    wake = !wake_pending_;  // one wake-up per batch, not one syscall per post.
+    wake_pending_ = true;
   }
-  event_active(post_event_, EV_READ, 0);
+  if (wake) {
+    uint64_t one = 1;
+    (void)!::write(wake_fd_, &one, sizeof(one));
+  }
 }
 
 void Dispatcher::onPosted(int, short, void* arg) { static_cast<Dispatcher*>(arg)->runPosted(); }
 
 void Dispatcher::runPosted() {
+  uint64_t count;
+  (void)!::read(wake_fd_, &count, sizeof(count));
   std::vector<std::function<void()>> batch;
   {
     std::lock_guard<std::mutex> lock(post_mutex_);
     batch.swap(posted_);
+    wake_pending_ = false;
   }
   for (auto& callback : batch) callback();
 }

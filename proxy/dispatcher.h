@@ -65,9 +65,11 @@ class Dispatcher {
   void runPosted();
 
   event_base* base_;
+  int wake_fd_ = -1;  // eventfd: post() writes, the loop reads (the base itself has no locks).
   event* post_event_;
   std::mutex post_mutex_;
   std::vector<std::function<void()>> posted_;
+  bool wake_pending_ = false;  // guarded by post_mutex_.
   std::vector<std::unique_ptr<DeferredDeletable>> deferred_;
   TimerPtr deferred_timer_;
 };

@@ -66,8 +66,17 @@ class Load {
     return acked_;
   }
   std::atomic<uint64_t> sent{0}, failed{0}, wrong{0}, dropped{0};
+  std::string firstDrop() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return first_drop_;
+  }
 
  private:
+  void noteDrop(std::string what) {
+    dropped++;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (first_drop_.empty()) first_drop_ = std::move(what);
+  }
   void run(int c) {
     auto client = TextClient::connect(port_, absl::Seconds(2));
     if (!client.ok()) {
@@ -83,8 +92,8 @@ class Load {
         std::string value = absl::StrCat("v", seq, "-", key);
         auto r = (*client)->set(key, value);
         if (!r.ok()) {
-          dropped++;  // connection-level failure: a well-behaved client must never see one
-          return;
+          noteDrop(absl::StrCat("set ", key, ": ", r.status().ToString()));
+          return;  // connection-level failure: a well-behaved client must never see one
         }
         if (*r == "STORED") {
           mine.emplace_back(key, value);
@@ -97,7 +106,7 @@ class Load {
         const auto& [key, value] = mine[rng() % mine.size()];
         auto r = (*client)->get(key);
         if (!r.ok()) {
-          dropped++;
+          noteDrop(absl::StrCat("get ", key, ": ", r.status().ToString()));
           return;
         }
         if (r->has_value() && **r != value) wrong++;
@@ -110,6 +119,7 @@ class Load {
   std::vector<std::thread> threads_;
   std::mutex mutex_;
   std::vector<std::pair<std::string, std::string>> acked_;
+  std::string first_drop_;
 };
 
 class FaultMatrixTest : public ::testing::Test {
@@ -193,7 +203,8 @@ class FaultMatrixTest : public ::testing::Test {
               << " acknowledged_writes=" << acked.size() << " lost=" << lost
               << (evicted && lost > 0 ? " (evicted by memcached)" : "") << " wrong=" << wrong
               << "\n";
-    EXPECT_EQ(load.dropped, 0u) << name << ": a well-behaved client lost its connection";
+    EXPECT_EQ(load.dropped, 0u) << name << ": a well-behaved client lost its connection: "
+                                << load.firstDrop();
     EXPECT_EQ(load.wrong, 0u) << name << ": a read returned another value";
     EXPECT_EQ(wrong, 0u) << name;
     if (!evicted) EXPECT_EQ(lost, 0u) << name << ": acknowledged writes lost";
