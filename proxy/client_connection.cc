@@ -73,12 +73,26 @@ void ClientConnection::onEventCb(bufferevent*, short what, void* arg) {
   if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) self->close();
 }
 
+namespace {
+constexpr int kMaxExtraReads = 64;  // 256 KiB per read event, then let other connections run.
+
+// Appends what the socket holds now to the bufferevent's input, which bufferevent_socket keeps
+// frozen at its end between its own reads. EOF and errors are left to the next read event.
+bool readMoreNow(bufferevent* bev, evbuffer* input) {
+  evbuffer_unfreeze(input, 0);
+  int n = evbuffer_read(input, bufferevent_getfd(bev), -1);
+  evbuffer_freeze(input, 0);
+  return n > 0;
+}
+}  // namespace
+
 void ClientConnection::processInput() {
   if (closed_ || processing_ || close_after_flush_) return;
   processing_ = true;
   evbuffer* input = bufferevent_get_input(bev_);
   const ConnectionLimits& limits = worker_.limits();
   if (evbuffer_get_length(input) > 0) last_activity_ = dispatcher().now();
+  int extra_reads = 0;
   while (!closed_ && !close_after_flush_ && queue_.size() < limits.max_inflight &&
          evbuffer_get_length(bufferevent_get_output(bev_)) < limits.max_output_bytes) {
     size_t len = evbuffer_get_length(input);
@@ -98,6 +112,11 @@ void ClientConnection::processInput() {
             *this, std::string("SERVER_ERROR request too large for this proxy\r\n")));
         close_after_flush_ = true;
         flush();
+      } else if (extra_reads < kMaxExtraReads && readMoreNow(bev_, input)) {
+        // libevent 2.1 reads at most 4 KiB per read event: a 4 KiB value would wait a whole loop
+        // turn (epoll_wait, FIONREAD, readv) for its last bytes. Read what is there now.
+        ++extra_reads;
+        continue;
       }
       break;
     }
@@ -147,9 +166,20 @@ void ClientConnection::onRequestComplete(ActiveRequest& request) {
                        .count();
   worker_.cluster().counters().request_latency.observe(micros > 0 ? micros : 0);
   last_reply_at_ = dispatcher().now();
+  if (!closed_ && !queue_.empty() && queue_.front().get() == &request) {
+    // The common case: the head of the queue completed. Encode into the connection's reusable
+    // buffer and hand the bytes to the socket now, instead of a fresh string per request.
+    reply_scratch_.clear();
+    codec_->encode(request.request(), request.response(), &reply_scratch_);
+    if (!reply_scratch_.empty()) {
+      evbuffer_add(bufferevent_get_output(bev_), reply_scratch_.data(), reply_scratch_.size());
+    }
+    request.encoded().clear();  // written: flush() must not write it again.
+    flush();
+    return;
+  }
   request.encoded().clear();
   codec_->encode(request.request(), request.response(), &request.encoded());
-  if (!queue_.empty() && queue_.front().get() == &request) flush();
 }
 
 void ClientConnection::flush() {

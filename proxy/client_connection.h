@@ -62,7 +62,8 @@ class ClientConnection : public RequestOwner, public DeferredDeletable {
   bufferevent* bev_;
   std::string peer_;
   uint64_t id_;
-  decode::ClientCodecPtr codec_;  // text+meta or binary, chosen from the first byte received.
+  decode::ClientCodecPtr codec_;
+  std::string reply_scratch_;  // reused for replies written straight from the queue head.  // text+meta or binary, chosen from the first byte received.
   std::deque<ActiveRequestPtr> queue_;
   bool closed_ = false;
   bool close_after_flush_ = false;  // quit, or a protocol error memcached closes on.

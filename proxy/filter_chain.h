@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "proxy/dispatcher.h"
 #include "proxy/filter.h"
 #include "proxy/message.h"
@@ -70,7 +71,7 @@ class ActiveRequest : public FilterCallbacks, public DeferredDeletable {
   RequestOwner& owner_;
   Request request_;
   Response response_;
-  std::vector<FilterPtr> filters_;
+  absl::InlinedVector<FilterPtr, 8> filters_;  // no heap block for the vector itself.
   size_t request_index_ = 0;    // filter currently (or last) handling the forward pass.
   int response_index_ = -1;     // filter currently handling the reverse pass.
   bool responding_ = false;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "proxy/filter.h"
 #include "proxy/upstream/cluster_view.h"
 
@@ -21,7 +22,7 @@ class RouterFilter : public PassThroughFilter {
   // One sub-request per upstream host; key_indexes point into request().keys.
   struct Fragment {
     const upstream::HostConfig* host = nullptr;  // null: the key's primary is ejected.
-    std::vector<uint32_t> key_indexes;
+    absl::InlinedVector<uint32_t, 4> key_indexes;
     upstream::Cancellable* handle = nullptr;
     Response response;
     bool done = false;
@@ -38,7 +39,7 @@ class RouterFilter : public PassThroughFilter {
   // Pinned for the request's life: fragments point at its hosts, and a topology push may
   // replace the worker's current snapshot while replies are outstanding.
   upstream::ClusterSnapshotConstSharedPtr snapshot_;
-  std::vector<Fragment> fragments_;
+  absl::InlinedVector<Fragment, 1> fragments_;  // single-key requests: no heap block.
   size_t outstanding_ = 0;
   bool broadcast_ = false;
 };
