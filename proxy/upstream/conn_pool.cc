@@ -139,6 +139,7 @@ class UpstreamConnection {
 
   void readReplies() {
     evbuffer* input = bufferevent_get_input(bev_);
+    int extra_reads = 0;
     while (!closed_) {
       size_t len = evbuffer_get_length(input);
       if (len == 0) return;
@@ -151,7 +152,15 @@ class UpstreamConnection {
       size_t consumed = 0;
       auto status = parser_.parse(absl::string_view(data, len), pending_.front()->reply_,
                                   &response, &consumed);
-      if (status == decode::ParseStatus::kNeedMore) return;
+      if (status == decode::ParseStatus::kNeedMore) {
+        // libevent 2.1 reads at most 4 KiB per read event, so a 4 KiB value would wait a whole
+        // loop turn (epoll_wait, FIONREAD, readv) for its last bytes: read what is there now.
+        if (extra_reads < kMaxExtraReads && readMoreNow(input)) {
+          ++extra_reads;
+          continue;
+        }
+        return;
+      }
       if (status == decode::ParseStatus::kError) {
         fail(absl::StrCat("unparseable reply from ", pool_.host_.address));
         return;
@@ -167,6 +176,15 @@ class UpstreamConnection {
       pool_.events_.onUpstreamSuccess();
       if (done->callback_) done->callback_(std::move(response));
     }
+  }
+
+  // Appends what the socket holds now to the bufferevent's input, which bufferevent_socket keeps
+  // frozen at its end between its own reads. EOF and errors are left to the next read event.
+  bool readMoreNow(evbuffer* input) {
+    evbuffer_unfreeze(input, 0);
+    int n = evbuffer_read(input, bufferevent_getfd(bev_), -1);
+    evbuffer_freeze(input, 0);
+    return n > 0;
   }
 
   void armTimer() {
@@ -196,6 +214,7 @@ class UpstreamConnection {
   absl::Time connect_deadline_;
   TimerPtr timer_;
   std::deque<std::unique_ptr<PendingRequest>> pending_;
+  static constexpr int kMaxExtraReads = 64;  // 256 KiB per read event, then yield to others.
   decode::TextResponseParser parser_;
   std::string scratch_;
 };
