@@ -6,7 +6,7 @@ set -euo pipefail
 MCMESH_PACKAGES=(
   bazel-bootstrap pkg-config g++ libgrpc++-dev protobuf-compiler-grpc protobuf-compiler
   libprotobuf-dev libabsl-dev libevent-dev libgtest-dev libgmock-dev libbenchmark-dev
-  memcached nutcracker libmemcached-tools
+  memcached nutcracker libmemcached-tools libmemcached-dev
 )
 
 mcmesh_install_deps() {
