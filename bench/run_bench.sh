@@ -229,7 +229,7 @@ fi
 } >"$WORK/chart.dat"
 ncols=$(echo $TARGETS | wc -w)
 gnuplot <<GP
-set terminal pngcairo size 1000,520 font "DejaVu Sans,10"
+set terminal pngcairo size 1000,520 font "DejaVu Sans,10" noenhanced
 set output "$RESULTS/throughput.png"
 set title "Throughput, same load per workload ($CONNS connections, ${DURATION}s; $(nproc) cores shared by load generator, proxy and memcached)"
 set ylabel "k requests / s"
