@@ -66,7 +66,8 @@ magent-compatible options:
   -D            stay in the foreground (default: go to the background, as magent does)
   -k            ketama hashing (always on; accepted for magent scripts)
   -f path       also listen on this unix socket
-  -i number     max keep-alive connections per server per worker (default 20)
+  -i number     keep-alive connections per server per worker (default 1; a client's
+                requests to a server always share one of them, so order is kept)
   -v            verbose logging (repeat for more)
 mcmesh options:
   --config=FILE            bootstrap topology (text-format mcmesh.v1.Topology)

@@ -30,7 +30,7 @@ class Cancellable {
 };
 
 struct PoolOptions {
-  size_t max_connections = 20;  // magent's -i.
+  size_t max_connections = 1;  // magent's -i (see Options::max_keepalive).
   size_t max_pending_per_connection = 4096;
   absl::Duration connect_timeout = absl::Milliseconds(250);
   absl::Duration request_timeout = absl::Milliseconds(250);
