@@ -205,6 +205,18 @@ void appendHeader(uint8_t opcode, uint16_t status, uint16_t key_length, uint8_t 
 
 using namespace binary;  // NOLINT: the protocol's constants, in this file only.
 
+namespace {
+
+// A binary expiration (or flush delay) is unsigned 32-bit; the text and meta commands that carry
+// it to memcached take a signed one, and memcached refuses a larger number there. Above
+// INT32_MAX it is an absolute time past 2038 (memcached's realtime()); INT32_MAX, the largest
+// time text can say, means the same far future.
+int64_t textExptime(uint64_t expiration) {
+  return static_cast<int64_t>(std::min<uint64_t>(expiration, 0x7fffffff));
+}
+
+}  // namespace
+
 ParseStatus BinaryClientCodec::fail(uint8_t opcode, uint16_t status, uint32_t opaque,
                                     bool close) {
   error_reply_.clear();
@@ -310,6 +322,12 @@ ParseStatus BinaryClientCodec::parse(absl::string_view input, Request* request,
       break;
     case kStat:
       valid = extras_length == 0 && value_length == 0;
+      // The key travels as the argument of a text "stats" line: a newline in it would end that
+      // line and smuggle a second command to memcached. memcached knows no such stats group.
+      if (valid && input.size() >= frame &&
+          input.substr(kHeaderSize, key_length).find_first_of("\r\n") != absl::string_view::npos) {
+        return skipWith(kKeyNotFound);
+      }
       break;
     case kTouch:
     case kGat:
@@ -354,7 +372,7 @@ ParseStatus BinaryClientCodec::parse(absl::string_view input, Request* request,
                          : (opcode == kAdd || opcode == kAddQ) ? Command::kAdd
                                                                : Command::kReplace;
       request->flags = static_cast<uint32_t>(readBig(extras, 0, 4));
-      request->exptime = static_cast<int64_t>(readBig(extras, 4, 4));
+      request->exptime = textExptime(readBig(extras, 4, 4));
       request->cas_unique = cas;
       request->value.assign(value.data(), value.size());
       meta.return_cas = true;
@@ -385,7 +403,7 @@ ParseStatus BinaryClientCodec::parse(absl::string_view input, Request* request,
       const uint32_t expiration = static_cast<uint32_t>(readBig(extras, 16, 4));
       // 0xffffffff: fail on a miss; anything else creates the item holding `initial`.
       meta.vivify = expiration != 0xffffffffu;
-      if (meta.vivify) request->exptime = expiration;
+      if (meta.vivify) request->exptime = textExptime(expiration);
       request->cas_unique = cas;
       meta.return_cas = true;
       break;
@@ -403,7 +421,7 @@ ParseStatus BinaryClientCodec::parse(absl::string_view input, Request* request,
     case kFlush:
     case kFlushQ: {
       request->command = Command::kFlushAll;
-      const uint64_t delay = extras_length == 4 ? readBig(extras, 0, 4) : 0;
+      const int64_t delay = extras_length == 4 ? textExptime(readBig(extras, 0, 4)) : 0;
       if (delay != 0) request->args = absl::StrCat(delay);
       break;
     }
@@ -414,12 +432,12 @@ ParseStatus BinaryClientCodec::parse(absl::string_view input, Request* request,
       break;
     case kTouch:
       request->command = Command::kTouch;
-      request->exptime = static_cast<int64_t>(readBig(extras, 0, 4));
+      request->exptime = textExptime(readBig(extras, 0, 4));
       meta.return_cas = true;  // The reply reports the item's flags and cas.
       break;
     default:  // GAT family: a get that also sets the TTL.
       request->command = Command::kGats;
-      request->exptime = static_cast<int64_t>(readBig(extras, 0, 4));
+      request->exptime = textExptime(readBig(extras, 0, 4));
       break;
   }
   *consumed = skipped + static_cast<size_t>(frame);

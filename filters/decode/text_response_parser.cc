@@ -294,7 +294,10 @@ class ReplyScanner {
         if (error(l)) return Scan::kDone;
       }
       if (!fill_) continue;
-      if (word(l, "STAT", &rest)) {
+      // A STAT line without a name ("STAT", "STAT  x") is kept verbatim like any other line: as
+      // an empty name it would reach the client without its "STAT " and could then read as
+      // another reply ("STAT  OK" would become "OK").
+      if (word(l, "STAT", &rest) && !rest.empty() && rest[0] != ' ') {
         const size_t space = rest.find(' ');
         const absl::string_view name = rest.substr(0, space);
         const absl::string_view value =

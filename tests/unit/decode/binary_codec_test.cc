@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "filters/decode/binary_codec.h"
+#include "filters/decode/text_codec.h"
 #include "gtest/gtest.h"
 #include "tests/unit/decode/codec_test_util.h"
 
@@ -354,6 +355,63 @@ Response withItem(ResponseType type, Item item, std::string text = "") {
   Response r = typed(type, std::move(text));
   r.items.push_back(std::move(item));
   return r;
+}
+
+// Found by //fuzz:binary_request_fuzzer: a stat key is sent upstream as the argument of a text
+// "stats" line, so a newline in it ended that line and smuggled a second command (here
+// flush_all) to every memcached. Such keys are refused as memcached refuses unknown stats groups.
+TEST(BinaryCodecErrorTest, StatKeyWithANewlineIsRefusedNotForwarded) {
+  for (const std::string key : {"items\r\nflush_all", "a\nb", "x\r"}) {
+    SCOPED_TRACE(key);
+    BinaryClientCodec codec;
+    Parsed p = parseOnce(codec, frame(kStat, key) + frame(kNoop));
+    ASSERT_EQ(p.status, ParseStatus::kError);
+    EXPECT_EQ(codec.errorReply(), errorFrame(kStat, kKeyNotFound, "Not found"));
+    EXPECT_FALSE(codec.shouldClose());
+    EXPECT_EQ(p.consumed, kHeaderSize + key.size());
+    Parsed next = parseOnce(codec, frame(kNoop));
+    ASSERT_EQ(next.status, ParseStatus::kOk);
+    EXPECT_EQ(next.request.command, Command::kNoop);
+  }
+  BinaryClientCodec codec;
+  Parsed detail = parseOnce(codec, frame(kStat, "detail dump"));  // spaces are fine
+  ASSERT_EQ(detail.status, ParseStatus::kOk);
+  EXPECT_EQ(detail.request.args, "detail dump");
+}
+
+// Found by //fuzz:binary_request_fuzzer: binary expirations are unsigned 32-bit, but the text and
+// meta commands that carry them to memcached take a signed 32-bit time, and memcached refused the
+// forwarded command ("CLIENT_ERROR bad token in command line format"). Above INT32_MAX they are
+// absolute times past 2038; they now travel as INT32_MAX, the same far future.
+TEST(BinaryCodecTest, ExpirationsAboveInt32MaxReachMemcachedAsTheLargestTextTime) {
+  const std::string cases[] = {
+      frame(kSet, "k", be32(0) + be32(0xffffffffu), "v"),
+      frame(kSetQ, "\xff", be32(1) + be32(0x80000000u), "v", 281474976710655ull),
+      frame(kTouch, "k", be32(0xfffffff0u)),
+      frame(kGat, "k", be32(0x80000000u)),
+      frame(kIncrement, "n", be64(1) + be64(5) + be32(0xfffffffeu)),
+      frame(kFlush, "", be32(0xffffffffu)),
+  };
+  for (const std::string& wire : cases) {
+    SCOPED_TRACE(static_cast<int>(wire[1]));
+    BinaryClientCodec codec;
+    Parsed p = parseOnce(codec, wire);
+    ASSERT_EQ(p.status, ParseStatus::kOk);
+    if (p.request.command == Command::kFlushAll) {
+      EXPECT_EQ(p.request.args, "2147483647");
+    } else {
+      EXPECT_EQ(p.request.exptime, 2147483647);
+    }
+    std::string upstream;
+    encodeRequest(p.request, &upstream);
+    TextRequestParser memcached;
+    Request forwarded;
+    size_t consumed = 0;
+    ASSERT_EQ(memcached.parse(upstream, &forwarded, &consumed), ParseStatus::kOk)
+        << upstream << " -> " << memcached.errorReply();
+    EXPECT_EQ(consumed, upstream.size());
+    EXPECT_EQ(forwarded.exptime, p.request.command == Command::kFlushAll ? 0 : 2147483647);
+  }
 }
 
 TEST(BinaryCodecReplyTest, Retrievals) {

@@ -233,6 +233,33 @@ TEST(TextResponseParserTest, StatLineWithoutValue) {
   expectSameResponse(stats({{"lonely", ""}}), response);
 }
 
+// Found by //fuzz:text_response_fuzzer: a STAT line with an empty name was re-encoded for the
+// client without its "STAT " ("STAT  OK" became "OK", the client then read a stray END).
+TEST(TextResponseParserTest, NamelessStatLinesReachTheClientUnchanged) {
+  for (const std::string wire : {"STAT  OK\r\nEND\r\n", "STAT  STAT 19\nSTAT\nEND\r\n"}) {
+    SCOPED_TRACE(wire);
+    TextResponseParser parser;
+    Response response;
+    size_t consumed = 0;
+    ASSERT_EQ(parser.parse(wire, Command::kStats, &response, &consumed), ParseStatus::kOk);
+    ASSERT_EQ(consumed, wire.size());
+    Request request;
+    request.command = Command::kStats;
+    std::string client;
+    encodeResponse(request, response, &client);
+    Response again;
+    ASSERT_EQ(parser.parse(client, Command::kStats, &again, &consumed), ParseStatus::kOk);
+    EXPECT_EQ(consumed, client.size()) << client;
+    expectSameResponse(response, again);
+  }
+  TextResponseParser parser;
+  Response response;
+  size_t consumed = 0;
+  ASSERT_EQ(parser.parse("STAT  OK\r\nEND\r\n", Command::kStats, &response, &consumed),
+            ParseStatus::kOk);
+  expectSameResponse(stats({{"", "STAT  OK"}}), response);
+}
+
 TEST(TextResponseParserTest, BareNewlineLineEndingsAreAccepted) {
   // A VALUE header line may end in a bare "\n" (memcached never sends one, but nothing is lost).
   TextResponseParser parser;
