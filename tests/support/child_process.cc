@@ -12,11 +12,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iostream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "gtest/gtest.h"
 
 extern char** environ;
 
@@ -173,7 +176,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::start(
     n = ::read(error_pipe[0], &child_errno, sizeof(child_errno));
   } while (n < 0 && errno == EINTR);
   ::close(error_pipe[0]);
-  std::unique_ptr<ChildProcess> child(new ChildProcess(pid, argv[0]));
+  std::unique_ptr<ChildProcess> child(new ChildProcess(pid, argv[0], stderr_path));
   if (n > 0) {
     child->reap();
     return absl::ErrnoToStatus(child_errno, absl::StrCat("execve ", absl::StrJoin(argv, " ")));
@@ -202,7 +205,7 @@ bool ChildProcess::running() {
   int status = 0;
   const pid_t r = ::waitpid(pid_, &status, WNOHANG);
   if (r == pid_) {
-    wait_status_ = status;
+    recordExit(status);
     return false;
   }
   return true;
@@ -239,11 +242,26 @@ void ChildProcess::reap() {
     int status = 0;
     const pid_t r = ::waitpid(pid_, &status, 0);
     if (r == pid_) {
-      wait_status_ = status;
+      recordExit(status);
     } else if (r < 0 && errno != EINTR) {
       wait_status_ = -1;  // Not our child any more (ECHILD): nothing left to reap.
     }
   }
+}
+
+void ChildProcess::recordExit(int status) {
+  wait_status_ = status;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != kSanitizerExitCode) return;
+  // A sanitizer stopped the child: its report went to the child's stderr, i.e. the test log
+  // above, or the file the test redirected it to, whose content is repeated here.
+  std::string where = "in the log above";
+  if (!stderr_path_.empty()) {
+    where = absl::StrCat("in ", stderr_path_);
+    std::ifstream in(stderr_path_);
+    std::cerr << "--- " << stderr_path_ << " ---\n" << in.rdbuf() << "--- end ---\n";
+  }
+  ADD_FAILURE() << name_ << " (pid " << pid_ << ") exited with code " << kSanitizerExitCode
+                << ", the sanitizers' exit code: see its report " << where;
 }
 
 }  // namespace mcmesh::testing

@@ -80,13 +80,22 @@ class ChildProcess {
   // The raw waitpid() status once the child has been reaped, nullopt while it runs.
   std::optional<int> waitStatus() const { return wait_status_; }
 
+  // The exit code of a child that stopped at a sanitizer report (--config=asan/tsan compile it
+  // into every binary: tools/sanitizers/sanitizer_defaults.cc). Reaping a child that exited with
+  // it fails the running test and repeats where the report is.
+  static constexpr int kSanitizerExitCode = 86;
+
  private:
-  ChildProcess(pid_t pid, std::string name) : pid_(pid), name_(std::move(name)) {}
+  ChildProcess(pid_t pid, std::string name, std::string stderr_path)
+      : pid_(pid), name_(std::move(name)), stderr_path_(std::move(stderr_path)) {}
   // Blocks until the child is reaped.
   void reap();
+  // Stores a waitpid() status; flags a sanitizer report.
+  void recordExit(int status);
 
   const pid_t pid_;
   const std::string name_;
+  const std::string stderr_path_;
   std::optional<int> wait_status_;
 };
 

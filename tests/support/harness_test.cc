@@ -2,6 +2,8 @@
 #include <csignal>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest-spi.h"
 #include "gtest/gtest.h"
 #include "tests/support/harness.h"
 
@@ -101,6 +103,19 @@ TEST(HarnessTest, ChildProcessStopAndMissingBinary) {
 
   absl::StatusOr<ChildProcessPtr> missing = ChildProcess::start({"/nonexistent/binary"});
   EXPECT_FALSE(missing.ok());
+}
+
+// Under --config=asan/tsan a child stops at its first sanitizer report with exit code 86: reaping
+// it must fail the test even if the test never looks at the child's exit status.
+TEST(HarnessTest, ChildStoppedByASanitizerFailsTheTest) {
+  absl::StatusOr<ChildProcessPtr> child = ChildProcess::start(
+      {"/bin/sh", "-c", absl::StrCat("echo report >&2; exit ", ChildProcess::kSanitizerExitCode)});
+  ASSERT_TRUE(child.ok()) << child.status();
+  EXPECT_NONFATAL_FAILURE((*child)->waitForExit(absl::Seconds(10)),
+                          "exited with code 86, the sanitizers' exit code");
+  absl::StatusOr<ChildProcessPtr> fine = ChildProcess::start({"/bin/sh", "-c", "exit 3"});
+  ASSERT_TRUE(fine.ok()) << fine.status();
+  EXPECT_EQ((*fine)->waitForExit(absl::Seconds(10)), 3);
 }
 
 }  // namespace
