@@ -7,6 +7,7 @@ MCMESH_PACKAGES=(
   bazel-bootstrap pkg-config g++ libgrpc++-dev protobuf-compiler-grpc protobuf-compiler
   libprotobuf-dev libabsl-dev libevent-dev libgtest-dev libgmock-dev libbenchmark-dev
   memcached nutcracker libmemcached-tools libmemcached-dev
+  clang libclang-rt-14-dev
 )
 
 mcmesh_install_deps() {

@@ -2,15 +2,107 @@
 # Command 2: install what is missing and run every test (unit and integration) with Bazel.
 # Arguments narrow the main run (e.g. tools/test.sh //proxy/...); with none, the example
 # workspace's tests run too.
+#
+# With CI=true (and no arguments) it then also runs, each in its own Bazel output base (sharing
+# the disk cache, so switching configs never rebuilds the default build):
+#   asan  the whole suite under ASan + UBSan + LeakSanitizer   (--config=asan, gcc)
+#   tsan  the threaded tests (integration + unit) under TSan    (--config=tsan, gcc)
+#   fuzz  every libFuzzer target for CI_FUZZ_SECONDS (default 60) (tools/fuzz.sh, clang)
+# and prints each step's wall time. A sanitizer report in any test log fails its step, including
+# reports from child processes (mcmesh, mcmesh_cp) and from a first attempt that the one retry
+# then passed: tests get one retry only because timing assertions can trip under the sanitizers'
+# 2-15x slowdown on a busy machine. CI_STEPS picks the CI steps (default "asan tsan fuzz");
+# CI_TSAN_TARGETS overrides the TSan targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/deps.sh
 mcmesh_install_deps
 
+timings=()
+# <name> <command...>: runs a step and records its wall time and outcome.
+timed() {
+  local name="$1" start=$SECONDS rc=0
+  shift
+  echo "test.sh: === $name ==="
+  "$@" || rc=$?
+  timings+=("$(printf '%-8s %5ds  %s' "$name" $((SECONDS - start)) \
+    "$([ "$rc" -eq 0 ] && echo ok || echo FAILED)")")
+  return "$rc"
+}
+
 # The example workspace (custom filters) is its own Bazel workspace; .bazelignore keeps it out
 # of //... here, and it is tested from its own directory below.
-bazel test "${MCMESH_BAZEL_FLAGS[@]}" --test_summary=short //... "$@"
+timed tests bazel test "${MCMESH_BAZEL_FLAGS[@]}" --test_summary=short //... "$@"
 
-if [ "$#" -eq 0 ]; then
+example_tests() {
   (cd examples/custom_filter && bazel test "${MCMESH_BAZEL_FLAGS[@]}" --test_summary=short //...)
+}
+if [ "$#" -eq 0 ]; then
+  timed example example_tests
+fi
+
+if [ "${CI:-}" != "true" ] || [ "$#" -ne 0 ]; then
+  exit 0
+fi
+
+cache="${XDG_CACHE_HOME:-$HOME/.cache}"
+
+# <config> <targets...>: bazel test under --config=<config> in its own output base, then fails if
+# any log this run wrote holds a sanitizer report.
+sanitized_test() {
+  local config="$1"
+  shift
+  local output_base="$cache/mcmesh-ob-$config" marker rc=0 logs reports
+  marker="$(mktemp)"
+  bazel --output_base="$output_base" test "${MCMESH_BAZEL_FLAGS[@]}" --config="$config" \
+    --test_summary=short --flaky_test_attempts=2 "$@" || rc=$?
+  logs="$(bazel --output_base="$output_base" info "${MCMESH_BAZEL_FLAGS[@]}" --config="$config" \
+    bazel-testlogs 2>/dev/null)"
+  reports="$(find "$logs" -name '*.log' -newer "$marker" -print0 |
+    xargs -0 -r grep -lE 'SUMMARY: [A-Za-z]*Sanitizer' || true)"
+  rm -f "$marker"
+  if [ -n "$reports" ]; then
+    echo "test.sh: $config: sanitizer reports in:"
+    echo "$reports" | sed 's/^/  /'
+    echo "$reports" | head -3 | xargs -r grep -h -A30 -E '(ERROR|WARNING): [A-Za-z]*Sanitizer|runtime error:' | head -150
+    rc=1
+  fi
+  return "$rc"
+}
+
+# //... in another output base would descend into the default build's bazel-<dir> symlinks (they
+# point into that output base, which Bazel only skips for its own) and fail to load: name the
+# source directories that hold packages instead, minus what .bazelignore leaves out.
+all_source_packages() {
+  local prune=() line d
+  while IFS= read -r line; do
+    [ -n "$line" ] && prune+=(-path "./$line" -prune -o)
+  done < <(grep -v '^#' .bazelignore 2>/dev/null || true)
+  for d in */; do
+    d="${d%/}"
+    if [ -L "$d" ] || [[ "$d" == bazel-* ]]; then continue; fi
+    if [ -n "$(find "./$d" "${prune[@]}" \( -name BUILD -o -name BUILD.bazel \) -print -quit)" ]; then
+      echo "//$d/..."
+    fi
+  done
+}
+mapfile -t all_packages < <(all_source_packages)
+
+read -r -a ci_steps <<<"${CI_STEPS:-asan tsan fuzz}"
+read -r -a tsan_targets <<<"${CI_TSAN_TARGETS:-//tests/integration/... //tests/unit/...}"
+ci_failed=()
+for step in "${ci_steps[@]}"; do
+  case "$step" in
+    asan) timed asan sanitized_test asan "${all_packages[@]}" || ci_failed+=(asan) ;;
+    tsan) timed tsan sanitized_test tsan "${tsan_targets[@]}" || ci_failed+=(tsan) ;;
+    fuzz) timed fuzz env FUZZ_SECONDS="${CI_FUZZ_SECONDS:-60}" tools/fuzz.sh || ci_failed+=(fuzz) ;;
+    *) echo "test.sh: unknown CI step '$step'" >&2; exit 2 ;;
+  esac
+done
+
+echo "test.sh: wall time per step:"
+printf '  %s\n' "${timings[@]}"
+if [ "${#ci_failed[@]}" -gt 0 ]; then
+  echo "test.sh: FAILED: ${ci_failed[*]}"
+  exit 1
 fi
