@@ -207,7 +207,9 @@ class FaultMatrixTest : public ::testing::Test {
                                 << load.firstDrop();
     EXPECT_EQ(load.wrong, 0u) << name << ": a read returned another value";
     EXPECT_EQ(wrong, 0u) << name;
-    if (!evicted) EXPECT_EQ(lost, 0u) << name << ": acknowledged writes lost";
+    if (!evicted) {
+      EXPECT_EQ(lost, 0u) << name << ": acknowledged writes lost";
+    }
     EXPECT_LE(load.failed, 4u) << name << ": too many client-visible errors";
   }
 
