@@ -2,7 +2,6 @@
 #include "proxy/client_connection.h"
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -23,12 +22,10 @@ ClientConnection::ClientConnection(Worker& worker, int fd, std::string peer)
   // ACK (~40 ms). memcached and twemproxy set TCP_NODELAY too (fails harmlessly on unix sockets).
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  bev_ = bufferevent_socket_new(worker_.dispatcher().base(), fd, BEV_OPT_CLOSE_ON_FREE);
-  bufferevent_setcb(bev_, &ClientConnection::onReadCb, &ClientConnection::onWriteCb,
-                    &ClientConnection::onEventCb, this);
-  bufferevent_enable(bev_, EV_READ | EV_WRITE);
-  // libevent stops reading at the cap; processInput() then closes if no request can complete.
-  bufferevent_setwatermark(bev_, EV_READ, 0, worker_.limits().max_read_buffer);
+  BufferedSocket::Callbacks& callbacks = *this;  // private base: convert here, not in make_unique.
+  socket_ = std::make_unique<BufferedSocket>(worker_.dispatcher(), fd, callbacks);
+  // Reading stops at the cap; processInput() then closes if no request can complete.
+  socket_->setReadLimit(worker_.limits().max_read_buffer);
   last_activity_ = worker_.dispatcher().now();
   if (worker_.limits().idle_timeout > absl::ZeroDuration()) {
     idle_timer_ = worker_.dispatcher().createTimer([this] { onIdleTimer(); });
@@ -48,53 +45,35 @@ void ClientConnection::onIdleTimer() {
 
 ClientConnection::~ClientConnection() {
   queue_.clear();  // ~ActiveRequest cancels upstream work.
-  if (bev_ != nullptr) bufferevent_free(bev_);
 }
 
 upstream::ClusterView& ClientConnection::cluster() { return worker_.cluster(); }
 Dispatcher& ClientConnection::dispatcher() { return worker_.dispatcher(); }
 
-void ClientConnection::onReadCb(bufferevent*, void* arg) {
-  static_cast<ClientConnection*>(arg)->processInput();
-}
-
-void ClientConnection::onWriteCb(bufferevent*, void* arg) {
-  auto* self = static_cast<ClientConnection*>(arg);
-  if (self->close_after_flush_ && self->queue_.empty()) {
-    self->close();
+void ClientConnection::onWriteDrained() {
+  if (closed_) return;
+  if (close_after_flush_ && queue_.empty()) {
+    close();
     return;
   }
-  self->updateReading();
-  self->processInput();  // bytes may be waiting while reading was paused.
-}
-
-void ClientConnection::onEventCb(bufferevent*, short what, void* arg) {
-  auto* self = static_cast<ClientConnection*>(arg);
-  if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) self->close();
+  if (processing_) return;  // processInput() is on the stack and goes on by itself.
+  updateReading();
+  processInput();  // bytes may be waiting while reading was paused.
 }
 
 namespace {
-constexpr int kMaxExtraReads = 64;  // 256 KiB per read event, then let other connections run.
-
-// Appends what the socket holds now to the bufferevent's input, which bufferevent_socket keeps
-// frozen at its end between its own reads. EOF and errors are left to the next read event.
-bool readMoreNow(bufferevent* bev, evbuffer* input) {
-  evbuffer_unfreeze(input, 0);
-  int n = evbuffer_read(input, bufferevent_getfd(bev), -1);
-  evbuffer_freeze(input, 0);
-  return n > 0;
-}
+constexpr int kMaxExtraReads = 16;  // 256 KiB per read event, then let other connections run.
 }  // namespace
 
 void ClientConnection::processInput() {
   if (closed_ || processing_ || close_after_flush_) return;
   processing_ = true;
-  evbuffer* input = bufferevent_get_input(bev_);
+  evbuffer* input = socket_->input();
   const ConnectionLimits& limits = worker_.limits();
   if (evbuffer_get_length(input) > 0) last_activity_ = dispatcher().now();
   int extra_reads = 0;
   while (!closed_ && !close_after_flush_ && queue_.size() < limits.max_inflight &&
-         evbuffer_get_length(bufferevent_get_output(bev_)) < limits.max_output_bytes) {
+         evbuffer_get_length(socket_->output()) < limits.max_output_bytes) {
     size_t len = evbuffer_get_length(input);
     if (len == 0) break;
     const char* data = reinterpret_cast<const char*>(evbuffer_pullup(input, -1));
@@ -112,9 +91,8 @@ void ClientConnection::processInput() {
             *this, std::string("SERVER_ERROR request too large for this proxy\r\n")));
         close_after_flush_ = true;
         flush();
-      } else if (extra_reads < kMaxExtraReads && readMoreNow(bev_, input)) {
-        // libevent 2.1 reads at most 4 KiB per read event: a 4 KiB value would wait a whole loop
-        // turn (epoll_wait, FIONREAD, readv) for its last bytes. Read what is there now.
+      } else if (extra_reads < kMaxExtraReads && socket_->readMore()) {
+        // A value larger than one read: take the rest now rather than a loop turn later.
         ++extra_reads;
         continue;
       }
@@ -172,7 +150,7 @@ void ClientConnection::onRequestComplete(ActiveRequest& request) {
     reply_scratch_.clear();
     codec_->encode(request.request(), request.response(), &reply_scratch_);
     if (!reply_scratch_.empty()) {
-      evbuffer_add(bufferevent_get_output(bev_), reply_scratch_.data(), reply_scratch_.size());
+      evbuffer_add(socket_->output(), reply_scratch_.data(), reply_scratch_.size());
     }
     request.encoded().clear();  // written: flush() must not write it again.
     flush();
@@ -184,7 +162,7 @@ void ClientConnection::onRequestComplete(ActiveRequest& request) {
 
 void ClientConnection::flush() {
   if (closed_) return;
-  evbuffer* output = bufferevent_get_output(bev_);
+  evbuffer* output = socket_->output();
   while (!queue_.empty() && queue_.front()->complete()) {
     std::string& bytes = queue_.front()->encoded();
     if (!bytes.empty()) evbuffer_add(output, bytes.data(), bytes.size());
@@ -192,14 +170,20 @@ void ClientConnection::flush() {
     dispatcher().deferredDelete(std::move(queue_.front()));
     queue_.pop_front();
   }
-  if (close_after_flush_ && queue_.empty() && evbuffer_get_length(output) == 0) {
+  if (close_after_flush_ && queue_.empty()) {
+    // Send the last replies now; onWriteDrained() closes (or the socket fails and closes).
+    if (evbuffer_get_length(output) > 0) {
+      socket_->writeNow();
+      if (closed_ || evbuffer_get_length(output) > 0) return;
+    }
     close();
     return;
   }
+  if (evbuffer_get_length(output) > 0) socket_->scheduleWrite();
   if (!processing_) {
     updateReading();
     // Room freed in the in-flight window: parse what is already buffered.
-    if (evbuffer_get_length(bufferevent_get_input(bev_)) > 0) processInput();
+    if (evbuffer_get_length(socket_->input()) > 0) processInput();
   }
 }
 
@@ -207,27 +191,21 @@ void ClientConnection::updateReading() {
   if (closed_) return;
   const ConnectionLimits& limits = worker_.limits();
   bool want = !close_after_flush_ && queue_.size() < limits.max_inflight &&
-              evbuffer_get_length(bufferevent_get_output(bev_)) < limits.max_output_bytes;
-  if (want != reading_) {
-    reading_ = want;
-    if (want) {
-      bufferevent_enable(bev_, EV_READ);
-    } else {
-      bufferevent_disable(bev_, EV_READ);
-    }
-  }
+              evbuffer_get_length(socket_->output()) < limits.max_output_bytes;
+  reading_ = want;
+  socket_->enableReading(want);
 }
 
 bool ClientConnection::idleSince(absl::Time cutoff) const {
   return !closed_ && queue_.empty() && last_reply_at_ <= cutoff &&
-         evbuffer_get_length(bufferevent_get_input(bev_)) == 0 &&
-         evbuffer_get_length(bufferevent_get_output(bev_)) == 0;
+         evbuffer_get_length(socket_->input()) == 0 &&
+         evbuffer_get_length(socket_->output()) == 0;
 }
 
 void ClientConnection::close() {
   if (closed_) return;
   closed_ = true;
-  bufferevent_disable(bev_, EV_READ | EV_WRITE);
+  socket_->shutdownEvents();
   // Cancel in-flight work now; free the memory on a later turn (we may be inside a callback).
   for (auto& request : queue_) dispatcher().deferredDelete(std::move(request));
   queue_.clear();

@@ -6,10 +6,9 @@
 #include <string>
 
 #include "filters/decode/client_codec.h"
+#include "proxy/buffered_socket.h"
 #include "proxy/dispatcher.h"
 #include "proxy/filter_chain.h"
-
-struct bufferevent;
 
 namespace mcmesh {
 
@@ -28,7 +27,9 @@ struct ConnectionLimits {
 // Replies are queued in request order and flushed only from the head, so a pipelined client
 // sees them in order even when upstreams answer out of order. Reading pauses while too many
 // requests are in flight or too many reply bytes are unsent (the client isn't reading).
-class ClientConnection : public RequestOwner, public DeferredDeletable {
+class ClientConnection : public RequestOwner,
+                         public DeferredDeletable,
+                         private BufferedSocket::Callbacks {
  public:
   ClientConnection(Worker& worker, int fd, std::string peer);
   ~ClientConnection() override;
@@ -50,20 +51,21 @@ class ClientConnection : public RequestOwner, public DeferredDeletable {
   void onRequestComplete(ActiveRequest& request) override;
 
  private:
-  static void onReadCb(bufferevent*, void* arg);
-  static void onWriteCb(bufferevent*, void* arg);
-  static void onEventCb(bufferevent*, short what, void* arg);
+  // BufferedSocket::Callbacks
+  void onReadable() override { processInput(); }
+  void onWriteDrained() override;
+  void onClosed(int) override { close(); }
   void processInput();
   void flush();
   void updateReading();
   void onIdleTimer();
 
   Worker& worker_;
-  bufferevent* bev_;
+  BufferedSocketPtr socket_;
   std::string peer_;
   uint64_t id_;
-  decode::ClientCodecPtr codec_;
-  std::string reply_scratch_;  // reused for replies written straight from the queue head.  // text+meta or binary, chosen from the first byte received.
+  decode::ClientCodecPtr codec_;  // text+meta or binary, chosen from the first byte received.
+  std::string reply_scratch_;  // reused for replies written straight from the queue head.
   std::deque<ActiveRequestPtr> queue_;
   bool closed_ = false;
   bool close_after_flush_ = false;  // quit, or a protocol error memcached closes on.

@@ -50,11 +50,13 @@ Dispatcher::Dispatcher() {
   post_event_ = event_new(base_, wake_fd_, EV_READ | EV_PERSIST, &Dispatcher::onPosted, this);
   event_add(post_event_, nullptr);
   deferred_timer_ = createTimer([this] { clearDeferred(); });
+  end_of_batch_event_ = event_new(base_, -1, 0, &Dispatcher::onEndOfBatch, this);
 }
 
 Dispatcher::~Dispatcher() {
   clearDeferred();
   deferred_timer_.reset();
+  event_free(end_of_batch_event_);
   event_free(post_event_);
   event_base_free(base_);
   close(wake_fd_);
@@ -111,6 +113,37 @@ void Dispatcher::clearDeferred() {
     batch.swap(deferred_);
     batch.clear();
   }
+}
+
+void Dispatcher::scheduleEndOfBatch(EndOfBatchWork& work) {
+  if (work.end_of_batch_scheduled_) return;
+  work.end_of_batch_scheduled_ = true;
+  if (end_of_batch_.empty()) event_active(end_of_batch_event_, 0, 0);
+  end_of_batch_.push_back(&work);
+}
+
+void Dispatcher::cancelEndOfBatch(EndOfBatchWork& work) {
+  if (!work.end_of_batch_scheduled_) return;
+  work.end_of_batch_scheduled_ = false;
+  for (auto* list : {&end_of_batch_, &end_of_batch_running_}) {
+    for (auto*& entry : *list) {
+      if (entry == &work) entry = nullptr;
+    }
+  }
+}
+
+void Dispatcher::onEndOfBatch(int, short, void* arg) {
+  auto* self = static_cast<Dispatcher*>(arg);
+  // Work may schedule more work (a flush that frees room makes a client send more): that lands
+  // in the fresh list and re-activates the event, which runs again in this same iteration.
+  self->end_of_batch_running_.swap(self->end_of_batch_);
+  for (size_t i = 0; i < self->end_of_batch_running_.size(); ++i) {
+    EndOfBatchWork* work = self->end_of_batch_running_[i];
+    if (work == nullptr) continue;
+    work->end_of_batch_scheduled_ = false;
+    work->runEndOfBatch();
+  }
+  self->end_of_batch_running_.clear();
 }
 
 absl::Time Dispatcher::now() {

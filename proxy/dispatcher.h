@@ -39,6 +39,18 @@ class DeferredDeletable {
   virtual ~DeferredDeletable() = default;
 };
 
+// Work that should run once after the loop has handled the events it is handling now (e.g. a
+// socket's pending writes: many requests queued in one batch of events go out in one writev).
+class EndOfBatchWork {
+ public:
+  virtual ~EndOfBatchWork() = default;
+  virtual void runEndOfBatch() = 0;
+
+ private:
+  friend class Dispatcher;
+  bool end_of_batch_scheduled_ = false;
+};
+
 class Dispatcher {
  public:
   Dispatcher();
@@ -57,12 +69,19 @@ class Dispatcher {
   void deferredDelete(std::unique_ptr<DeferredDeletable>&& object);
   /** Frees everything handed to deferredDelete() now (shutdown). */
   void clearDeferred();
+  /**
+   * Runs `work` once after the events of the current loop iteration (at most once however often
+   * it is scheduled before it runs). Call cancelEndOfBatch() before destroying scheduled work.
+   */
+  void scheduleEndOfBatch(EndOfBatchWork& work);
+  void cancelEndOfBatch(EndOfBatchWork& work);
   /** A cached clock for the data path (refreshed once per loop iteration by libevent). */
   absl::Time now();
 
  private:
   static void onPosted(int, short, void* arg);
   void runPosted();
+  static void onEndOfBatch(int, short, void* arg);
 
   event_base* base_;
   int wake_fd_ = -1;  // eventfd: post() writes, the loop reads (the base itself has no locks).
@@ -72,6 +91,11 @@ class Dispatcher {
   bool wake_pending_ = false;  // guarded by post_mutex_.
   std::vector<std::unique_ptr<DeferredDeletable>> deferred_;
   TimerPtr deferred_timer_;
+  // An fd-less event made active when work is scheduled: libevent runs it after the events
+  // already active in this iteration, so it sees everything they queued.
+  event* end_of_batch_event_;
+  std::vector<EndOfBatchWork*> end_of_batch_;
+  std::vector<EndOfBatchWork*> end_of_batch_running_;
 };
 
 }  // namespace mcmesh

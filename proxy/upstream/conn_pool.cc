@@ -1,8 +1,7 @@
-// ConnPool and its pipelined UpstreamConnection (libevent bufferevents, FIFO reply matching).
+// ConnPool and its pipelined UpstreamConnection (BufferedSocket, FIFO reply matching).
 #include "proxy/upstream/conn_pool.h"
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/util.h>
 #include <netdb.h>
@@ -13,6 +12,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "proxy/buffered_socket.h"
 
 namespace mcmesh::upstream {
 
@@ -31,14 +31,12 @@ class PendingRequest : public Cancellable {
 // A single TCP connection to the host. Replies arrive in request order (memcached guarantees it),
 // so the head of pending_ owns the next reply. A timeout of the head poisons the stream (later
 // bytes could belong to it), so the connection is closed and everything pending fails.
-class UpstreamConnection {
+class UpstreamConnection : private BufferedSocket::Callbacks {
  public:
   UpstreamConnection(ConnPool& pool) : pool_(pool) {
     timer_ = pool_.dispatcher_.createTimer([this] { onTimer(); });
   }
-  ~UpstreamConnection() {
-    if (bev_ != nullptr) bufferevent_free(bev_);
-  }
+  ~UpstreamConnection() override = default;
 
   bool connect() {
     sockaddr_storage addr;
@@ -59,18 +57,15 @@ class UpstreamConnection {
       addr_len = res->ai_addrlen;
       freeaddrinfo(res);
     }
-    bev_ = bufferevent_socket_new(pool_.dispatcher_.base(), -1, BEV_OPT_CLOSE_ON_FREE);
-    bufferevent_setcb(bev_, &UpstreamConnection::onRead, nullptr, &UpstreamConnection::onEvent,
-                      this);
-    bufferevent_enable(bev_, EV_READ | EV_WRITE);
     connect_deadline_ = pool_.dispatcher_.now() + pool_.options_.connect_timeout;
-    if (bufferevent_socket_connect(bev_, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
-      error_ = absl::StrCat("connect to ", pool_.host_.address, " failed");
+    auto socket = BufferedSocket::connect(pool_.dispatcher_, reinterpret_cast<sockaddr*>(&addr),
+                                          static_cast<socklen_t>(addr_len), *this);
+    if (!socket.ok()) {
+      error_ = absl::StrCat("connect to ", pool_.host_.address, " failed: ",
+                            socket.status().message());
       return false;
     }
-    // Pipelined requests must not wait for the server's delayed ACK (Nagle): ~40 ms stalls.
-    int one = 1;
-    setsockopt(bufferevent_getfd(bev_), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    socket_ = std::move(*socket);
     connecting_ = true;
     pool_.stats_.connects.inc();
     pool_.stats_.active_connections.inc();
@@ -79,7 +74,7 @@ class UpstreamConnection {
   }
 
   size_t pendingCount() const { return pending_.size(); }
-  bool usable() const { return bev_ != nullptr && !closed_; }
+  bool usable() const { return socket_ != nullptr && !closed_; }
 
   Cancellable* send(const Request& request, ResponseCallback callback) {
     absl::Time deadline = pool_.dispatcher_.now() + pool_.options_.request_timeout;
@@ -87,7 +82,8 @@ class UpstreamConnection {
     auto pending = std::make_unique<PendingRequest>(std::move(callback), deadline);
     scratch_.clear();
     decode::encodeRequest(request, &scratch_, &pending->reply_);
-    evbuffer_add(bufferevent_get_output(bev_), scratch_.data(), scratch_.size());
+    evbuffer_add(socket_->output(), scratch_.data(), scratch_.size());
+    socket_->scheduleWrite();  // requests queued in this batch of events share one writev.
     pending_.push_back(std::move(pending));
     if (pending_.size() == 1) armTimer();
     return pending_.back().get();
@@ -98,10 +94,8 @@ class UpstreamConnection {
     if (closed_) return;
     closed_ = true;
     timer_->disable();
-    if (bev_ != nullptr) {
-      bufferevent_free(bev_);
-      bev_ = nullptr;
-    }
+    // The socket goes with this object, on a later loop turn: we may be inside its callback.
+    if (socket_ != nullptr) socket_->shutdownEvents();
     if (counted_) pool_.stats_.active_connections.dec();
     counted_ = false;
     pool_.stats_.errors.inc();
@@ -117,28 +111,17 @@ class UpstreamConnection {
   }
 
  private:
-  static void onRead(bufferevent*, void* arg) { static_cast<UpstreamConnection*>(arg)->readReplies(); }
-
-  static void onEvent(bufferevent*, short what, void* arg) {
-    auto* self = static_cast<UpstreamConnection*>(arg);
-    if (what & BEV_EVENT_CONNECTED) {
-      self->connecting_ = false;
-      return;
-    }
-    if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
-      int err = EVUTIL_SOCKET_ERROR();
-      std::string reason =
-          (what & BEV_EVENT_EOF)
-              ? absl::StrCat("connection to ", self->pool_.host_.address, " closed")
-              : absl::StrCat(self->connecting_ ? "connect to " : "connection to ",
-                             self->pool_.host_.address, " failed: ",
-                             evutil_socket_error_to_string(err));
-      self->fail(reason);
-    }
+  // BufferedSocket::Callbacks
+  void onReadable() override { readReplies(); }
+  void onConnected() override { connecting_ = false; }
+  void onClosed(int error) override {
+    fail(error == 0 ? absl::StrCat("connection to ", pool_.host_.address, " closed")
+                    : absl::StrCat(connecting_ ? "connect to " : "connection to ",
+                                   pool_.host_.address, " failed: ", std::strerror(error)));
   }
 
   void readReplies() {
-    evbuffer* input = bufferevent_get_input(bev_);
+    evbuffer* input = socket_->input();
     int extra_reads = 0;
     while (!closed_) {
       size_t len = evbuffer_get_length(input);
@@ -153,9 +136,8 @@ class UpstreamConnection {
       auto status = parser_.parse(absl::string_view(data, len), pending_.front()->reply_,
                                   &response, &consumed);
       if (status == decode::ParseStatus::kNeedMore) {
-        // libevent 2.1 reads at most 4 KiB per read event, so a 4 KiB value would wait a whole
-        // loop turn (epoll_wait, FIONREAD, readv) for its last bytes: read what is there now.
-        if (extra_reads < kMaxExtraReads && readMoreNow(input)) {
+        // A reply larger than one read: take the rest now rather than a loop turn later.
+        if (extra_reads < kMaxExtraReads && socket_->readMore()) {
           ++extra_reads;
           continue;
         }
@@ -178,15 +160,6 @@ class UpstreamConnection {
     }
   }
 
-  // Appends what the socket holds now to the bufferevent's input, which bufferevent_socket keeps
-  // frozen at its end between its own reads. EOF and errors are left to the next read event.
-  bool readMoreNow(evbuffer* input) {
-    evbuffer_unfreeze(input, 0);
-    int n = evbuffer_read(input, bufferevent_getfd(bev_), -1);
-    evbuffer_freeze(input, 0);
-    return n > 0;
-  }
-
   void armTimer() {
     timer_->enable(pending_.front()->deadline_ - pool_.dispatcher_.now());
   }
@@ -207,14 +180,14 @@ class UpstreamConnection {
 
  private:
   ConnPool& pool_;
-  bufferevent* bev_ = nullptr;
+  BufferedSocketPtr socket_;
   bool connecting_ = false;
   bool closed_ = false;
   bool counted_ = false;
   absl::Time connect_deadline_;
   TimerPtr timer_;
   std::deque<std::unique_ptr<PendingRequest>> pending_;
-  static constexpr int kMaxExtraReads = 64;  // 256 KiB per read event, then yield to others.
+  static constexpr int kMaxExtraReads = 16;  // 256 KiB per read event, then yield to others.
   decode::TextResponseParser parser_;
   std::string scratch_;
 };

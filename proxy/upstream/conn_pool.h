@@ -15,8 +15,6 @@
 #include "proxy/stats.h"
 #include "proxy/upstream/cluster_snapshot.h"
 
-struct bufferevent;
-
 namespace mcmesh::upstream {
 
 using ResponseCallback = std::function<void(Response&&)>;
