@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -176,11 +177,40 @@ void BufferedSocket::onReadEvent(int, short, void* arg) {
   static_cast<BufferedSocket*>(arg)->handleRead();
 }
 
+ssize_t BufferedSocket::readIntoScratch() {
+  size_t want = Dispatcher::kReadScratchSize;
+  if (read_limit_ > 0) want = std::min(want, read_limit_);
+  char* scratch = dispatcher_.readScratch();
+  ssize_t n;
+  do {
+    n = ::read(fd_, scratch, want);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) evbuffer_add_reference(input_, scratch, static_cast<size_t>(n), nullptr, nullptr);
+  return n;
+}
+
+void BufferedSocket::ownScratchBytes() {
+  size_t len = evbuffer_get_length(input_);
+  if (len == 0) return;
+  // A partial request or reply is left: copy it out of the loop's scratch, which the next read
+  // on this loop reuses. (Rare for small requests; the common case allocates nothing.)
+  evbuffer_iovec vec;
+  if (evbuffer_reserve_space(input_, len, &vec, 1) != 1) std::abort();
+  evbuffer_copyout(input_, vec.iov_base, len);
+  vec.iov_len = len;
+  evbuffer_commit_space(input_, &vec, 1);
+  evbuffer_drain(input_, len);
+}
+
 void BufferedSocket::handleRead() {
   if (failed_) return;
-  ssize_t n = readOnce();
+  // With nothing buffered, read into the loop's scratch and hand it over by reference: no
+  // evbuffer chain is allocated and freed per read. Otherwise append to the partial bytes.
+  bool scratch = evbuffer_get_length(input_) == 0;
+  ssize_t n = scratch ? readIntoScratch() : readOnce();
   if (n > 0) {
-    callbacks_.onReadable();
+    callbacks_.onReadable();  // the owner defers its own deletion, so `this` is still valid.
+    if (scratch) ownScratchBytes();
     return;
   }
   if (n == -2) {

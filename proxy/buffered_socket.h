@@ -4,7 +4,8 @@
 // Why not bufferevent_socket: per request it asks ioctl(FIONREAD) before every read and turns
 // EPOLLOUT on and off around every write (two epoll_ctl), and it writes only on the next loop
 // turn. That was 4 of mcmesh's ~10 system calls per request (bench/README.md, profile). Here:
-//   - reads go straight into the input's free space with one readv (16 KiB at a time);
+//   - reads go with one read/readv straight into the loop's scratch buffer (referenced by the
+//     input, copied only if a partial request is left) or into the input's free space;
 //   - writes are queued and flushed with one writev after the loop has handled its current batch
 //     of events (Dispatcher::scheduleEndOfBatch), so replies and requests queued by many events
 //     share a system call; EPOLLOUT is armed only when the kernel would not take everything.
@@ -84,6 +85,10 @@ class BufferedSocket : private EndOfBatchWork {
   void runEndOfBatch() override;
   // One readv into the input's free space; > 0 bytes read, 0 EOF, -1 with errno.
   ssize_t readOnce();
+  // One read into the dispatcher's scratch, added to input() by reference.
+  ssize_t readIntoScratch();
+  // Copies what is left in input() into memory of its own (the scratch is about to be reused).
+  void ownScratchBytes();
   void handleRead();
   void handleWritable();
   // Writes until the output is empty or the kernel pushes back; false when the socket failed.

@@ -127,7 +127,7 @@ void ClientConnection::processInput() {
       continue;
     }
     queue_.push_back(
-        std::make_unique<ActiveRequest>(*this, std::move(request), *chain, Clock::now()));
+        worker_.requestPool().acquire(*this, std::move(request), chain, Clock::now()));
     queue_.back()->start();
   }
   processing_ = false;
@@ -166,8 +166,9 @@ void ClientConnection::flush() {
   while (!queue_.empty() && queue_.front()->complete()) {
     std::string& bytes = queue_.front()->encoded();
     if (!bytes.empty()) evbuffer_add(output, bytes.data(), bytes.size());
-    // The request may still be on the call stack (answered inline): delete it later.
-    dispatcher().deferredDelete(std::move(queue_.front()));
+    // The request may still be on the call stack (answered inline): the pool recycles it
+    // after the current batch of events.
+    worker_.requestPool().release(std::move(queue_.front()));
     queue_.pop_front();
   }
   if (close_after_flush_ && queue_.empty()) {
@@ -207,7 +208,7 @@ void ClientConnection::close() {
   closed_ = true;
   socket_->shutdownEvents();
   // Cancel in-flight work now; free the memory on a later turn (we may be inside a callback).
-  for (auto& request : queue_) dispatcher().deferredDelete(std::move(request));
+  for (auto& request : queue_) worker_.requestPool().release(std::move(request));
   queue_.clear();
   worker_.onConnectionClosed(*this);
 }

@@ -75,6 +75,13 @@ class Dispatcher {
    */
   void scheduleEndOfBatch(EndOfBatchWork& work);
   void cancelEndOfBatch(EndOfBatchWork& work);
+  /**
+   * A buffer for the read in progress (BufferedSocket reads into it when a connection has no
+   * partial request buffered, so most reads need no allocation). One per loop: valid only until
+   * the read's callback returns.
+   */
+  static constexpr size_t kReadScratchSize = 64 * 1024;
+  char* readScratch() { return read_scratch_.get(); }
   /** A cached clock for the data path (refreshed once per loop iteration by libevent). */
   absl::Time now();
 
@@ -96,6 +103,7 @@ class Dispatcher {
   event* end_of_batch_event_;
   std::vector<EndOfBatchWork*> end_of_batch_;
   std::vector<EndOfBatchWork*> end_of_batch_running_;
+  std::unique_ptr<char[]> read_scratch_{new char[kReadScratchSize]};
 };
 
 }  // namespace mcmesh

@@ -74,6 +74,14 @@ class Filter {
   virtual FilterStatus onResponse(Response& response) = 0;
   /** The request is being torn down (done or client gone): cancel anything in flight. */
   virtual void onDestroy() {}
+  /**
+   * Optional, for speed. Called after onDestroy(): put this instance back in the state it had
+   * right after construction and setCallbacks(), and return true; the proxy may then reuse it,
+   * with the same callbacks object, for a later request of the same chain instead of building a
+   * new one (no allocation per request). The default, false, means the instance is destroyed:
+   * a filter that does not override this needs no care.
+   */
+  virtual bool resetForReuse() { return false; }
 };
 
 using FilterPtr = std::unique_ptr<Filter>;

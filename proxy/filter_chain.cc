@@ -5,7 +5,7 @@ namespace mcmesh {
 
 ActiveRequest::ActiveRequest(RequestOwner& owner, Request&& request, const FilterChain& chain,
                              std::chrono::steady_clock::time_point started)
-    : owner_(owner), request_(std::move(request)), started_(started) {
+    : owner_(&owner), request_(std::move(request)), started_(started) {
   filters_.reserve(chain.factories.size());
   for (const auto& factory : chain.factories) {
     filters_.push_back(factory());
@@ -14,10 +14,36 @@ ActiveRequest::ActiveRequest(RequestOwner& owner, Request&& request, const Filte
 }
 
 ActiveRequest::ActiveRequest(RequestOwner& owner, std::string&& encoded_reply)
-    : owner_(owner), complete_(true), encoded_(std::move(encoded_reply)) {}
+    : owner_(&owner), complete_(true), encoded_(std::move(encoded_reply)) {}
 
 ActiveRequest::~ActiveRequest() {
+  if (destroyed_) return;
   for (auto& filter : filters_) filter->onDestroy();
+}
+
+bool ActiveRequest::recycle() {
+  if (!destroyed_) {
+    for (auto& filter : filters_) filter->onDestroy();
+    destroyed_ = true;
+  }
+  if (filters_.empty()) return false;  // a local reply: nothing worth keeping.
+  bool reusable = true;
+  for (auto& filter : filters_) reusable = filter->resetForReuse() && reusable;
+  return reusable;
+}
+
+void ActiveRequest::reuse(RequestOwner& owner, Request&& request,
+                          std::chrono::steady_clock::time_point started) {
+  owner_ = &owner;
+  request_ = std::move(request);
+  response_ = Response();
+  request_index_ = 0;
+  response_index_ = -1;
+  responding_ = false;
+  complete_ = false;
+  destroyed_ = false;
+  encoded_.clear();
+  started_ = started;
 }
 
 void ActiveRequest::start() { runRequest(); }
@@ -53,7 +79,7 @@ void ActiveRequest::runResponse() {
     --response_index_;
   }
   complete_ = true;
-  owner_.onRequestComplete(*this);
+  owner_->onRequestComplete(*this);
 }
 
 void ActiveRequest::continueResponse() {

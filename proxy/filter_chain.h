@@ -46,6 +46,18 @@ class ActiveRequest : public FilterCallbacks, public DeferredDeletable {
   ActiveRequest(RequestOwner& owner, std::string&& encoded_reply);
   ~ActiveRequest() override;
 
+  /**
+   * Tears the finished (or abandoned) request down (onDestroy) and asks every filter to reset
+   * for reuse. @return whether all agreed, so reuse() may give the object a new request.
+   */
+  bool recycle();
+  /** Starts over with a new request; only after recycle() returned true. */
+  void reuse(RequestOwner& owner, Request&& request,
+             std::chrono::steady_clock::time_point started);
+  /** The chain this request's filters were built from, kept alive while they may be reused. */
+  void pinChain(FilterChainConstSharedPtr chain) { chain_ = std::move(chain); }
+  const FilterChain* chain() const { return chain_.get(); }
+
   /** Starts the forward pass. */
   void start();
   bool complete() const { return complete_; }
@@ -59,16 +71,16 @@ class ActiveRequest : public FilterCallbacks, public DeferredDeletable {
   void continueRequest() override;
   void sendResponse(Response&& response) override;
   void continueResponse() override;
-  upstream::ClusterView& cluster() override { return owner_.cluster(); }
-  Dispatcher& dispatcher() override { return owner_.dispatcher(); }
-  const std::string& clientAddress() const override { return owner_.clientAddress(); }
-  uint64_t connectionId() const override { return owner_.connectionId(); }
+  upstream::ClusterView& cluster() override { return owner_->cluster(); }
+  Dispatcher& dispatcher() override { return owner_->dispatcher(); }
+  const std::string& clientAddress() const override { return owner_->clientAddress(); }
+  uint64_t connectionId() const override { return owner_->connectionId(); }
 
  private:
   void runRequest();
   void runResponse();
 
-  RequestOwner& owner_;
+  RequestOwner* owner_;  // a pointer: a reused request may belong to another connection.
   Request request_;
   Response response_;
   absl::InlinedVector<FilterPtr, 8> filters_;  // no heap block for the vector itself.
@@ -78,6 +90,8 @@ class ActiveRequest : public FilterCallbacks, public DeferredDeletable {
   bool complete_ = false;
   std::string encoded_;
   std::chrono::steady_clock::time_point started_;
+  bool destroyed_ = false;  // onDestroy() already ran (recycle), the destructor skips it.
+  FilterChainConstSharedPtr chain_;
 };
 using ActiveRequestPtr = std::unique_ptr<ActiveRequest>;
 

@@ -25,6 +25,7 @@ Worker::~Worker() {
   // Order matters: requests first (they cancel upstream work), then pools (their failure
   // callbacks touch the cluster's counters), each time freeing what was deferred.
   connections_.clear();
+  request_pool_.clear();
   dispatcher_.clearDeferred();
   cluster_.shutdown();
   dispatcher_.clearDeferred();

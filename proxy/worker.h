@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "proxy/active_request_pool.h"
 #include "proxy/client_connection.h"
 #include "proxy/dispatcher.h"
 #include "proxy/filter_chain.h"
@@ -61,6 +62,7 @@ class Worker {
   Dispatcher& dispatcher() { return dispatcher_; }
   upstream::ClusterView& cluster() { return cluster_; }
   const FilterChainConstSharedPtr& chain() const { return chain_; }
+  ActiveRequestPool& requestPool() { return request_pool_; }
   const ConnectionLimits& limits() const { return options_.limits; }
   size_t index() const { return index_; }
   void onConnectionClosed(ClientConnection& connection);
@@ -77,6 +79,7 @@ class Worker {
   Dispatcher dispatcher_;
   upstream::ClusterView cluster_;
   FilterChainConstSharedPtr chain_;
+  ActiveRequestPool request_pool_{dispatcher_};  // after cluster_: freed before the pools.
   std::vector<evconnlistener*> listeners_;
   absl::flat_hash_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   std::thread thread_;

@@ -29,6 +29,10 @@ class BackupMirrorFilter : public PassThroughFilter {
   explicit BackupMirrorFilter(MirrorOptions options) : options_(options) {}
   FilterStatus onResponse(Response& response) override;
   void onDestroy() override;
+  bool resetForReuse() override {
+    handle_ = nullptr;
+    return true;
+  }
 
  private:
   MirrorOptions options_;

@@ -208,6 +208,16 @@ FilterStatus FailoverReaderFilter::retryWrite(Response& response) {
   return FilterStatus::kStopIteration;
 }
 
+bool FailoverReaderFilter::resetForReuse() {
+  snapshot_.reset();
+  lookups_.clear();
+  outstanding_ = 0;
+  all_primary_failed_ = false;
+  primary_failure_.clear();
+  write_handle_ = nullptr;
+  return true;
+}
+
 void FailoverReaderFilter::onDestroy() {
   for (auto& l : lookups_) {
     if (l.handle != nullptr) l.handle->cancel();

@@ -29,6 +29,7 @@ class FailoverReaderFilter : public PassThroughFilter {
   explicit FailoverReaderFilter(FailoverOptions options) : options_(options) {}
   FilterStatus onResponse(Response& response) override;
   void onDestroy() override;
+  bool resetForReuse() override;
 
  private:
   // One key looked up on a second host.

@@ -168,6 +168,14 @@ Response RouterFilter::mergeBroadcast() {
                                             " servers (", reason, ")"));
 }
 
+bool RouterFilter::resetForReuse() {
+  snapshot_.reset();  // don't hold an old topology alive while idle.
+  fragments_.clear();
+  outstanding_ = 0;
+  broadcast_ = false;
+  return true;
+}
+
 void RouterFilter::onDestroy() {
   for (auto& f : fragments_) {
     if (f.handle != nullptr) {

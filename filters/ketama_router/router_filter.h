@@ -17,6 +17,7 @@ class RouterFilter : public PassThroughFilter {
  public:
   FilterStatus onRequest(Request& request) override;
   void onDestroy() override;
+  bool resetForReuse() override;
 
  private:
   // One sub-request per upstream host; key_indexes point into request().keys.

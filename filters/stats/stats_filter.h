@@ -17,6 +17,7 @@ class StatsFilter : public PassThroughFilter {
   explicit StatsFilter(std::shared_ptr<const Reporter> reporter) : reporter_(std::move(reporter)) {}
   FilterStatus onRequest(Request& request) override;
   FilterStatus onResponse(Response& response) override;
+  bool resetForReuse() override { return true; }  // no per-request state.
 
  private:
   std::shared_ptr<const Reporter> reporter_;  // shared: requests may outlive a chain swap.

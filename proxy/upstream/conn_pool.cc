@@ -85,7 +85,9 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
     evbuffer_add(socket_->output(), scratch_.data(), scratch_.size());
     socket_->scheduleWrite();  // requests queued in this batch of events share one writev.
     pending_.push_back(std::move(pending));
-    if (pending_.size() == 1) armTimer();
+    // One timer per connection, not one per request: if it is already set (for an earlier
+    // request's deadline, which is never later than this one's), onTimer() moves it forward.
+    if (pending_.size() == 1 && !timer_->enabled()) armTimer();
     return pending_.back().get();
   }
 
@@ -149,12 +151,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
       }
       evbuffer_drain(input, consumed);
       std::unique_ptr<PendingRequest> done = std::move(pending_.front());
-      pending_.pop_front();
-      if (pending_.empty()) {
-        timer_->disable();
-      } else {
-        armTimer();
-      }
+      pending_.pop_front();  // the timer stays: onTimer() re-aims it at the new head.
       pool_.events_.onUpstreamSuccess();
       if (done->callback_) done->callback_(std::move(response));
     }
