@@ -1,4 +1,5 @@
 // Encoders: Request -> text for upstream servers, Response -> text for clients.
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "filters/decode/base64.h"
 #include "filters/decode/meta_internal.h"
@@ -6,6 +7,14 @@
 
 namespace mcmesh::decode {
 namespace {
+
+// Appends digits in place: StrAppend would size the whole piece list first and zero-fill the
+// string's growth, twice per VALUE line.
+void appendNumber(uint64_t value, std::string* out) {
+  char digits[absl::numbers_internal::kFastToBufferSize];
+  char* end = absl::numbers_internal::FastIntToBuffer(value, digits);
+  out->append(digits, static_cast<size_t>(end - digits));
+}
 
 void appendKeys(const Request& request, std::string* out) {
   for (const std::string& key : request.keys) absl::StrAppend(out, " ", key);
@@ -123,11 +132,19 @@ void encodeResponse(const Request& request, const Response& response, std::strin
         return;
       }
       for (const Item& item : response.items) {
-        absl::StrAppend(out, "VALUE ", item.key, " ", item.flags, " ", item.value.size());
+        out->append("VALUE ", 6);
+        out->append(item.key);
+        out->push_back(' ');
+        appendNumber(item.flags, out);
+        out->push_back(' ');
+        appendNumber(item.value.size(), out);
         if (request.command == Command::kGets || request.command == Command::kGats) {
-          absl::StrAppend(out, " ", item.cas);
+          out->push_back(' ');
+          appendNumber(item.cas, out);
         }
-        absl::StrAppend(out, "\r\n", item.value, "\r\n");
+        out->append("\r\n", 2);
+        out->append(item.value);
+        out->append("\r\n", 2);
       }
       out->append("END\r\n");
       return;

@@ -42,6 +42,7 @@ class ReplyScanner {
     }
   }
   size_t position() const { return pos_; }
+  size_t valuesSeen() const { return values_seen_; }
 
  private:
   // Takes the next line; on kNeedMore/kBad pos_ is left where the bad/unfinished line starts.
@@ -122,6 +123,7 @@ class ReplyScanner {
       if (Scan s = block(length, &item.value); s != Scan::kDone) {
         return s == Scan::kBad ? s : needMore(start);
       }
+      ++values_seen_;
       if (fill_) {
         item.key.assign(key.data(), key.size());
         response_->items.push_back(std::move(item));
@@ -350,6 +352,7 @@ class ReplyScanner {
   const Command command_;
   Response* const response_;
   const bool fill_;
+  size_t values_seen_ = 0;
   size_t pos_ = 0;
 };
 
@@ -375,6 +378,8 @@ ParseStatus TextResponseParser::parse(absl::string_view input, const ReplyContex
     return ParseStatus::kError;
   }
   *response = Response();
+  // The probe counted the hits: one allocation for a multi-get's items, not log2(n) regrowths.
+  if (probe.valuesSeen() > 0) response->items.reserve(probe.valuesSeen());
   ReplyScanner builder(input, context, response, /*fill=*/true);
   builder.run();
   *consumed = builder.position();

@@ -39,6 +39,7 @@ ClusterView::~ClusterView() { shutdown(); }
 void ClusterView::shutdown() {
   std::lock_guard<std::mutex> lock(hosts_mutex_);
   for (auto& entry : hosts_) entry.second->on_event = nullptr;
+  state_cache_ = {};
   hosts_.clear();
 }
 
@@ -62,6 +63,7 @@ void ClusterView::setSnapshot(ClusterSnapshotConstSharedPtr snapshot) {
       // In-flight requests on a removed host still complete; the pool closes when idle.
       it->second->on_event = nullptr;
       std::unique_ptr<HostState> removed = std::move(it->second);
+      state_cache_ = {};  // entries may point at the removed host.
       {
         std::lock_guard<std::mutex> lock(hosts_mutex_);
         hosts_.erase(it++);
@@ -74,8 +76,16 @@ void ClusterView::setSnapshot(ClusterSnapshotConstSharedPtr snapshot) {
 }
 
 HostState& ClusterView::stateFor(const HostConfig& host) {
+  for (const StateCacheEntry& entry : state_cache_) {
+    if (entry.config == &host && entry.state->pool.host().address == host.address) {
+      return *entry.state;
+    }
+  }
   auto it = hosts_.find(host.address);
-  if (it != hosts_.end()) return *it->second;
+  if (it != hosts_.end()) {
+    state_cache_[state_cache_next_++ % state_cache_.size()] = {&host, it->second.get()};
+    return *it->second;
+  }
   auto state = std::make_unique<HostState>(dispatcher_, host, pool_options_, health_options_);
   std::string address = host.address;
   HostState* raw = state.get();

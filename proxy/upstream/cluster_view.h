@@ -1,6 +1,7 @@
 // ClusterView: one worker's live view of the cluster: current snapshot, pools, health, counters.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <mutex>
 #include <memory>
@@ -95,6 +96,15 @@ class ClusterView {
   ClusterSnapshotConstSharedPtr snapshot_;
   // Mutated only on the worker thread, under hosts_mutex_; other threads read under it.
   absl::flat_hash_map<std::string, std::unique_ptr<HostState>> hosts_;
+  // stateFor() runs for every key routed and every send: remember the last few lookups by
+  // HostConfig address (checked against the host's address, since a config may be freed and its
+  // memory reused) instead of hashing the address string each time. Cleared when hosts go.
+  struct StateCacheEntry {
+    const HostConfig* config = nullptr;
+    HostState* state = nullptr;
+  };
+  std::array<StateCacheEntry, 8> state_cache_{};
+  size_t state_cache_next_ = 0;
   mutable std::mutex hosts_mutex_;
   // Rehash policy: a ring over the available active primaries, rebuilt only when the set of
   // ejected primaries (or the snapshot) changes, never per request.
