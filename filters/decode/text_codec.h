@@ -83,6 +83,9 @@ struct ReplyContext {
   // Meta retrievals and me: the key asked for (memcached's reply need not name it). Empty
   // otherwise, so text requests copy nothing.
   std::string key;
+  // Text retrievals: how many keys were asked for (the most VALUE items the reply can hold), so
+  // the parser sizes the items once.
+  uint32_t keys = 0;
 };
 
 // Whether `request` must travel to memcached as a meta command: it came from a meta client,
@@ -110,6 +113,12 @@ class TextResponseParser {
   ParseStatus parse(absl::string_view input, Command command, Response* response, size_t* consumed);
   ParseStatus parse(absl::string_view input, const ReplyContext& context, Response* response,
                     size_t* consumed);
+
+ private:
+  // The reply at the head of the input was incomplete last time. A complete reply is parsed in
+  // one pass; an incomplete one is first only scanned (nothing copied) until it is whole, so a
+  // big multi-get arriving over many reads is not copied again and again.
+  bool incomplete_ = false;
 };
 
 // Request -> bytes for an upstream server, in text or (needsMetaForm) meta form. Appends to

@@ -55,6 +55,7 @@ void encodeRequest(const Request& request, std::string* out, ReplyContext* conte
     context->command = request.command;
     context->meta = false;
     context->key.clear();
+    context->keys = static_cast<uint32_t>(request.keys.size());
   }
   const absl::string_view name = commandName(request.command);
   const absl::string_view key =

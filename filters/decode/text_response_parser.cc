@@ -16,9 +16,9 @@ constexpr uint64_t kMaxReplyValue = uint64_t{1} << 30;
 
 enum class Scan { kDone, kNeedMore, kBad };
 
-// Walks one reply. Called twice: first with fill == false to learn whether the reply is complete
-// (nothing copied, so a big reply arriving in many reads is not copied again and again), then
-// with fill == true once to build the Response.
+// Walks one reply: with fill == true it builds the Response as it goes; with fill == false it only
+// learns whether the reply is complete (nothing copied: TextResponseParser uses that while a
+// reply is arriving in pieces, so a big one is not copied again and again).
 class ReplyScanner {
  public:
   ReplyScanner(absl::string_view input, const ReplyContext& context, Response* response, bool fill)
@@ -367,19 +367,41 @@ ParseStatus TextResponseParser::parse(absl::string_view input, Command command, 
 
 ParseStatus TextResponseParser::parse(absl::string_view input, const ReplyContext& context,
                                       Response* response, size_t* consumed) {
+  size_t values = 0;
+  if (!incomplete_) {
+    // Most replies arrive whole: build the response in the same pass that checks it.
+    *response = Response();
+    if (context.keys > 1 && !context.meta) response->items.reserve(context.keys);
+    ReplyScanner builder(input, context, response, /*fill=*/true);
+    const Scan scan = builder.run();
+    if (scan == Scan::kDone) {
+      *consumed = builder.position();
+      return ParseStatus::kOk;
+    }
+    if (scan == Scan::kBad) {
+      *consumed = input.size();  // The stream is out of step; nothing after this can be trusted.
+      return ParseStatus::kError;
+    }
+    incomplete_ = true;
+    *response = Response();
+    *consumed = 0;
+    return ParseStatus::kNeedMore;
+  }
   ReplyScanner probe(input, context, response, /*fill=*/false);
   const Scan scan = probe.run();
   if (scan == Scan::kNeedMore) {
     *consumed = 0;
     return ParseStatus::kNeedMore;
   }
+  incomplete_ = false;
   if (scan == Scan::kBad) {
-    *consumed = input.size();  // The stream is out of step; nothing after this can be trusted.
+    *consumed = input.size();
     return ParseStatus::kError;
   }
+  values = probe.valuesSeen();
   *response = Response();
   // The probe counted the hits: one allocation for a multi-get's items, not log2(n) regrowths.
-  if (probe.valuesSeen() > 0) response->items.reserve(probe.valuesSeen());
+  if (values > 0) response->items.reserve(values);
   ReplyScanner builder(input, context, response, /*fill=*/true);
   builder.run();
   *consumed = builder.position();

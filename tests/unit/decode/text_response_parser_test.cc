@@ -289,3 +289,39 @@ TEST(TextResponseParserTest, EmptyInputNeedsMore) {
 
 }  // namespace
 }  // namespace mcmesh::decode
+
+namespace mcmesh::decode {
+namespace {
+
+// The parser switches to scan-only while a reply is incomplete and back to one pass afterwards:
+// both paths must give the same responses, in stream order.
+TEST(TextResponseParserTest, SplitReplyThenWholeRepliesOnOneParser) {
+  const std::string first = "VALUE a 1 3\r\nabc\r\nVALUE b 2 1\r\nx\r\nEND\r\n";
+  const std::string second = "VALUE c 3 2\r\nyz\r\nEND\r\n";
+  ReplyContext context;
+  context.command = Command::kGet;
+  context.keys = 2;
+  TextResponseParser parser;
+  Response response;
+  size_t consumed = 0;
+  ASSERT_EQ(parser.parse(absl::string_view(first).substr(0, 20), context, &response, &consumed),
+            ParseStatus::kNeedMore);
+  EXPECT_TRUE(response.items.empty());  // nothing half-built is left behind.
+  const std::string stream = first + second;
+  ASSERT_EQ(parser.parse(stream, context, &response, &consumed), ParseStatus::kOk);
+  ASSERT_EQ(consumed, first.size());
+  ASSERT_EQ(response.items.size(), 2u);
+  EXPECT_EQ(response.items[0].key, "a");
+  EXPECT_EQ(response.items[0].value, "abc");
+  EXPECT_EQ(response.items[1].flags, 2u);
+  context.keys = 1;
+  ASSERT_EQ(parser.parse(absl::string_view(stream).substr(consumed), context, &response, &consumed),
+            ParseStatus::kOk);
+  EXPECT_EQ(consumed, second.size());
+  ASSERT_EQ(response.items.size(), 1u);
+  EXPECT_EQ(response.items[0].value, "yz");
+  EXPECT_EQ(response.items[0].flags, 3u);
+}
+
+}  // namespace
+}  // namespace mcmesh::decode
