@@ -52,14 +52,25 @@ absl::StatusOr<std::unique_ptr<BufferedSocket>> BufferedSocket::connect(
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   }
+  int refused = 0;
   if (::connect(fd, address, address_len) != 0 && errno != EINPROGRESS) {
-    int error = errno;
-    ::close(fd);
-    return absl::UnavailableError(std::strerror(error));
+    if (errno != ECONNREFUSED) {
+      int error = errno;
+      ::close(fd);
+      return absl::UnavailableError(std::strerror(error));
+    }
+    refused = errno;  // loopback refuses at once: report it from the loop like any failure.
   }
   // Even an immediate success is reported through the write event, so onConnected() never runs
   // inside connect()'s caller.
-  return std::unique_ptr<BufferedSocket>(new BufferedSocket(dispatcher, fd, callbacks, true));
+  auto socket = std::unique_ptr<BufferedSocket>(new BufferedSocket(dispatcher, fd, callbacks, true));
+  if (refused != 0) {
+    event_del(socket->write_event_);
+    socket->write_armed_ = false;
+    socket->pending_error_ = refused;
+    dispatcher.scheduleEndOfBatch(*socket);
+  }
+  return socket;
 }
 
 BufferedSocket::~BufferedSocket() {
@@ -84,7 +95,13 @@ void BufferedSocket::scheduleWrite() {
   dispatcher_.scheduleEndOfBatch(*this);
 }
 
-void BufferedSocket::runEndOfBatch() { writeNow(); }
+void BufferedSocket::runEndOfBatch() {
+  if (pending_error_ != 0) {
+    fail(pending_error_);
+    return;
+  }
+  writeNow();
+}
 
 void BufferedSocket::writeNow() {
   if (failed_ || connecting_) return;
@@ -190,16 +207,19 @@ ssize_t BufferedSocket::readIntoScratch() {
 }
 
 void BufferedSocket::ownScratchBytes() {
-  size_t len = evbuffer_get_length(input_);
-  if (len == 0) return;
-  // A partial request or reply is left: copy it out of the loop's scratch, which the next read
-  // on this loop reuses. (Rare for small requests; the common case allocates nothing.)
-  evbuffer_iovec vec;
-  if (evbuffer_reserve_space(input_, len, &vec, 1) != 1) std::abort();
-  evbuffer_copyout(input_, vec.iov_base, len);
-  vec.iov_len = len;
-  evbuffer_commit_space(input_, &vec, 1);
-  evbuffer_drain(input_, len);
+  // A partial request or reply may be left in the loop's scratch, which the next read on this
+  // loop reuses: copy that part (always the input's first chunk; what readMore() appended is
+  // already owned). Rare for small requests; the common case copies and allocates nothing.
+  evbuffer_iovec first;
+  if (evbuffer_peek(input_, -1, nullptr, &first, 1) < 1) return;
+  const char* scratch = dispatcher_.readScratch();
+  const char* base = static_cast<const char*>(first.iov_base);
+  if (base < scratch || base >= scratch + Dispatcher::kReadScratchSize) return;
+  evbuffer* owned = evbuffer_new();
+  if (owned == nullptr || evbuffer_add(owned, base, first.iov_len) != 0) std::abort();
+  evbuffer_drain(input_, first.iov_len);
+  evbuffer_prepend_buffer(input_, owned);
+  evbuffer_free(owned);
 }
 
 void BufferedSocket::handleRead() {

@@ -108,6 +108,7 @@ class BufferedSocket : private EndOfBatchWork {
   bool paused_at_limit_ = false;  // the read event is off because the input is full.
   bool write_armed_ = false;
   bool failed_ = false;
+  int pending_error_ = 0;  // a connect refused at once, reported after the batch.
 };
 using BufferedSocketPtr = std::unique_ptr<BufferedSocket>;
 

@@ -65,7 +65,7 @@ namespace {
 constexpr int kMaxExtraReads = 16;  // 256 KiB per read event, then let other connections run.
 }  // namespace
 
-void ClientConnection::processInput() {
+void ClientConnection::processInput(bool may_read) {
   if (closed_ || processing_ || close_after_flush_) return;
   processing_ = true;
   evbuffer* input = socket_->input();
@@ -91,7 +91,7 @@ void ClientConnection::processInput() {
             *this, std::string("SERVER_ERROR request too large for this proxy\r\n")));
         close_after_flush_ = true;
         flush();
-      } else if (extra_reads < kMaxExtraReads && socket_->readMore()) {
+      } else if (may_read && extra_reads < kMaxExtraReads && socket_->readMore()) {
         // A value larger than one read: take the rest now rather than a loop turn later.
         ++extra_reads;
         continue;

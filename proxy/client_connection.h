@@ -52,10 +52,13 @@ class ClientConnection : public RequestOwner,
 
  private:
   // BufferedSocket::Callbacks
-  void onReadable() override { processInput(); }
+  void onReadable() override { processInput(/*may_read=*/true); }
   void onWriteDrained() override;
   void onClosed(int) override { close(); }
-  void processInput();
+  // Parses and starts what the input holds. Only a read event may also read more from the socket
+  // (a value larger than one read): from the write path, that could keep a client that streams
+  // self-answered commands (noop, version, errors) cycling inside one loop turn forever.
+  void processInput(bool may_read = false);
   void flush();
   void updateReading();
   void onIdleTimer();

@@ -85,9 +85,10 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
     evbuffer_add(socket_->output(), scratch_.data(), scratch_.size());
     socket_->scheduleWrite();  // requests queued in this batch of events share one writev.
     pending_.push_back(std::move(pending));
-    // One timer per connection, not one per request: if it is already set (for an earlier
-    // request's deadline, which is never later than this one's), onTimer() moves it forward.
-    if (pending_.size() == 1 && !timer_->enabled()) armTimer();
+    // One timer per connection, not one per request: if it is already set for an earlier
+    // deadline, onTimer() moves it forward then. A later one (a request sent while connecting
+    // waits for the connect deadline) must be pulled in now.
+    if (pending_.size() == 1 && (!timer_->enabled() || deadline < armed_deadline_)) armTimer();
     return pending_.back().get();
   }
 
@@ -158,7 +159,8 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
   }
 
   void armTimer() {
-    timer_->enable(pending_.front()->deadline_ - pool_.dispatcher_.now());
+    armed_deadline_ = pending_.front()->deadline_;
+    timer_->enable(armed_deadline_ - pool_.dispatcher_.now());
   }
 
   void onTimer() {
@@ -183,6 +185,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
   bool counted_ = false;
   absl::Time connect_deadline_;
   TimerPtr timer_;
+  absl::Time armed_deadline_;  // what timer_ was last set for.
   std::deque<std::unique_ptr<PendingRequest>> pending_;
   static constexpr int kMaxExtraReads = 16;  // 256 KiB per read event, then yield to others.
   decode::TextResponseParser parser_;
