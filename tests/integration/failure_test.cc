@@ -146,6 +146,24 @@ TEST_F(FailureTest, StoppedPrimaryFailsOverWithinTheTimeoutAndIsUsedAgainAfterRe
   EXPECT_EQ(fresh.value_or(""), "STORED");
 }
 
+// The first request on a new upstream connection may wait for the connect deadline; a later one
+// must still time out after the (shorter) request timeout, not when the first one would have.
+TEST_F(FailureTest, RequestTimeoutHoldsAfterALongerConnectDeadline) {
+  startAll({"--connect_timeout_ms=3000", "--timeout_ms=100"});
+  ASSERT_EQ(*client_->set(key(0), "old"), "STORED");  // opens the connection (deadline 3 s).
+  MemcachedServer* victim = ownerOf(key(0));
+  ASSERT_NE(victim, nullptr);
+  ::kill(victim->pid(), SIGSTOP);
+  absl::Time start = absl::Now();
+  auto r = client_->set(key(0), "new");
+  absl::Duration took = absl::Now() - start;
+  ::kill(victim->pid(), SIGCONT);
+  std::cout << "set to a stopped primary after a 3 s connect deadline: " << took << "\n";
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, "STORED") << "the write goes to the backup after the timeout";
+  EXPECT_LT(took, absl::Milliseconds(1500)) << "timed out on the connect deadline, not 100 ms";
+}
+
 TEST_F(FailureTest, RestartedEmptyPrimariesAreRehydratedWithFlagsAndTtls) {
   startAll();
   constexpr int kKeys = 300;
