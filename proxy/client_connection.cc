@@ -72,6 +72,7 @@ void ClientConnection::processInput(bool may_read) {
   const ConnectionLimits& limits = worker_.limits();
   if (evbuffer_get_length(input) > 0) last_activity_ = dispatcher().now();
   int extra_reads = 0;
+  bool parsed_any = false;  // since the last read: extra reads are for one large request only.
   while (!closed_ && !close_after_flush_ && queue_.size() < limits.max_inflight &&
          evbuffer_get_length(socket_->output()) < limits.max_output_bytes) {
     size_t len = evbuffer_get_length(input);
@@ -91,13 +92,16 @@ void ClientConnection::processInput(bool may_read) {
             *this, std::string("SERVER_ERROR request too large for this proxy\r\n")));
         close_after_flush_ = true;
         flush();
-      } else if (may_read && extra_reads < kMaxExtraReads && socket_->readMore()) {
-        // A value larger than one read: take the rest now rather than a loop turn later.
+      } else if (may_read && !parsed_any && extra_reads < kMaxExtraReads && socket_->readMore()) {
+        // A value larger than one read: take the rest now rather than a loop turn later. A
+        // stream of small requests waits for the next read event instead, so one client
+        // cannot keep the loop to itself.
         ++extra_reads;
         continue;
       }
       break;
     }
+    parsed_any = true;
     if (status == decode::ParseStatus::kError) {
       worker_.cluster().counters().protocol_errors.inc();
       if (absl::StartsWith(codec_->errorReply(), "SERVER_ERROR object too large")) {
