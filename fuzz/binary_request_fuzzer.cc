@@ -22,7 +22,6 @@ namespace {
 using mcmesh::Request;
 using mcmesh::Response;
 using mcmesh::decode::ParseLimits;
-using mcmesh::decode::ParseStatus;
 namespace binary = mcmesh::decode::binary;
 
 ParseLimits limitsFor(bool tiny) {
@@ -61,49 +60,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   mcmesh::fuzz::FuzzInput in(data, size);
   const uint8_t header = in.takeByte();
   const ParseLimits limits = limitsFor((header & 8) != 0);
-  size_t splits[7];
-  const size_t split_count = header & 7;
-  for (size_t i = 0; i < split_count; ++i) splits[i] = size_t{in.takeByte()} + 1;
-  const absl::string_view stream = in.rest();
   // Header, extras (at most 255) and key, plus a value within the limit.
   const size_t bound = binary::kHeaderSize + 255 + limits.max_key_length + limits.max_value_bytes;
-
   mcmesh::decode::BinaryClientCodec codec(limits);
-  std::string buffer;
-  Request request;
-  size_t offset = 0;
-  for (size_t chunk = 0; offset < stream.size(); ++chunk) {
-    const size_t n = std::min(chunk < split_count ? splits[chunk] : stream.size() - offset,
-                              stream.size() - offset);
-    buffer.append(stream.data() + offset, n);
-    offset += n;
-    for (;;) {
-      size_t consumed = 0;
-      const ParseStatus status = codec.parse(buffer, &request, &consumed);
-      MCMESH_FUZZ_CHECK(consumed <= buffer.size(), "consumed %zu of %zu", consumed,
-                        buffer.size());
-      buffer.erase(0, consumed);
-      if (status == ParseStatus::kNeedMore) {
-        MCMESH_FUZZ_CHECK(buffer.size() <= bound, "holding %zu bytes while waiting for more",
-                          buffer.size());
-        break;
-      }
-      MCMESH_FUZZ_CHECK(consumed > 0, "no progress on a complete frame");
-      if (status == ParseStatus::kOk) {
+  mcmesh::fuzz::playClientStream(
+      header, in, codec, bound,
+      [&](const Request& request) {
         mcmesh::fuzz::checkRequestShape(request, limits);
         mcmesh::fuzz::checkUpstreamRoundTrip(request);
         const uint32_t opaque = request.meta.binary_opaque;
         mcmesh::fuzz::encodeCannedResponses(
             codec, request,
             [opaque](const Response&, const std::string& out) { checkReplyFrames(out, opaque); });
-        continue;
-      }
-      checkReplyFrames(codec.errorReply(), static_cast<uint32_t>(
-                                               codec.errorReply().size() >= 16
-                                                   ? readBig(codec.errorReply(), 12, 4)
-                                                   : 0));
-      if (codec.shouldClose()) return 0;
-    }
-  }
+      },
+      [&] {
+        const std::string& error = codec.errorReply();
+        checkReplyFrames(error, static_cast<uint32_t>(error.size() >= 16 ? readBig(error, 12, 4)
+                                                                         : 0));
+      });
   return 0;
 }

@@ -3,6 +3,7 @@
 // could send back for it encodes without trouble.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -175,6 +176,48 @@ void encodeCannedResponses(const decode::ClientCodec& codec, const Request& r, C
     std::string out;
     codec.encode(r, response, &out);
     check(response, out);
+  }
+}
+
+// Plays `in` to a client codec as one connection would receive it: the header byte's low 3 bits
+// say how many chunk sizes follow (1-256 bytes each), the rest of the input is the byte stream,
+// fed in those chunks (the remainder in one). Checks progress and that the codec never holds more
+// than `held_bound` bytes while waiting; calls on_request(request) for each parsed request and
+// on_error() after each error reply. Stops when the codec says the connection closes.
+template <typename OnRequest, typename OnError>
+void playClientStream(uint8_t header, FuzzInput& in, decode::ClientCodec& codec,
+                      size_t held_bound, OnRequest on_request, OnError on_error) {
+  size_t splits[7];
+  const size_t split_count = header & 7;
+  for (size_t i = 0; i < split_count; ++i) splits[i] = size_t{in.takeByte()} + 1;
+  const absl::string_view stream = in.rest();
+  std::string buffer;  // The connection's unconsumed bytes.
+  Request request;
+  size_t offset = 0;
+  for (size_t chunk = 0; offset < stream.size(); ++chunk) {
+    const size_t n = std::min(chunk < split_count ? splits[chunk] : stream.size() - offset,
+                              stream.size() - offset);
+    buffer.append(stream.data() + offset, n);
+    offset += n;
+    for (;;) {
+      size_t consumed = 0;
+      const decode::ParseStatus status = codec.parse(buffer, &request, &consumed);
+      MCMESH_FUZZ_CHECK(consumed <= buffer.size(), "consumed %zu of %zu", consumed,
+                        buffer.size());
+      buffer.erase(0, consumed);
+      if (status == decode::ParseStatus::kNeedMore) {
+        MCMESH_FUZZ_CHECK(buffer.size() <= held_bound, "holding %zu bytes while waiting for more",
+                          buffer.size());
+        break;
+      }
+      MCMESH_FUZZ_CHECK(consumed > 0, "no progress on a complete request");
+      if (status == decode::ParseStatus::kOk) {
+        on_request(request);
+        continue;
+      }
+      on_error();
+      if (codec.shouldClose()) return;  // The connection is closed: nothing more is read.
+    }
   }
 }
 

@@ -22,7 +22,6 @@ namespace {
 using mcmesh::Request;
 using mcmesh::Response;
 using mcmesh::decode::ParseLimits;
-using mcmesh::decode::ParseStatus;
 
 ParseLimits limitsFor(bool tiny) {
   ParseLimits limits;
@@ -53,45 +52,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   mcmesh::fuzz::FuzzInput in(data, size);
   const uint8_t header = in.takeByte();
   const ParseLimits limits = limitsFor((header & 8) != 0);
-  size_t splits[7];
-  const size_t split_count = header & 7;
-  for (size_t i = 0; i < split_count; ++i) splits[i] = size_t{in.takeByte()} + 1;
-  const absl::string_view stream = in.rest();
-
   mcmesh::decode::TextClientCodec codec(limits);
-  std::string buffer;  // The connection's unconsumed bytes.
-  Request request;
-  size_t offset = 0;
-  for (size_t chunk = 0; offset < stream.size(); ++chunk) {
-    const size_t n = std::min(chunk < split_count ? splits[chunk] : stream.size() - offset,
-                              stream.size() - offset);
-    buffer.append(stream.data() + offset, n);
-    offset += n;
-    for (;;) {
-      size_t consumed = 0;
-      const ParseStatus status = codec.parse(buffer, &request, &consumed);
-      MCMESH_FUZZ_CHECK(consumed <= buffer.size(), "consumed %zu of %zu", consumed,
-                        buffer.size());
-      buffer.erase(0, consumed);
-      if (status == ParseStatus::kNeedMore) {
-        MCMESH_FUZZ_CHECK(buffer.size() <= bufferBound(limits),
-                          "holding %zu bytes while waiting for more", buffer.size());
-        break;
-      }
-      MCMESH_FUZZ_CHECK(consumed > 0, "no progress on a complete message");
-      if (status == ParseStatus::kOk) {
+  mcmesh::fuzz::playClientStream(
+      header, in, codec, bufferBound(limits),
+      [&](const Request& request) {
         mcmesh::fuzz::checkRequestShape(request, limits);
         mcmesh::fuzz::checkUpstreamRoundTrip(request);
         mcmesh::fuzz::encodeCannedResponses(
             codec, request, [](const Response&, const std::string& out) {
               MCMESH_FUZZ_CHECK(out.empty() || endsWithCrlf(out), "reply without CRLF");
             });
-        continue;
-      }
-      MCMESH_FUZZ_CHECK(codec.errorReply().empty() || endsWithCrlf(codec.errorReply()),
-                        "error reply without CRLF");
-      if (codec.shouldClose()) return 0;  // The connection is closed: nothing more is read.
-    }
-  }
+      },
+      [&] {
+        MCMESH_FUZZ_CHECK(codec.errorReply().empty() || endsWithCrlf(codec.errorReply()),
+                          "error reply without CRLF");
+      });
   return 0;
 }
