@@ -24,7 +24,10 @@ class ActiveRequestPool : private EndOfBatchWork {
   ActiveRequestPool(const ActiveRequestPool&) = delete;
   ActiveRequestPool& operator=(const ActiveRequestPool&) = delete;
 
-  /** A request ready to start(): reused if one built from `chain` is idle, else new. */
+  /**
+   * A request ready to start(): reused if one built from `chain` is idle, else new. A reused
+   * one hands its old buffers back through `request` (see ActiveRequest::reuse).
+   */
   ActiveRequestPtr acquire(RequestOwner& owner, Request&& request,
                            const FilterChainConstSharedPtr& chain,
                            std::chrono::steady_clock::time_point started);

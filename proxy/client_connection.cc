@@ -81,7 +81,9 @@ void ClientConnection::processInput(bool may_read) {
     if (codec_ == nullptr) {
       codec_ = decode::makeClientCodec(static_cast<uint8_t>(data[0]), limits.parse);
     }
-    Request request;
+    // Parsed into the connection's Request: it carries buffers from an earlier request (see
+    // ActiveRequest::reuse), so the keys and value of steady traffic reuse their memory.
+    Request& request = request_scratch_;
     size_t consumed = 0;
     decode::ParseStatus status = codec_->parse(absl::string_view(data, len), &request, &consumed);
     if (consumed > 0) evbuffer_drain(input, consumed);

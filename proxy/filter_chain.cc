@@ -2,6 +2,14 @@
 #include "proxy/filter_chain.h"
 
 namespace mcmesh {
+namespace {
+// A pooled request keeps its buffers for the next one, but not a big value's: idle memory
+// stays small after a large request.
+constexpr size_t kMaxKeptBufferBytes = 16 * 1024;
+void trimBuffer(std::string& buffer) {
+  if (buffer.capacity() > kMaxKeptBufferBytes) std::string().swap(buffer);
+}
+}  // namespace
 
 ActiveRequest::ActiveRequest(RequestOwner& owner, Request&& request, const FilterChain& chain,
                              std::chrono::steady_clock::time_point started)
@@ -29,14 +37,20 @@ bool ActiveRequest::recycle() {
   if (filters_.empty()) return false;  // a local reply: nothing worth keeping.
   bool reusable = true;
   for (auto& filter : filters_) reusable = filter->resetForReuse() && reusable;
+  if (reusable) {
+    response_ = Response();  // its items came from an upstream: nothing to reuse there.
+    trimBuffer(request_.value);
+    trimBuffer(encoded_);
+  }
   return reusable;
 }
 
 void ActiveRequest::reuse(RequestOwner& owner, Request&& request,
                           std::chrono::steady_clock::time_point started) {
   owner_ = &owner;
-  request_ = std::move(request);
-  response_ = Response();
+  // Swapped, not moved: the caller gets this object's old buffers (key vector, value string)
+  // to parse its next request into, so steady traffic allocates none.
+  std::swap(request_, request);
   request_index_ = 0;
   response_index_ = -1;
   responding_ = false;

@@ -51,7 +51,10 @@ class ActiveRequest : public FilterCallbacks, public DeferredDeletable {
    * for reuse. @return whether all agreed, so reuse() may give the object a new request.
    */
   bool recycle();
-  /** Starts over with a new request; only after recycle() returned true. */
+  /**
+   * Starts over with a new request; only after recycle() returned true. `request` is swapped
+   * in: it comes back holding the previous request's (cleared-on-parse) buffers for reuse.
+   */
   void reuse(RequestOwner& owner, Request&& request,
              std::chrono::steady_clock::time_point started);
   /** The chain this request's filters were built from, kept alive while they may be reused. */

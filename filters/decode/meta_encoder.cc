@@ -304,7 +304,7 @@ void encodeMetaResponse(const Request& request, const Response& response, std::s
   out->append("SERVER_ERROR unexpected reply from server\r\n");
 }
 
-void encodeMetaRequest(const Request& request, std::string* out, ReplyContext* context) {
+void encodeMetaRequestHead(const Request& request, std::string* out, ReplyContext* context) {
   const std::string& key = request.keys.front();
   const MetaFlags& meta = request.meta;
   const Command command = request.command;
@@ -382,7 +382,6 @@ void encodeMetaRequest(const Request& request, std::string* out, ReplyContext* c
     }
   }
   out->append("\r\n");
-  if (storage) absl::StrAppend(out, request.value, "\r\n");
   if (context != nullptr) {
     context->command = command;
     context->meta = true;

@@ -9,8 +9,11 @@
 namespace mcmesh::decode {
 namespace internal {
 
-/** Appends `request` as a meta command for memcached (needsMetaForm(request) must hold). */
-void encodeMetaRequest(const Request& request, std::string* out, ReplyContext* context);
+/**
+ * Appends `request` as a meta command for memcached (needsMetaForm(request) must hold), without
+ * a storage command's data block (see encodeRequestHead).
+ */
+void encodeMetaRequestHead(const Request& request, std::string* out, ReplyContext* context);
 
 /** Appends the meta-form reply (HD/VA/EN/NS/EX/NF/ME/MN) a meta client gets for `request`. */
 void encodeMetaResponse(const Request& request, const Response& response, std::string* out);

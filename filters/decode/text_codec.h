@@ -126,6 +126,10 @@ class TextResponseParser {
 // "q" (the proxy always wants the upstream's ack, and pipelined replies must match requests);
 // kMetaGet encodes as "mg <key> s v f t\r\n".
 void encodeRequest(const Request& request, std::string* out, ReplyContext* context = nullptr);
+// encodeRequest without a storage command's data block: the caller sends request.value and
+// "\r\n" right after it. Lets the upstream connection copy a value once, straight into its
+// socket buffer, instead of through an intermediate string.
+void encodeRequestHead(const Request& request, std::string* out, ReplyContext* context = nullptr);
 
 // Response -> text bytes for the client that sent `request`. Appends to *out; appends nothing if
 // request.noreply (or for quit). kUpstreamFailure encodes as "SERVER_ERROR <text>\r\n". VALUE

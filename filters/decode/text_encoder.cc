@@ -16,8 +16,30 @@ void appendNumber(uint64_t value, std::string* out) {
   out->append(digits, static_cast<size_t>(end - digits));
 }
 
+void appendSigned(int64_t value, std::string* out) {
+  char digits[absl::numbers_internal::kFastToBufferSize];
+  char* end = absl::numbers_internal::FastIntToBuffer(value, digits);
+  out->append(digits, static_cast<size_t>(end - digits));
+}
+
 void appendKeys(const Request& request, std::string* out) {
-  for (const std::string& key : request.keys) absl::StrAppend(out, " ", key);
+  for (const std::string& key : request.keys) {
+    out->push_back(' ');
+    out->append(key);
+  }
+}
+
+// "<name> <key> <flags> <exptime> <bytes>": the head of a storage command's line.
+void appendStorageHead(absl::string_view name, const Request& request, std::string* out) {
+  out->append(name.data(), name.size());
+  out->push_back(' ');
+  out->append(request.keys.front());
+  out->push_back(' ');
+  appendNumber(request.flags, out);
+  out->push_back(' ');
+  appendSigned(request.exptime, out);
+  out->push_back(' ');
+  appendNumber(request.value.size(), out);
 }
 
 // "<name>[ <args>]\r\n" for the commands whose arguments travel as raw text.
@@ -47,8 +69,16 @@ bool needsMetaForm(const Request& request) {
 }
 
 void encodeRequest(const Request& request, std::string* out, ReplyContext* context) {
+  encodeRequestHead(request, out, context);
+  if (isStorage(request.command)) {
+    out->append(request.value);
+    out->append("\r\n", 2);
+  }
+}
+
+void encodeRequestHead(const Request& request, std::string* out, ReplyContext* context) {
   if (needsMetaForm(request)) {
-    internal::encodeMetaRequest(request, out, context);
+    internal::encodeMetaRequestHead(request, out, context);
     return;
   }
   if (context != nullptr) {
@@ -78,12 +108,14 @@ void encodeRequest(const Request& request, std::string* out, ReplyContext* conte
     case Command::kReplace:
     case Command::kAppend:
     case Command::kPrepend:
-      absl::StrAppend(out, name, " ", key, " ", request.flags, " ", request.exptime, " ",
-                      request.value.size(), "\r\n", request.value, "\r\n");
+      appendStorageHead(name, request, out);
+      out->append("\r\n", 2);
       return;
     case Command::kCas:
-      absl::StrAppend(out, name, " ", key, " ", request.flags, " ", request.exptime, " ",
-                      request.value.size(), " ", request.cas_unique, "\r\n", request.value, "\r\n");
+      appendStorageHead(name, request, out);
+      out->push_back(' ');
+      appendNumber(request.cas_unique, out);
+      out->append("\r\n", 2);
       return;
     case Command::kDelete:
       absl::StrAppend(out, name, " ", key, "\r\n");
@@ -132,23 +164,35 @@ void encodeResponse(const Request& request, const Response& response, std::strin
                         " t", item.ttl, "\r\n", item.value, "\r\n");
         return;
       }
+    {
+      const bool with_cas =
+          request.command == Command::kGets || request.command == Command::kGats;
+      size_t total = out->size() + 5;
+      for (const Item& item : response.items) total += item.key.size() + item.value.size() + 64;
+      out->reserve(total);  // one growth for the whole reply, not one per append.
       for (const Item& item : response.items) {
+        // " <flags> <bytes>[ <cas>]\r\n" is built on the stack and appended in one go.
+        char numbers[3 * absl::numbers_internal::kFastToBufferSize + 8];
+        char* p = numbers;
+        *p++ = ' ';
+        p = absl::numbers_internal::FastIntToBuffer(item.flags, p);
+        *p++ = ' ';
+        p = absl::numbers_internal::FastIntToBuffer(static_cast<uint64_t>(item.value.size()), p);
+        if (with_cas) {
+          *p++ = ' ';
+          p = absl::numbers_internal::FastIntToBuffer(item.cas, p);
+        }
+        *p++ = '\r';
+        *p++ = '\n';
         out->append("VALUE ", 6);
         out->append(item.key);
-        out->push_back(' ');
-        appendNumber(item.flags, out);
-        out->push_back(' ');
-        appendNumber(item.value.size(), out);
-        if (request.command == Command::kGets || request.command == Command::kGats) {
-          out->push_back(' ');
-          appendNumber(item.cas, out);
-        }
-        out->append("\r\n", 2);
+        out->append(numbers, static_cast<size_t>(p - numbers));
         out->append(item.value);
         out->append("\r\n", 2);
       }
-      out->append("END\r\n");
+      out->append("END\r\n", 5);
       return;
+    }
     case ResponseType::kStored:
       out->append("STORED\r\n");
       return;

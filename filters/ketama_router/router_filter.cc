@@ -117,18 +117,21 @@ void RouterFilter::onFragmentDone(size_t index, Response&& response) {
 Response RouterFilter::mergeRetrieval() {
   const Request& request = callbacks_->request();
   Response merged = Response::ofType(ResponseType::kValues);
-  std::vector<size_t> fragment_of(request.keys.size());
-  std::vector<size_t> cursor(fragments_.size(), 0);
+  absl::InlinedVector<uint32_t, 16> fragment_of(request.keys.size());
+  absl::InlinedVector<size_t, 4> cursor(fragments_.size(), 0);
   size_t failed_fragments = 0;
+  size_t hits = 0;
   for (size_t fi = 0; fi < fragments_.size(); ++fi) {
     const Fragment& f = fragments_[fi];
     bool ok = f.response.type == ResponseType::kValues;
     if (!ok) {
       ++failed_fragments;
       if (merged.text.empty()) merged.text = f.response.text;
+    } else {
+      hits += f.response.items.size();
     }
     for (uint32_t k : f.key_indexes) {
-      fragment_of[k] = fi;
+      fragment_of[k] = static_cast<uint32_t>(fi);
       if (!ok) merged.failed_keys.push_back(request.keys[k]);
     }
   }
@@ -137,6 +140,7 @@ Response RouterFilter::mergeRetrieval() {
     failure.failed_keys = std::move(merged.failed_keys);
     return failure;
   }
+  merged.items.reserve(hits);
   // Servers return hits in the order asked, so one cursor per fragment restores key order.
   for (size_t k = 0; k < request.keys.size(); ++k) {
     Fragment& f = fragments_[fragment_of[k]];

@@ -79,17 +79,29 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
   Cancellable* send(const Request& request, ResponseCallback callback) {
     absl::Time deadline = pool_.dispatcher_.now() + pool_.options_.request_timeout;
     if (connecting_) deadline = std::max(deadline, connect_deadline_);
-    auto pending = std::make_unique<PendingRequest>(std::move(callback), deadline);
+    pending_.emplace_back(std::move(callback), deadline);
+    PendingRequest& pending = pending_.back();
     scratch_.clear();
-    decode::encodeRequest(request, &scratch_, &pending->reply_);
-    evbuffer_add(socket_->output(), scratch_.data(), scratch_.size());
+    decode::encodeRequestHead(request, &scratch_, &pending.reply_);
+    evbuffer* output = socket_->output();
+    if (isStorage(request.command)) {
+      if (request.value.size() > kInlineValueBytes) {
+        // A big value goes straight into the socket buffer: copied once, not twice via scratch_.
+        evbuffer_add(output, scratch_.data(), scratch_.size());
+        evbuffer_add(output, request.value.data(), request.value.size());
+        scratch_.clear();
+      } else {
+        scratch_.append(request.value);
+      }
+      scratch_.append("\r\n", 2);
+    }
+    evbuffer_add(output, scratch_.data(), scratch_.size());
     socket_->scheduleWrite();  // requests queued in this batch of events share one writev.
-    pending_.push_back(std::move(pending));
     // One timer per connection, not one per request: if it is already set for an earlier
     // deadline, onTimer() moves it forward then. A later one (a request sent while connecting
     // waits for the connect deadline) must be pulled in now.
     if (pending_.size() == 1 && (!timer_->enabled() || deadline < armed_deadline_)) armTimer();
-    return pending_.back().get();
+    return &pending;
   }
 
   /** Fails everything pending and closes; the pool forgets this connection afterwards. */
@@ -103,13 +115,13 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
     counted_ = false;
     pool_.stats_.errors.inc();
     // Detach first: callbacks may send new requests through the pool.
-    std::deque<std::unique_ptr<PendingRequest>> failed;
+    std::deque<PendingRequest> failed;
     failed.swap(pending_);
     ConnPool& pool = pool_;
     pool.onConnectionClosed(this);  // `this` is now owned by the deferred-delete list.
     pool.events_.onUpstreamFailure();
-    for (auto& p : failed) {
-      if (p->callback_) p->callback_(Response::upstreamFailure(reason));
+    for (PendingRequest& p : failed) {
+      if (p.callback_) p.callback_(Response::upstreamFailure(reason));
     }
   }
 
@@ -136,7 +148,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
       const char* data = reinterpret_cast<const char*>(evbuffer_pullup(input, -1));
       Response response;
       size_t consumed = 0;
-      auto status = parser_.parse(absl::string_view(data, len), pending_.front()->reply_,
+      auto status = parser_.parse(absl::string_view(data, len), pending_.front().reply_,
                                   &response, &consumed);
       if (status == decode::ParseStatus::kNeedMore) {
         // A reply larger than one read: take the rest now rather than a loop turn later.
@@ -151,21 +163,21 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
         return;
       }
       evbuffer_drain(input, consumed);
-      std::unique_ptr<PendingRequest> done = std::move(pending_.front());
+      ResponseCallback callback = std::move(pending_.front().callback_);
       pending_.pop_front();  // the timer stays: onTimer() re-aims it at the new head.
       pool_.events_.onUpstreamSuccess();
-      if (done->callback_) done->callback_(std::move(response));
+      if (callback) callback(std::move(response));
     }
   }
 
   void armTimer() {
-    armed_deadline_ = pending_.front()->deadline_;
+    armed_deadline_ = pending_.front().deadline_;
     timer_->enable(armed_deadline_ - pool_.dispatcher_.now());
   }
 
   void onTimer() {
     if (pending_.empty()) return;
-    if (pool_.dispatcher_.now() < pending_.front()->deadline_) {
+    if (pool_.dispatcher_.now() < pending_.front().deadline_) {
       armTimer();
       return;
     }
@@ -186,7 +198,12 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
   absl::Time connect_deadline_;
   TimerPtr timer_;
   absl::Time armed_deadline_;  // what timer_ was last set for.
-  std::deque<std::unique_ptr<PendingRequest>> pending_;
+  // By value: a deque keeps elements in place as others come and go, so the Cancellable handed
+  // out stays valid, and there is no allocation per request (blocks hold many).
+  std::deque<PendingRequest> pending_;
+  // Values up to this size travel in scratch_ with their command line (one evbuffer_add); larger
+  // ones are added to the socket buffer directly.
+  static constexpr size_t kInlineValueBytes = 512;
   static constexpr int kMaxExtraReads = 16;  // 256 KiB per read event, then yield to others.
   decode::TextResponseParser parser_;
   std::string scratch_;

@@ -122,6 +122,38 @@ TEST(TextEncoderTest, RequestBytes) {
   EXPECT_EQ(encoded(req(Command::kQuit, {})), "quit\r\n");
 }
 
+TEST(TextEncoderTest, HeadIsTheRequestWithoutItsDataBlock) {
+  std::vector<Request> requests = sampleRequests();
+  Request negative_ttl = req(Command::kSet, {"k"});
+  negative_ttl.exptime = -1;
+  negative_ttl.value = "v";
+  requests.push_back(negative_ttl);
+  Request meta_set = req(Command::kSet, {"k"});  // travels as "ms" (the client wants a cas).
+  meta_set.meta.return_cas = true;
+  meta_set.value = "meta value";
+  requests.push_back(meta_set);
+  Request binary_key = req(Command::kAdd, {"a key"});  // base64 in meta form.
+  binary_key.value = std::string(600, 'x');
+  requests.push_back(binary_key);
+  for (const Request& r : requests) {
+    std::string whole;
+    encodeRequest(r, &whole);
+    std::string head = "prefix:";
+    encodeRequestHead(r, &head);
+    ASSERT_EQ(head.substr(0, 7), "prefix:");
+    head.erase(0, 7);
+    SCOPED_TRACE(whole);
+    if (isStorage(r.command)) {
+      EXPECT_EQ(head + r.value + "\r\n", whole);
+    } else {
+      EXPECT_EQ(head, whole);
+    }
+  }
+  std::string out;
+  encodeRequestHead(negative_ttl, &out);
+  EXPECT_EQ(out, "set k 0 -1 1\r\n");
+}
+
 TEST(TextEncoderTest, MetaGetAsksForSizeValueFlagsAndTtl) {
   EXPECT_EQ(encoded(req(Command::kMetaGet, {"some:key"})), "mg some:key s v f t\r\n");
 }
