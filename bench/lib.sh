@@ -56,6 +56,10 @@ bench_wait_port() {
 
 # user+system CPU of a whole process (all threads), in clock ticks.
 bench_cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# System-time CPU ticks only (the kernel's share: sockets, epoll).
+bench_sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
+# Read- plus write-family system calls made so far (syscr + syscw from /proc/PID/io).
+bench_io_syscalls() { awk '/^sysc[rw]:/ { n += $2 } END { print n + 0 }' "/proc/$1/io"; }
 # Resident set size in KiB.
 bench_rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 bench_hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }

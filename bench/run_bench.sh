@@ -4,7 +4,7 @@
 # (1 and N workers). Writes bench/results/latest.md, latest.jsonl, throughput.png and refreshes
 # the table in bench/README.md. Every run is bounded; the whole script takes a few minutes.
 #   bench/run_bench.sh
-# Knobs (environment): BENCH_DURATION_S (4), BENCH_WARMUP_S (1), BENCH_REPEATS (3), BENCH_CONNECTIONS
+# Knobs (environment): BENCH_DURATION_S (4), BENCH_WARMUP_S (1), BENCH_REPEATS (5), BENCH_CONNECTIONS
 #   (16), BENCH_THREADS (1), BENCH_KEYSPACE (10000), BENCH_WITH_BACKUP (0), BENCH_IDLE (1), BENCH_TARGETS,
 #   BENCH_WORKLOADS ("get_set pipeline16 multiget10 value4k"), BENCH_BAZEL_OUTPUT_BASE, BENCH_BIN_DIR.
 set -euo pipefail
@@ -20,7 +20,7 @@ CONNS=${BENCH_CONNECTIONS:-16}
 THREADS=${BENCH_THREADS:-1}
 KEYSPACE=${BENCH_KEYSPACE:-10000}
 WITH_BACKUP=${BENCH_WITH_BACKUP:-0}
-REPEATS=${BENCH_REPEATS:-3}
+REPEATS=${BENCH_REPEATS:-5}
 RUN_IDLE=${BENCH_IDLE:-1}
 WORKLOADS=${BENCH_WORKLOADS:-get_set pipeline16 multiget10 value4k}
 RESULTS=bench/results
@@ -62,8 +62,9 @@ bench_start_memcached; MB_PORT=$MC_PORT
 if [ "$WITH_BACKUP" = 1 ]; then bench_start_memcached; MBK_PORT=$MC_PORT; fi
 echo "memcached: 127.0.0.1:$MA_PORT 127.0.0.1:$MB_PORT${MBK_PORT:+ (backup 127.0.0.1:$MBK_PORT)}" >&2
 
-# mcmesh-1-i1: one upstream connection per server, as nutcracker's default server_connections: 1.
-TARGETS="direct nutcracker mcmesh-1 mcmesh-1-i1"
+# mcmesh-1 keeps one upstream connection per server (-i 1, the default), as nutcracker's default
+# server_connections: 1; other pool sizes can be asked for as mcmesh-1-i<N> in BENCH_TARGETS.
+TARGETS="direct nutcracker mcmesh-1"
 [ "$WITH_BACKUP" = 1 ] && TARGETS+=" mcmesh-1+backup"
 TARGETS+=" mcmesh-2"
 TARGETS=${BENCH_TARGETS:-$TARGETS}
@@ -134,21 +135,24 @@ for w in $WORKLOADS; do
       BENCH_PIDS+=("$bp")
       # CPU of the process under test over the measured window only (after the warm-up).
       sleep "$WARMUP"
-      c0=$(bench_cpu_ticks "$T_PID")
+      c0=$(bench_cpu_ticks "$T_PID"); k0=$(bench_sys_ticks "$T_PID"); s0=$(bench_io_syscalls "$T_PID")
       sleep "$DURATION"
-      c1=$(bench_cpu_ticks "$T_PID")
+      c1=$(bench_cpu_ticks "$T_PID"); k1=$(bench_sys_ticks "$T_PID"); s1=$(bench_io_syscalls "$T_PID")
       wait "$bp" || true
       bench_stop "$bp"
       rss=$(bench_rss_kib "$T_PID")
       line=$(cat "$WORK/run.json")
       echo "$line" >>"$RESULTS/latest.jsonl"
       ops=$(bench_json ops "$line"); ops=${ops:-0}
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$t" \
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$t" \
         "$(bench_json ops_per_s "$line")" "$(bench_json p50_us "$line")" \
         "$(bench_json p99_us "$line")" "$(bench_json p999_us "$line")" \
         "$(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$ops" 'BEGIN { printf "%.2f", (n > 0 ? d / hz / n * 1e6 : 0) }')" \
         "$(awk -v r="$rss" 'BEGIN { printf "%.1f", r / 1024 }')" \
-        "$(bench_json errors "$line")" "$(bench_json misses "$line")" >>"$WORK/runs.tsv"
+        "$(bench_json errors "$line")" "$(bench_json misses "$line")" \
+        "$(awk -v k=$((k1 - k0)) -v c=$((c1 - c0)) 'BEGIN { printf "%.0f", (c > 0 ? 100 * k / c : 0) }')" \
+        "$(awk -v s=$((s1 - s0)) -v n="$ops" 'BEGIN { printf "%.2f", (n > 0 ? s / n : 0) }')" \
+        >>"$WORK/runs.tsv"
       printf '%-11s %-16s #%d %10s ops/s  p50 %7s us  p99 %8s us  CPU %s us/req\n' "$w" "$t" "$rep" \
         "$(bench_json ops_per_s "$line")" "$(bench_json p50_us "$line")" \
         "$(bench_json p99_us "$line")" "$(tail -1 "$WORK/runs.tsv" | cut -f7)" >&2
@@ -168,35 +172,38 @@ awk -F'\t' -v OFS='\t' '
   { k = $1 OFS $2
     if (!(k in seen)) { seen[k] = 1; order[++n] = k }
     for (f = 3; f <= 7; f++) m[k, f] = m[k, f] " " $f
+    for (f = 11; f <= 12; f++) m[k, f] = m[k, f] " " $f
     if ($8 + 0 > rss[k] + 0) rss[k] = $8
     err[k] += $9; miss[k] += $10
     if (!(k in lo) || $3 + 0 < lo[k]) lo[k] = $3 + 0
     if ($3 + 0 > hi[k]) hi[k] = $3 + 0 }
   END { for (i = 1; i <= n; i++) { k = order[i]; ops = median(m[k, 3])
       print k, ops, median(m[k, 4]), median(m[k, 5]), median(m[k, 6]), sprintf("%.2f", median(m[k, 7])),
-        rss[k], err[k], miss[k], (ops > 0 ? sprintf("%.0f%%", (hi[k] - lo[k]) / ops * 100) : "-") } }
+        rss[k], err[k], miss[k], (ops > 0 ? sprintf("%.0f%%", (hi[k] - lo[k]) / ops * 100) : "-"),
+        sprintf("%.0f%%", median(m[k, 11])), sprintf("%.2f", median(m[k, 12])) } }
 ' "$WORK/runs.tsv" >"$WORK/rows.tsv"
 
 # Ratios to direct (a) and nutcracker (b) per workload; markdown table.
 TABLE=$(awk -F'\t' '
   { w[NR]=$1; t[NR]=$2; ops[NR]=$3; p50[NR]=$4; p99[NR]=$5; p999[NR]=$6; cpu[NR]=$7; rss[NR]=$8;
-    err[NR]=$9; miss[NR]=$10; spread[NR]=$11
+    err[NR]=$9; miss[NR]=$10; spread[NR]=$11; sys[NR]=$12; calls[NR]=$13
     if ($2 == "direct") d_ops[$1]=$3
     if ($2 == "nutcracker") { n_ops[$1]=$3; n_p99[$1]=$5 } }
   END {
-    print "| workload | target | ops/s | spread | vs direct | vs nutcracker | p50 µs | p99 µs | p99.9 µs | p99 vs nutcracker | CPU s / M req | RSS MiB | errors | misses |"
-    print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    print "| workload | target | ops/s | spread | vs direct | vs nutcracker | p50 µs | p99 µs | p99.9 µs | p99 vs nutcracker | CPU s / M req | sys share | read+write calls / req | RSS MiB | errors | misses |"
+    print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for (i = 1; i <= NR; i++) {
       vd = d_ops[w[i]] > 0 ? sprintf("%.2fx", ops[i] / d_ops[w[i]]) : "-"
       vn = n_ops[w[i]] > 0 ? sprintf("%.2fx", ops[i] / n_ops[w[i]]) : "-"
       pn = n_p99[w[i]] > 0 ? sprintf("%.2fx", p99[i] / n_p99[w[i]]) : "-"
-      printf "| %s | %s | %.0f | %s | %s | %s | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s |\n",
-        w[i], t[i], ops[i], spread[i], vd, vn, p50[i], p99[i], p999[i], pn, cpu[i], rss[i], err[i], miss[i]
+      printf "| %s | %s | %.0f | %s | %s | %s | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s |\n",
+        w[i], t[i], ops[i], spread[i], vd, vn, p50[i], p99[i], p999[i], pn, cpu[i], sys[i], calls[i],
+        rss[i], err[i], miss[i]
     }
   }' "$WORK/rows.tsv")
 
 # The issue's bar: mcmesh with 1 worker >= 1.0x nutcracker ops/s and p99 <= 1.2x, every workload.
-VERDICT=$(for m in mcmesh-1 mcmesh-1-i1; do
+VERDICT=$(for m in $(echo "$TARGETS" | tr ' ' '\n' | grep '^mcmesh-1\(-i[0-9]*\)\?$'); do
   awk -F'\t' -v m="$m" '
     $2 == "nutcracker" { n_ops[$1]=$3; n_p99[$1]=$5 }
     $2 == m { m_ops[$1]=$3; m_p99[$1]=$5; order[++k]=$1 }
@@ -254,7 +261,8 @@ DIRTY=$(git status --porcelain -- proxy filters 2>/dev/null | head -1)
   echo "Load: mcbench, $CONNS connections, $THREADS thread(s), keyspace $KEYSPACE (preloaded), ${WARMUP}s warm-up + ${DURATION}s measured per run;"
   echo "each row is the median of $REPEATS runs, interleaved with the other rows of its workload (*spread*: (max - min) / median of ops/s);"
   echo "2 memcached servers (-t 2), nutcracker and mcmesh route over both with ketama/md5; *direct* is one of them with the whole keyspace."
-  echo "CPU s / M req is the CPU (user+sys, all threads) of the process under test (the proxy; memcached itself for *direct*) over the measured window."
+  echo "CPU s / M req is the CPU (user+sys, all threads) of the process under test (the proxy; memcached itself for *direct*) over the measured window;"
+  echo "*sys share* is the kernel's part of that CPU, *read+write calls / req* the read- and write-family system calls (/proc/PID/io syscr + syscw) per request."
   echo "The load generator, the proxy and the servers share the machine's cores, so compare rows within one run."
   echo
   for w in $WORKLOADS; do echo "- **$w**: $(workload_title "$w") (\`$(workload_args "$w")\`)"; done
