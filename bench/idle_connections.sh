@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Memory benchmark: 10,000 idle client connections to mcmesh must cost at most 40 MiB RSS in total.
 # Opens the connections (each pinged once with "version", then idle), reads mcmesh's VmRSS
-# before/with/after them, per worker count. Prints a markdown table; exit 1 if a run fails.
+# before/with/after them, per worker count. Then the same with 1,000 connections that each first
+# read a 256 KiB item (a connection's buffers must shrink back after a large value: kept, they
+# would cost 250 MiB). Prints a markdown table; exit 1 if a run fails.
 #   bench/idle_connections.sh            # builds what it needs
-#   IDLE_CONNECTIONS=10000 IDLE_CONCURRENCY="1 2" BENCH_BIN_DIR=... bench/idle_connections.sh
+#   IDLE_CONNECTIONS=10000 IDLE_CONCURRENCY="1 2" IDLE_LARGE_CONNECTIONS=1000 IDLE_LARGE_BYTES=262144 \
+#     BENCH_BIN_DIR=... bench/idle_connections.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -11,6 +14,8 @@ source bench/lib.sh
 N=${IDLE_CONNECTIONS:-10000}
 CONCURRENCY=${IDLE_CONCURRENCY:-1 2}
 LIMIT_MIB=${IDLE_LIMIT_MIB:-40}
+LARGE_CONNECTIONS=${IDLE_LARGE_CONNECTIONS:-1000}
+LARGE_BYTES=${IDLE_LARGE_BYTES:-262144}
 
 WORK=${BENCH_WORK:-}
 OWN_WORK=0
@@ -38,11 +43,14 @@ fi
 
 bench_start_memcached
 status=0
-echo "| workers | connections held | RSS before (MiB) | RSS with N idle (MiB) | per connection (KiB) | RSS after close (MiB) | limit $LIMIT_MIB MiB |"
-echo "|---|---|---|---|---|---|---|"
-for c in $CONCURRENCY; do
+
+# <workers> <connections> [idle_clients flags...]: one table row.
+measure() {
+  local c=$1 n=$2
+  shift 2
+  local port mp ip out before with after ready verdict
   port=$(bench_free_port)
-  "$WORK/mcmesh" -D -l 127.0.0.1 -p "$port" -s "127.0.0.1:$MC_PORT" -n $((N + 1000)) \
+  "$WORK/mcmesh" -D -l 127.0.0.1 -p "$port" -s "127.0.0.1:$MC_PORT" -n $((n + 1000)) \
     --concurrency="$c" --log_level=warn >"$WORK/idle-mcmesh-$c.log" 2>&1 &
   mp=$!
   BENCH_PIDS+=("$mp")
@@ -50,7 +58,7 @@ for c in $CONCURRENCY; do
   sleep 0.5
   before=$(bench_rss_kib "$mp")
   out="$WORK/idle-$c.out"
-  "$WORK/idle_clients" --port "$port" --connections "$N" --hold_s 60 --timeout_s 60 >"$out" 2>&1 &
+  "$WORK/idle_clients" --port "$port" --connections "$n" --hold_s 60 --timeout_s 60 "$@" >"$out" 2>&1 &
   ip=$!
   BENCH_PIDS+=("$ip")
   for _ in $(seq 1 1200); do
@@ -66,11 +74,23 @@ for c in $CONCURRENCY; do
   sleep 1
   after=$(bench_rss_kib "$mp")
   bench_stop "$mp"
-  verdict=$(awk -v w="$with" -v l="$LIMIT_MIB" -v r="$ready" -v n="$N" \
+  verdict=$(awk -v w="$with" -v l="$LIMIT_MIB" -v r="$ready" -v n="$n" \
     'BEGIN { if (r < n) print "FAIL (only " r " opened)"; else if (w / 1024 <= l) print "PASS"; else print "FAIL" }')
   [ "${verdict%% *}" = PASS ] || status=1
-  awk -v c="$c" -v r="$ready" -v b="$before" -v w="$with" -v a="$after" -v v="$verdict" 'BEGIN {
+  awk -v c="$c" -v r="$ready" -v b="$before" -v w="$with" -v a="$after" -v v="$verdict" -v what="$WHAT" 'BEGIN {
     per = (r > 0) ? (w - b) / r : 0
-    printf "| %d | %d | %.1f | %.1f | %.2f | %.1f | %s |\n", c, r, b / 1024, w / 1024, per, a / 1024, v }'
+    printf "| %d | %d %s | %.1f | %.1f | %.2f | %.1f | %s |\n", c, r, what, b / 1024, w / 1024, per, a / 1024, v }'
+}
+
+echo "| workers | connections held | RSS before (MiB) | RSS with them idle (MiB) | per connection (KiB) | RSS after close (MiB) | limit $LIMIT_MIB MiB |"
+echo "|---|---|---|---|---|---|---|"
+for c in $CONCURRENCY; do
+  WHAT="idle" measure "$c" "$N"
 done
+# Buffers shrink back: each connection first reads one large item (through the proxy's reply
+# buffers), then idles. Kept buffers would cost LARGE_CONNECTIONS x LARGE_BYTES.
+if [ "$LARGE_CONNECTIONS" -gt 0 ]; then
+  WHAT="idle after a $((LARGE_BYTES / 1024)) KiB get each" \
+    measure 1 "$LARGE_CONNECTIONS" --large_value_bytes "$LARGE_BYTES" --window 64
+fi
 exit "$status"

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "absl/strings/match.h"
+#include "proxy/buffer_policy.h"
 #include "proxy/worker.h"
 
 namespace mcmesh {
@@ -137,6 +138,7 @@ void ClientConnection::processInput(bool may_read) {
     queue_.back()->start();
   }
   processing_ = false;
+  shrinkIfLarge(request_scratch_.value);  // e.g. a big value left by a parse error.
   bool inflight_full = queue_.size() >= limits.max_inflight && evbuffer_get_length(input) > 0;
   if (inflight_full && !paused_by_inflight_) worker_.cluster().counters().inflight_limit_pauses.inc();
   paused_by_inflight_ = inflight_full;
@@ -158,6 +160,7 @@ void ClientConnection::onRequestComplete(ActiveRequest& request) {
     if (!reply_scratch_.empty()) {
       evbuffer_add(socket_->output(), reply_scratch_.data(), reply_scratch_.size());
     }
+    shrinkIfLarge(reply_scratch_);
     request.encoded().clear();  // written: flush() must not write it again.
     flush();
     return;

@@ -1,16 +1,9 @@
 // ActiveRequest: forward and reverse iteration over one request's filter instances.
 #include "proxy/filter_chain.h"
 
-namespace mcmesh {
-namespace {
-// A pooled request keeps its buffers for the next one, but not a big value's: idle memory
-// stays small after a large request.
-constexpr size_t kMaxKeptBufferBytes = 16 * 1024;
-void trimBuffer(std::string& buffer) {
-  if (buffer.capacity() > kMaxKeptBufferBytes) std::string().swap(buffer);
-}
-}  // namespace
+#include "proxy/buffer_policy.h"
 
+namespace mcmesh {
 ActiveRequest::ActiveRequest(RequestOwner& owner, Request&& request, const FilterChain& chain,
                              std::chrono::steady_clock::time_point started)
     : owner_(&owner), request_(std::move(request)), started_(started) {
@@ -39,8 +32,8 @@ bool ActiveRequest::recycle() {
   for (auto& filter : filters_) reusable = filter->resetForReuse() && reusable;
   if (reusable) {
     response_ = Response();  // its items came from an upstream: nothing to reuse there.
-    trimBuffer(request_.value);
-    trimBuffer(encoded_);
+    shrinkIfLarge(request_.value);  // kept for the next request, but not a big value's size.
+    shrinkIfLarge(encoded_);
   }
   return reusable;
 }

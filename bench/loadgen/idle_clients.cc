@@ -1,5 +1,7 @@
 // idle_clients: opens N client connections, pings each once ("version"), then holds them idle
 // so a script can read the proxy's RSS; prints JSON progress lines. Bounded by --hold_s.
+// With --large_value_bytes each connection first reads one item of that size instead of the
+// ping, so the script can check that connections do not keep a big value's buffers while idle.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
@@ -16,6 +18,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/string_view.h"
 #include "bench/loadgen/load_thread.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "target IPv4 address");
@@ -24,6 +27,9 @@ ABSL_FLAG(int, connections, 10000, "connections to open and hold");
 ABSL_FLAG(int, window, 256, "connects/pings in flight at once (keeps the accept queue short)");
 ABSL_FLAG(double, hold_s, 30, "seconds to hold the connections after they are ready");
 ABSL_FLAG(double, timeout_s, 60, "give up on opening/pinging after this long");
+ABSL_FLAG(int, large_value_bytes, 0,
+          "if > 0: store one item of this size first, and each connection gets it instead of "
+          "sending version");
 
 namespace mcmesh::bench {
 namespace {
@@ -32,6 +38,35 @@ volatile sig_atomic_t g_stop = 0;
 void onSignal(int) { g_stop = 1; }
 
 enum class Phase : uint8_t { kConnecting, kPinging, kReady, kFailed };
+
+constexpr char kLargeKey[] = "mcmesh:idle_clients:large";
+
+// Blocking set of the large item through one extra connection; false on any failure.
+bool storeLargeValue(const sockaddr_in& addr, int bytes) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
+  std::string out = std::string("set ") + kLargeKey + " 0 0 " + std::to_string(bytes) + "\r\n";
+  out.append(static_cast<size_t>(bytes), 'v');
+  out.append("\r\n");
+  for (size_t sent = 0; ok && sent < out.size();) {
+    ssize_t w = ::send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+    ok = w > 0;
+    if (ok) sent += static_cast<size_t>(w);
+  }
+  std::string reply;
+  while (ok && reply.find("\r\n") == std::string::npos) {
+    char buf[256];
+    ssize_t r = ::recv(fd, buf, sizeof(buf), 0);
+    ok = r > 0;
+    if (ok) reply.append(buf, static_cast<size_t>(r));
+  }
+  ::close(fd);
+  return ok && reply == "STORED\r\n";
+}
 
 struct Client {
   int fd = -1;
@@ -57,7 +92,14 @@ int run() {
   uint64_t start = monotonicNs();
   uint64_t deadline = start + static_cast<uint64_t>(absl::GetFlag(FLAGS_timeout_s) * 1e9);
   int next = 0, busy = 0, ready = 0, failed = 0;
-  static const char kPing[] = "version\r\n";
+  const int large = absl::GetFlag(FLAGS_large_value_bytes);
+  if (large > 0 && !storeLargeValue(addr, large)) {
+    std::printf("{\"event\":\"error\",\"what\":\"storing the large value failed\"}\n");
+    return 1;
+  }
+  // The reply to the ping ends with END after a VALUE of `large` bytes, or is one VERSION line.
+  const std::string ping = large > 0 ? std::string("get ") + kLargeKey + "\r\n" : "version\r\n";
+  const size_t min_reply = large > 0 ? static_cast<size_t>(large) + 5 : 2;
   auto fail = [&](Client& c) {
     if (c.fd >= 0) {
       epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
@@ -91,8 +133,8 @@ int run() {
         int err = 0;
         socklen_t len = sizeof(err);
         getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        if (err != 0 || ::send(c.fd, kPing, sizeof(kPing) - 1, MSG_NOSIGNAL) !=
-                            static_cast<ssize_t>(sizeof(kPing) - 1)) {
+        if (err != 0 || ::send(c.fd, ping.data(), ping.size(), MSG_NOSIGNAL) !=
+                            static_cast<ssize_t>(ping.size())) {
           fail(c);
           continue;
         }
@@ -102,7 +144,7 @@ int run() {
         ev.data.ptr = &c;
         epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
       } else if (c.phase == Phase::kPinging) {
-        char buf[256];
+        char buf[16384];
         ssize_t r = ::recv(c.fd, buf, sizeof(buf), 0);
         if (r <= 0) {
           if (r < 0 && errno == EAGAIN) continue;
@@ -110,8 +152,12 @@ int run() {
           continue;
         }
         c.reply.append(buf, static_cast<size_t>(r));
-        if (c.reply.find("\r\n") == std::string::npos) continue;
-        if (c.reply.compare(0, 8, "VERSION ") != 0) {
+        const absl::string_view end = large > 0 ? "END\r\n" : "\r\n";
+        if (c.reply.size() < min_reply ||
+            c.reply.compare(c.reply.size() - end.size(), end.size(), end.data()) != 0) {
+          continue;
+        }
+        if (c.reply.compare(0, large > 0 ? 6 : 8, large > 0 ? "VALUE " : "VERSION ") != 0) {
           fail(c);
           continue;
         }

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "proxy/buffer_policy.h"
 #include "proxy/buffered_socket.h"
 
 namespace mcmesh::upstream {
@@ -96,6 +97,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
       scratch_.append("\r\n", 2);
     }
     evbuffer_add(output, scratch_.data(), scratch_.size());
+    shrinkIfLarge(scratch_);  // after a get with thousands of keys.
     socket_->scheduleWrite();  // requests queued in this batch of events share one writev.
     // One timer per connection, not one per request: if it is already set for an earlier
     // deadline, onTimer() moves it forward then. A later one (a request sent while connecting
