@@ -43,7 +43,8 @@ void ActiveRequest::reuse(RequestOwner& owner, Request&& request,
   owner_ = &owner;
   // Swapped, not moved: the caller gets this object's old buffers (key vector, value string)
   // to parse its next request into, so steady traffic allocates none.
-  std::swap(request_, request);
+  using std::swap;
+  swap(request_, request);  // mcmesh::swap (message.h): member-wise.
   request_index_ = 0;
   response_index_ = -1;
   responding_ = false;

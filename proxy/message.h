@@ -105,6 +105,38 @@ struct Request {
   MetaFlags meta;                 // meta and binary clients only (see MetaFlags).
 };
 
+// Member-wise swaps (found by ADL): a pooled request swaps buffers with the connection's parse
+// target for every request (ActiveRequest::reuse), and std::swap's three whole-struct moves cost
+// about three times as much.
+inline void swap(MetaFlags& a, MetaFlags& b) noexcept {
+  using std::swap;
+  swap(a.meta, b.meta);
+  swap(a.return_cas, b.return_cas);
+  swap(a.vivify, b.vivify);
+  swap(a.initial, b.initial);
+  a.extra.swap(b.extra);
+  swap(a.quiet, b.quiet);
+  a.order.swap(b.order);
+  a.opaque.swap(b.opaque);
+  swap(a.base64_key, b.base64_key);
+  swap(a.opcode, b.opcode);
+  swap(a.binary_opaque, b.binary_opaque);
+}
+
+inline void swap(Request& a, Request& b) noexcept {
+  using std::swap;
+  swap(a.command, b.command);
+  a.keys.swap(b.keys);
+  swap(a.flags, b.flags);
+  swap(a.exptime, b.exptime);
+  swap(a.cas_unique, b.cas_unique);
+  swap(a.delta, b.delta);
+  a.value.swap(b.value);
+  swap(a.noreply, b.noreply);
+  a.args.swap(b.args);
+  swap(a.meta, b.meta);
+}
+
 enum class ResponseType : uint8_t {
   kValues,  // retrieval reply: `items` holds the hits (possibly none), then END.
   kStored,

@@ -103,12 +103,16 @@ void RouterFilter::onFragmentDone(size_t index, Response&& response) {
   Fragment& f = fragments_[index];
   f.handle = nullptr;
   f.done = true;
+  if (fragments_.size() == 1 && !broadcast_) {
+    // The common case, one server: the reply goes straight on, without a stop in the fragment.
+    outstanding_ = 0;
+    callbacks_->sendResponse(std::move(response));
+    return;
+  }
   f.response = std::move(response);
   if (--outstanding_ != 0) return;
   if (broadcast_) {
     callbacks_->sendResponse(mergeBroadcast());
-  } else if (fragments_.size() == 1) {
-    callbacks_->sendResponse(std::move(fragments_[0].response));
   } else {
     callbacks_->sendResponse(mergeRetrieval());
   }
