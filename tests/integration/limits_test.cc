@@ -87,6 +87,37 @@ TEST_F(LimitsTest, OversizedValuesAreRefusedAndTheConnectionContinues) {
   EXPECT_EQ(counter("values_too_large"), "1");
 }
 
+// Values up to 512 B travel to memcached inside the command's buffer, larger ones are copied into
+// the socket buffer on their own (conn_pool.cc), and big replies pass the 16 KiB buffer limit:
+// every size must arrive byte for byte, through the proxy and on the server itself.
+TEST_F(LimitsTest, ValuesOfEverySizeTravelIntact) {
+  start({});
+  auto c = client();
+  auto direct = TextClient::connect(server_->port());
+  ASSERT_TRUE(direct.ok()) << direct.status();
+  const std::vector<size_t> sizes = {0, 1, 511, 512, 513, 4096, 16 * 1024 + 1, 65537, 512 * 1024};
+  auto valueOf = [](size_t size) {
+    std::string v(size, 'x');
+    for (size_t i = 0; i < size; ++i) v[i] = "ab\r\n\0 END"[i % 9];  // lines and NULs inside.
+    return v;
+  };
+  for (size_t size : sizes) {
+    const std::string key = absl::StrCat("size:", size);
+    ASSERT_EQ(c->set(key, valueOf(size)).value_or(""), "STORED") << size;
+  }
+  for (int round = 0; round < 2; ++round) {  // twice: buffers are reused after shrinking.
+    for (size_t size : sizes) {
+      const std::string key = absl::StrCat("size:", size);
+      auto through_proxy = c->get(key);
+      ASSERT_TRUE(through_proxy.ok() && through_proxy->has_value()) << size;
+      EXPECT_EQ(**through_proxy, valueOf(size)) << size;
+      auto on_server = (*direct)->get(key);
+      ASSERT_TRUE(on_server.ok() && on_server->has_value()) << size;
+      EXPECT_EQ(**on_server, valueOf(size)) << size;
+    }
+  }
+}
+
 TEST_F(LimitsTest, TooManyKeysInOneGetIsAClientError) {
   start({"--max_keys_per_get=3"});
   auto c = client();
