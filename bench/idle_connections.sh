@@ -2,10 +2,12 @@
 # Memory benchmark: 10,000 idle client connections to mcmesh must cost at most 40 MiB RSS in total.
 # Opens the connections (each pinged once with "version", then idle), reads mcmesh's VmRSS
 # before/with/after them, per worker count. Then the same with 1,000 connections that each first
-# read a 256 KiB item (a connection's buffers must shrink back after a large value: kept, they
-# would cost 250 MiB). Prints a markdown table; exit 1 if a run fails.
+# read a 256 KiB item, alone and within a 1,000-key get (a connection's buffers must shrink back
+# after a large value or a big multi-get: kept, they would cost 250 MiB or more). Prints a
+# markdown table; exit 1 if a run fails.
 #   bench/idle_connections.sh            # builds what it needs
 #   IDLE_CONNECTIONS=10000 IDLE_CONCURRENCY="1 2" IDLE_LARGE_CONNECTIONS=1000 IDLE_LARGE_BYTES=262144 \
+#     IDLE_LARGE_KEYS=1000 \
 #     BENCH_BIN_DIR=... bench/idle_connections.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,7 @@ CONCURRENCY=${IDLE_CONCURRENCY:-1 2}
 LIMIT_MIB=${IDLE_LIMIT_MIB:-40}
 LARGE_CONNECTIONS=${IDLE_LARGE_CONNECTIONS:-1000}
 LARGE_BYTES=${IDLE_LARGE_BYTES:-262144}
+LARGE_KEYS=${IDLE_LARGE_KEYS:-1000}
 
 WORK=${BENCH_WORK:-}
 OWN_WORK=0
@@ -44,20 +47,20 @@ fi
 bench_start_memcached
 status=0
 
-# <workers> <connections> [idle_clients flags...]: one table row.
+# <row name> <workers> <connections> [idle_clients flags...]: one table row.
 measure() {
-  local c=$1 n=$2
-  shift 2
+  local what=$1 c=$2 n=$3
+  shift 3
   local port mp ip out before with after ready verdict
   port=$(bench_free_port)
   "$WORK/mcmesh" -D -l 127.0.0.1 -p "$port" -s "127.0.0.1:$MC_PORT" -n $((n + 1000)) \
-    --concurrency="$c" --log_level=warn >"$WORK/idle-mcmesh-$c.log" 2>&1 &
+    --concurrency="$c" --log_level=warn >"$WORK/idle-mcmesh-$c-${what// /_}.log" 2>&1 &
   mp=$!
   BENCH_PIDS+=("$mp")
   bench_wait_port "$port" "$mp"
   sleep 0.5
   before=$(bench_rss_kib "$mp")
-  out="$WORK/idle-$c.out"
+  out="$WORK/idle-$c-${what// /_}.out"
   "$WORK/idle_clients" --port "$port" --connections "$n" --hold_s 60 --timeout_s 60 "$@" >"$out" 2>&1 &
   ip=$!
   BENCH_PIDS+=("$ip")
@@ -77,7 +80,7 @@ measure() {
   verdict=$(awk -v w="$with" -v l="$LIMIT_MIB" -v r="$ready" -v n="$n" \
     'BEGIN { if (r < n) print "FAIL (only " r " opened)"; else if (w / 1024 <= l) print "PASS"; else print "FAIL" }')
   [ "${verdict%% *}" = PASS ] || status=1
-  awk -v c="$c" -v r="$ready" -v b="$before" -v w="$with" -v a="$after" -v v="$verdict" -v what="$WHAT" 'BEGIN {
+  awk -v c="$c" -v r="$ready" -v b="$before" -v w="$with" -v a="$after" -v v="$verdict" -v what="$what" 'BEGIN {
     per = (r > 0) ? (w - b) / r : 0
     printf "| %d | %d %s | %.1f | %.1f | %.2f | %.1f | %s |\n", c, r, what, b / 1024, w / 1024, per, a / 1024, v }'
 }
@@ -85,12 +88,14 @@ measure() {
 echo "| workers | connections held | RSS before (MiB) | RSS with them idle (MiB) | per connection (KiB) | RSS after close (MiB) | limit $LIMIT_MIB MiB |"
 echo "|---|---|---|---|---|---|---|"
 for c in $CONCURRENCY; do
-  WHAT="idle" measure "$c" "$N"
+  measure idle "$c" "$N"
 done
 # Buffers shrink back: each connection first reads one large item (through the proxy's reply
 # buffers), then idles. Kept buffers would cost LARGE_CONNECTIONS x LARGE_BYTES.
 if [ "$LARGE_CONNECTIONS" -gt 0 ]; then
-  WHAT="idle after a $((LARGE_BYTES / 1024)) KiB get each" \
-    measure 1 "$LARGE_CONNECTIONS" --large_value_bytes "$LARGE_BYTES" --window 64
+  measure "idle after a $((LARGE_BYTES / 1024)) KiB get each" 1 "$LARGE_CONNECTIONS" \
+    --large_value_bytes "$LARGE_BYTES" --window 64
+  measure "idle after a $LARGE_KEYS-key get (one $((LARGE_BYTES / 1024)) KiB hit) each" 1 \
+    "$LARGE_CONNECTIONS" --large_value_bytes "$LARGE_BYTES" --get_keys "$LARGE_KEYS" --window 64
 fi
 exit "$status"

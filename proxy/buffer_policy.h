@@ -1,19 +1,46 @@
-// How much buffer memory a connection or pooled request may keep between requests.
+// How much buffer memory may be kept between requests, and where.
 #pragma once
 
 #include <cstddef>
 #include <string>
+#include <vector>
+
+#include "proxy/message.h"
 
 namespace mcmesh {
 
-// Reusable buffers keep their capacity so steady traffic does not allocate, but only up to this
-// size: after a large value they shrink back, so thousands of connections that each once moved a
-// big item do not each hold its size.
-inline constexpr size_t kMaxKeptBufferBytes = 16 * 1024;
+// Reusable buffers keep their capacity so steady traffic does not allocate, but only up to a
+// limit: after a large value or a big multi-get they shrink back. Idle client connections keep
+// none (the parse and reply scratch buffers belong to the worker), so what a proxy with
+// thousands of idle connections holds does not depend on what those connections once moved.
+//
+// The worker's parse and reply scratch buffers: one of each per worker.
+inline constexpr size_t kMaxKeptWorkerBufferBytes = 64 * 1024;
+// Each pooled request (up to ActiveRequestPool's max_idle per worker) and upstream connection.
+inline constexpr size_t kMaxKeptRequestBufferBytes = 8 * 1024;
+// Key slots a Request keeps (a multi-get's larger vector is freed).
+inline constexpr size_t kMaxKeptKeys = 16;
 
-/** Frees `buffer`'s memory if it grew past kMaxKeptBufferBytes (its contents must be spent). */
-inline void shrinkIfLarge(std::string& buffer) {
-  if (buffer.capacity() > kMaxKeptBufferBytes) std::string().swap(buffer);
+/** Frees `buffer`'s memory if it grew past `limit` (its contents must be spent). */
+inline void shrinkIfLarge(std::string& buffer, size_t limit) {
+  if (buffer.capacity() > limit) std::string().swap(buffer);
+}
+
+/**
+ * Drops a spent request's keys (a big multi-get's vector entirely) and frees any of its strings
+ * that grew past `limit`; what is kept is only capacity, for the next request parsed into it.
+ */
+inline void releaseLargeBuffers(Request& request, size_t limit) {
+  if (request.keys.capacity() > kMaxKeptKeys) {
+    std::vector<std::string>().swap(request.keys);
+  } else {
+    request.keys.clear();
+  }
+  shrinkIfLarge(request.value, limit);
+  shrinkIfLarge(request.args, limit);
+  shrinkIfLarge(request.meta.extra, limit);
+  shrinkIfLarge(request.meta.order, limit);
+  shrinkIfLarge(request.meta.opaque, limit);
 }
 
 }  // namespace mcmesh

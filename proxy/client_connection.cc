@@ -82,9 +82,10 @@ void ClientConnection::processInput(bool may_read) {
     if (codec_ == nullptr) {
       codec_ = decode::makeClientCodec(static_cast<uint8_t>(data[0]), limits.parse);
     }
-    // Parsed into the connection's Request: it carries buffers from an earlier request (see
-    // ActiveRequest::reuse), so the keys and value of steady traffic reuse their memory.
-    Request& request = request_scratch_;
+    // Parsed into the worker's scratch Request, which then trades buffers with the pooled
+    // ActiveRequest (see ActiveRequest::reuse): the key vector and value are reused, not
+    // allocated per request. Nothing below reads it after acquire().
+    Request& request = worker_.parseScratch();
     size_t consumed = 0;
     decode::ParseStatus status = codec_->parse(absl::string_view(data, len), &request, &consumed);
     if (consumed > 0) evbuffer_drain(input, consumed);
@@ -138,7 +139,8 @@ void ClientConnection::processInput(bool may_read) {
     queue_.back()->start();
   }
   processing_ = false;
-  shrinkIfLarge(request_scratch_.value);  // e.g. a big value left by a parse error.
+  // A request answered here (no topology yet, quit) was not swapped away: drop what it holds.
+  releaseLargeBuffers(worker_.parseScratch(), kMaxKeptWorkerBufferBytes);
   bool inflight_full = queue_.size() >= limits.max_inflight && evbuffer_get_length(input) > 0;
   if (inflight_full && !paused_by_inflight_) worker_.cluster().counters().inflight_limit_pauses.inc();
   paused_by_inflight_ = inflight_full;
@@ -153,14 +155,13 @@ void ClientConnection::onRequestComplete(ActiveRequest& request) {
   worker_.cluster().counters().request_latency.observe(micros > 0 ? micros : 0);
   last_reply_at_ = dispatcher().now();
   if (!closed_ && !queue_.empty() && queue_.front().get() == &request) {
-    // The common case: the head of the queue completed. Encode into the connection's reusable
+    // The common case: the head of the queue completed. Encode into the worker's reusable
     // buffer and hand the bytes to the socket now, instead of a fresh string per request.
-    reply_scratch_.clear();
-    codec_->encode(request.request(), request.response(), &reply_scratch_);
-    if (!reply_scratch_.empty()) {
-      evbuffer_add(socket_->output(), reply_scratch_.data(), reply_scratch_.size());
-    }
-    shrinkIfLarge(reply_scratch_);
+    std::string& reply = worker_.replyScratch();
+    reply.clear();
+    codec_->encode(request.request(), request.response(), &reply);
+    if (!reply.empty()) evbuffer_add(socket_->output(), reply.data(), reply.size());
+    shrinkIfLarge(reply, kMaxKeptWorkerBufferBytes);
     request.encoded().clear();  // written: flush() must not write it again.
     flush();
     return;

@@ -68,8 +68,6 @@ class ClientConnection : public RequestOwner,
   std::string peer_;
   uint64_t id_;
   decode::ClientCodecPtr codec_;  // text+meta or binary, chosen from the first byte received.
-  std::string reply_scratch_;  // reused for replies written straight from the queue head.
-  Request request_scratch_;    // the next request is parsed into this (see processInput).
   std::deque<ActiveRequestPtr> queue_;
   bool closed_ = false;
   bool close_after_flush_ = false;  // quit, or a protocol error memcached closes on.

@@ -4,6 +4,7 @@
 #include "proxy/buffer_policy.h"
 
 namespace mcmesh {
+
 ActiveRequest::ActiveRequest(RequestOwner& owner, Request&& request, const FilterChain& chain,
                              std::chrono::steady_clock::time_point started)
     : owner_(&owner), request_(std::move(request)), started_(started) {
@@ -32,8 +33,9 @@ bool ActiveRequest::recycle() {
   for (auto& filter : filters_) reusable = filter->resetForReuse() && reusable;
   if (reusable) {
     response_ = Response();  // its items came from an upstream: nothing to reuse there.
-    shrinkIfLarge(request_.value);  // kept for the next request, but not a big value's size.
-    shrinkIfLarge(encoded_);
+    // Kept for the next request parsed into it (see reuse), but not a big value's or multi-get's.
+    releaseLargeBuffers(request_, kMaxKeptRequestBufferBytes);
+    shrinkIfLarge(encoded_, kMaxKeptRequestBufferBytes);
   }
   return reusable;
 }
@@ -41,8 +43,9 @@ bool ActiveRequest::recycle() {
 void ActiveRequest::reuse(RequestOwner& owner, Request&& request,
                           std::chrono::steady_clock::time_point started) {
   owner_ = &owner;
-  // Swapped, not moved: the caller gets this object's old buffers (key vector, value string)
-  // to parse its next request into, so steady traffic allocates none.
+  // Swapped, not moved: the caller gets this object's old buffers (key vector, value string) to
+  // parse its next request into. Keys longer than std::string's inline buffer are still
+  // allocated per request: the parser rebuilds the key strings.
   using std::swap;
   swap(request_, request);  // mcmesh::swap (message.h): member-wise.
   request_index_ = 0;

@@ -63,6 +63,14 @@ class Worker {
   upstream::ClusterView& cluster() { return cluster_; }
   const FilterChainConstSharedPtr& chain() const { return chain_; }
   ActiveRequestPool& requestPool() { return request_pool_; }
+  /**
+   * Scratch buffers shared by this worker's connections: a request is parsed into parseScratch()
+   * and swapped into its ActiveRequest right away; a reply is encoded into replyScratch() and
+   * copied to its socket right away. One per worker rather than per connection, so idle
+   * connections hold no parse or reply buffers (see buffer_policy.h).
+   */
+  Request& parseScratch() { return parse_scratch_; }
+  std::string& replyScratch() { return reply_scratch_; }
   const ConnectionLimits& limits() const { return options_.limits; }
   size_t index() const { return index_; }
   void onConnectionClosed(ClientConnection& connection);
@@ -85,6 +93,8 @@ class Worker {
   std::thread thread_;
   uint64_t last_connection_id_ = 0;
   TimerPtr drain_timer_;  // set once draining.
+  Request parse_scratch_;
+  std::string reply_scratch_;
 };
 
 }  // namespace mcmesh

@@ -1,7 +1,8 @@
 // idle_clients: opens N client connections, pings each once ("version"), then holds them idle
 // so a script can read the proxy's RSS; prints JSON progress lines. Bounded by --hold_s.
 // With --large_value_bytes each connection first reads one item of that size instead of the
-// ping, so the script can check that connections do not keep a big value's buffers while idle.
+// ping (in a get of --get_keys keys, the others missing), so the script can check that
+// connections do not keep a big value's or a big multi-get's buffers while idle.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
@@ -30,6 +31,9 @@ ABSL_FLAG(double, timeout_s, 60, "give up on opening/pinging after this long");
 ABSL_FLAG(int, large_value_bytes, 0,
           "if > 0: store one item of this size first, and each connection gets it instead of "
           "sending version");
+ABSL_FLAG(int, get_keys, 1,
+          "with --large_value_bytes: keys per get (the large item plus missing ones, 100 bytes "
+          "each)");
 
 namespace mcmesh::bench {
 namespace {
@@ -98,7 +102,16 @@ int run() {
     return 1;
   }
   // The reply to the ping ends with END after a VALUE of `large` bytes, or is one VERSION line.
-  const std::string ping = large > 0 ? std::string("get ") + kLargeKey + "\r\n" : "version\r\n";
+  std::string ping = "version\r\n";
+  if (large > 0) {
+    ping = std::string("get ") + kLargeKey;
+    for (int k = 1; k < absl::GetFlag(FLAGS_get_keys); ++k) {
+      std::string miss = "mcmesh:idle_clients:miss:" + std::to_string(k) + ":";
+      miss.resize(100, 'm');
+      ping += " " + miss;
+    }
+    ping += "\r\n";
+  }
   const size_t min_reply = large > 0 ? static_cast<size_t>(large) + 5 : 2;
   auto fail = [&](Client& c) {
     if (c.fd >= 0) {

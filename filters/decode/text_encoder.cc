@@ -56,6 +56,35 @@ void appendWord(absl::string_view word, const std::string& text, std::string* ou
   appendWithArgs(word, text, out);
 }
 
+// "VALUE <key> <flags> <bytes>[ <cas>]" + data per item, then END (cas for gets/gats only).
+void appendValues(const Request& request, const Response& response, std::string* out) {
+  const bool with_cas = request.command == Command::kGets || request.command == Command::kGats;
+  size_t total = out->size() + 5;
+  for (const Item& item : response.items) total += item.key.size() + item.value.size() + 64;
+  out->reserve(total);  // one growth for the whole reply, not one per append.
+  for (const Item& item : response.items) {
+    // " <flags> <bytes>[ <cas>]\r\n" is built on the stack and appended in one go.
+    char numbers[3 * absl::numbers_internal::kFastToBufferSize + 8];
+    char* p = numbers;
+    *p++ = ' ';
+    p = absl::numbers_internal::FastIntToBuffer(item.flags, p);
+    *p++ = ' ';
+    p = absl::numbers_internal::FastIntToBuffer(static_cast<uint64_t>(item.value.size()), p);
+    if (with_cas) {
+      *p++ = ' ';
+      p = absl::numbers_internal::FastIntToBuffer(item.cas, p);
+    }
+    *p++ = '\r';
+    *p++ = '\n';
+    out->append("VALUE ", 6);
+    out->append(item.key);
+    out->append(numbers, static_cast<size_t>(p - numbers));
+    out->append(item.value);
+    out->append("\r\n", 2);
+  }
+  out->append("END\r\n", 5);
+}
+
 }  // namespace
 
 bool needsMetaForm(const Request& request) {
@@ -164,35 +193,8 @@ void encodeResponse(const Request& request, const Response& response, std::strin
                         " t", item.ttl, "\r\n", item.value, "\r\n");
         return;
       }
-    {
-      const bool with_cas =
-          request.command == Command::kGets || request.command == Command::kGats;
-      size_t total = out->size() + 5;
-      for (const Item& item : response.items) total += item.key.size() + item.value.size() + 64;
-      out->reserve(total);  // one growth for the whole reply, not one per append.
-      for (const Item& item : response.items) {
-        // " <flags> <bytes>[ <cas>]\r\n" is built on the stack and appended in one go.
-        char numbers[3 * absl::numbers_internal::kFastToBufferSize + 8];
-        char* p = numbers;
-        *p++ = ' ';
-        p = absl::numbers_internal::FastIntToBuffer(item.flags, p);
-        *p++ = ' ';
-        p = absl::numbers_internal::FastIntToBuffer(static_cast<uint64_t>(item.value.size()), p);
-        if (with_cas) {
-          *p++ = ' ';
-          p = absl::numbers_internal::FastIntToBuffer(item.cas, p);
-        }
-        *p++ = '\r';
-        *p++ = '\n';
-        out->append("VALUE ", 6);
-        out->append(item.key);
-        out->append(numbers, static_cast<size_t>(p - numbers));
-        out->append(item.value);
-        out->append("\r\n", 2);
-      }
-      out->append("END\r\n", 5);
+      appendValues(request, response, out);
       return;
-    }
     case ResponseType::kStored:
       out->append("STORED\r\n");
       return;

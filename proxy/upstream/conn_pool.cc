@@ -97,7 +97,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
       scratch_.append("\r\n", 2);
     }
     evbuffer_add(output, scratch_.data(), scratch_.size());
-    shrinkIfLarge(scratch_);  // after a get with thousands of keys.
+    shrinkIfLarge(scratch_, kMaxKeptRequestBufferBytes);  // after a get with thousands of keys.
     socket_->scheduleWrite();  // requests queued in this batch of events share one writev.
     // One timer per connection, not one per request: if it is already set for an earlier
     // deadline, onTimer() moves it forward then. A later one (a request sent while connecting
@@ -123,7 +123,11 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
     pool.onConnectionClosed(this);  // `this` is now owned by the deferred-delete list.
     pool.events_.onUpstreamFailure();
     for (PendingRequest& p : failed) {
-      if (p.callback_) p.callback_(Response::upstreamFailure(reason));
+      // As in readReplies: the callback is taken out before it runs, so a handle is dead from
+      // the moment its callback is invoked, on both paths.
+      ResponseCallback callback = std::move(p.callback_);
+      p.callback_ = nullptr;
+      if (callback) callback(Response::upstreamFailure(reason));
     }
   }
 
@@ -201,7 +205,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
   TimerPtr timer_;
   absl::Time armed_deadline_;  // what timer_ was last set for.
   // By value: a deque keeps elements in place as others come and go, so the Cancellable handed
-  // out stays valid, and there is no allocation per request (blocks hold many).
+  // out stays valid, and it allocates one block per few requests instead of one per request.
   std::deque<PendingRequest> pending_;
   // Values up to this size travel in scratch_ with their command line (one evbuffer_add); larger
   // ones are added to the socket buffer directly.

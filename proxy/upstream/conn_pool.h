@@ -19,7 +19,8 @@ namespace mcmesh::upstream {
 
 using ResponseCallback = std::function<void(Response&&)>;
 
-// Handle to an in-flight upstream request. Valid until its callback runs or cancel() is called.
+// Handle to an in-flight upstream request. Valid until its callback is invoked (it is dead inside
+// the callback already: clear stored handles first thing there) or cancel() is called.
 class Cancellable {
  public:
   virtual ~Cancellable() = default;

@@ -121,6 +121,31 @@ std::vector<Case> allCommands() {
   return cases;
 }
 
+// Requests are parsed into reused objects (the worker's scratch Request trades buffers with
+// pooled ones), so the reset every parser starts with must clear every field.
+TEST(TextRequestParserTest, ResetRequestClearsEveryField) {
+  Request r;
+  r.command = Command::kCas;
+  r.keys = {"a", "b"};
+  r.flags = 1;
+  r.exptime = -2;
+  r.cas_unique = 3;
+  r.delta = 4;
+  r.value = std::string(100, 'v');
+  r.noreply = true;
+  r.args = "args";
+  r.meta.meta = r.meta.return_cas = r.meta.vivify = r.meta.quiet = r.meta.base64_key = true;
+  r.meta.initial = 5;
+  r.meta.extra = "N30";
+  r.meta.order = "vk";
+  r.meta.opaque = "op";
+  r.meta.opcode = 6;
+  r.meta.binary_opaque = 7;
+  internal::resetRequest(&r);
+  expectSameRequest(Request(), r);
+  EXPECT_GE(r.value.capacity(), 100u);  // capacity is what reuse is for.
+}
+
 TEST(TextRequestParserTest, ParsesEveryCommandWithAllFields) {
   for (const Case& c : allCommands()) {
     SCOPED_TRACE(c.wire);
