@@ -19,6 +19,11 @@ LIMIT_MIB=${IDLE_LIMIT_MIB:-40}
 LARGE_CONNECTIONS=${IDLE_LARGE_CONNECTIONS:-1000}
 LARGE_BYTES=${IDLE_LARGE_BYTES:-262144}
 LARGE_KEYS=${IDLE_LARGE_KEYS:-1000}
+for knob in N LIMIT_MIB LARGE_CONNECTIONS LARGE_BYTES LARGE_KEYS; do
+  case "${!knob}" in
+    '' | *[!0-9]*) echo "idle_connections: $knob must be a non-negative integer, got '${!knob}'" >&2; exit 2 ;;
+  esac
+done
 
 WORK=${BENCH_WORK:-}
 OWN_WORK=0

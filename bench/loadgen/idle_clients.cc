@@ -78,7 +78,32 @@ struct Client {
   std::string reply;
 };
 
+// Refuses flag values the run cannot honour, with one JSON error line (exit 2).
+bool flagsValid() {
+  const char* error = nullptr;
+  if (absl::GetFlag(FLAGS_connections) < 1) {
+    error = "--connections must be at least 1";
+  } else if (absl::GetFlag(FLAGS_port) < 1 || absl::GetFlag(FLAGS_port) > 65535) {
+    error = "--port must be 1..65535";
+  } else if (absl::GetFlag(FLAGS_large_value_bytes) < 0) {
+    error = "--large_value_bytes must not be negative";
+  } else if (absl::GetFlag(FLAGS_get_keys) < 1) {
+    error = "--get_keys must be at least 1";
+  } else if (absl::GetFlag(FLAGS_get_keys) > 1 && absl::GetFlag(FLAGS_large_value_bytes) == 0) {
+    error = "--get_keys needs --large_value_bytes";
+  } else {
+    in_addr probe;
+    if (inet_pton(AF_INET, absl::GetFlag(FLAGS_host).c_str(), &probe) != 1) {
+      error = "--host must be an IPv4 address";
+    }
+  }
+  if (error == nullptr) return true;
+  std::printf("{\"event\":\"error\",\"what\":\"%s\"}\n", error);
+  return false;
+}
+
 int run() {
+  if (!flagsValid()) return 2;
   const int n = absl::GetFlag(FLAGS_connections);
   const int window = std::max(1, absl::GetFlag(FLAGS_window));
   rlimit rl;
