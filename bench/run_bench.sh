@@ -23,6 +23,12 @@ WITH_BACKUP=${BENCH_WITH_BACKUP:-0}
 REPEATS=${BENCH_REPEATS:-5}
 RUN_IDLE=${BENCH_IDLE:-1}
 WORKLOADS=${BENCH_WORKLOADS:-get_set pipeline16 multiget10 value4k}
+for knob in DURATION WARMUP CONNS THREADS KEYSPACE REPEATS; do
+  case "${!knob}" in
+    '' | *[!0-9]*) echo "run_bench: $knob must be a whole number, got '${!knob}'" >&2; exit 2 ;;
+    0) [ "$knob" = WARMUP ] || { echo "run_bench: $knob must be at least 1" >&2; exit 2; } ;;
+  esac
+done
 RESULTS=bench/results
 mkdir -p "$RESULTS"
 
