@@ -1,9 +1,6 @@
 // registerBuiltinFilters: the name -> factory map for the built-in filters.
 #include "filters/builtin_filters.h"
 
-#include "absl/strings/str_cat.h"
-#include "filters/backup_mirror/mirror_filter.h"
-#include "filters/failover_reader/failover_filter.h"
 #include "filters/ketama_router/router_filter.h"
 #include "filters/stats/stats_filter.h"
 
@@ -12,18 +9,11 @@ namespace mcmesh {
 void registerBuiltinFilters(FilterRegistry& registry) {
   // Names are unique here by construction, so add() cannot fail.
   (void)registry.add("stats", stats::makeStatsFactory);
-  (void)registry.add("failover_reader", failover::makeFailoverFactory);
-  (void)registry.add("backup_mirror", mirror::makeMirrorFactory);
-  (void)registry.add(
-      "ketama_router",
-      [](const FilterConfigMap& config, const FilterContext&) -> absl::StatusOr<FilterFactory> {
-        if (!config.empty()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("takes no options, got '", config.begin()->first, "'"));
-        }
-        return FilterFactory([] { return std::make_unique<router::RouterFilter>(); });
-      },
-      /*terminal=*/true);
+  (void)registry.add("ketama_router", router::makeRouterFactory, /*terminal=*/true);
+  // Mirroring and failover are part of the router's replication protocol; these names, from
+  // chains written when they were filters, only pass their options on to the router.
+  (void)registry.addSettings("backup_mirror", router::backupMirrorSettings);
+  (void)registry.addSettings("failover_reader", router::failoverReaderSettings);
 }
 
 }  // namespace mcmesh

@@ -11,7 +11,15 @@ absl::Status FilterRegistry::add(std::string name, FilterFactoryBuilder builder,
   if (entries_.count(name) != 0) {
     return absl::AlreadyExistsError(absl::StrCat("filter '", name, "' is already registered"));
   }
-  entries_.emplace(std::move(name), Entry{std::move(builder), terminal});
+  entries_.emplace(std::move(name), Entry{std::move(builder), terminal, nullptr});
+  return absl::OkStatus();
+}
+
+absl::Status FilterRegistry::addSettings(std::string name, SettingsTranslator translator) {
+  if (entries_.count(name) != 0) {
+    return absl::AlreadyExistsError(absl::StrCat("filter '", name, "' is already registered"));
+  }
+  entries_.emplace(std::move(name), Entry{nullptr, false, std::move(translator)});
   return absl::OkStatus();
 }
 
@@ -24,13 +32,14 @@ std::vector<std::string> FilterRegistry::names() const {
 }
 
 std::vector<upstream::FilterSpec> FilterRegistry::defaultChain() {
-  return {{"stats", {}}, {"failover_reader", {}}, {"backup_mirror", {}}, {"ketama_router", {}}};
+  return {{"stats", {}}, {"ketama_router", {}}};
 }
 
 absl::StatusOr<FilterChainConstSharedPtr> FilterRegistry::buildChain(
     const std::vector<upstream::FilterSpec>& specs, const FilterContext& context) const {
   const std::vector<upstream::FilterSpec> effective = specs.empty() ? defaultChain() : specs;
   auto chain = std::make_shared<FilterChain>();
+  FilterConfigMap terminal_settings;  // from settings entries, for the terminal filter.
   for (size_t i = 0; i < effective.size(); ++i) {
     const auto& spec = effective[i];
     if (spec.name == "decode") continue;  // the codec is connection-level; accepted for clarity.
@@ -41,13 +50,31 @@ absl::StatusOr<FilterChainConstSharedPtr> FilterRegistry::buildChain(
                                                      ")"));
     }
     bool last = i + 1 == effective.size();
+    if (it->second.settings) {
+      if (last) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("chain must end with a router; '", spec.name, "' is not one"));
+      }
+      auto translated = it->second.settings(spec.config);
+      if (!translated.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("filter '", spec.name, "': ", translated.status().message()));
+      }
+      for (auto& [key, value] : *translated) terminal_settings[key] = value;
+      continue;
+    }
     if (it->second.terminal != last) {
       return absl::InvalidArgumentError(
           it->second.terminal
-              ? absl::StrCat("terminal filter '", spec.name, "' must be last in the chain")
+              ? absl::StrCat("terminal filter '", spec.name,
+                             "' must be last in the chain (nothing may run after the router)")
               : absl::StrCat("chain must end with a router; '", spec.name, "' is not one"));
     }
-    auto factory = it->second.builder(spec.config, context);
+    FilterConfigMap config = spec.config;
+    if (last) {
+      for (auto& [key, value] : terminal_settings) config.emplace(key, value);
+    }
+    auto factory = it->second.builder(config, context);
     if (!factory.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("filter '", spec.name, "': ", factory.status().message()));

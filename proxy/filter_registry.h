@@ -30,6 +30,11 @@ using FilterConfigMap = std::map<std::string, std::string>;
 /** Validates a filter's config and returns its per-request factory, or INVALID_ARGUMENT. */
 using FilterFactoryBuilder =
     std::function<absl::StatusOr<FilterFactory>(const FilterConfigMap&, const FilterContext&)>;
+/**
+ * Validates the options of a settings entry (see FilterRegistry::addSettings) and returns them
+ * as options for the chain's terminal filter, or INVALID_ARGUMENT.
+ */
+using SettingsTranslator = std::function<absl::StatusOr<FilterConfigMap>(const FilterConfigMap&)>;
 
 class FilterRegistry {
  public:
@@ -38,12 +43,18 @@ class FilterRegistry {
    * @return ALREADY_EXISTS if the name is taken.
    */
   absl::Status add(std::string name, FilterFactoryBuilder builder, bool terminal = false);
+  /**
+   * Registers `name` as a settings entry: in a chain it builds no filter; its options, translated,
+   * are passed to the chain's terminal filter. It may appear anywhere before the terminal (order
+   * does not matter). Kept for chains written when mirroring and failover were filters.
+   */
+  absl::Status addSettings(std::string name, SettingsTranslator translator);
   bool has(absl::string_view name) const;
   std::vector<std::string> names() const;
 
   /**
    * Builds a chain. An empty spec list means the default chain
-   * (stats, failover_reader, backup_mirror, ketama_router). Errors name the offending filter.
+   * (stats, ketama_router). Errors name the offending filter.
    */
   absl::StatusOr<FilterChainConstSharedPtr> buildChain(
       const std::vector<upstream::FilterSpec>& specs, const FilterContext& context) const;
@@ -54,6 +65,7 @@ class FilterRegistry {
   struct Entry {
     FilterFactoryBuilder builder;
     bool terminal;
+    SettingsTranslator settings;  // set for settings entries only.
   };
   std::map<std::string, Entry, std::less<>> entries_;
 };

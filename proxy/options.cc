@@ -77,7 +77,12 @@ mcmesh options:
   --mirror=async|sync      backup mirroring mode (default async)
   --eject_policy=backup|rehash  where keys of an ejected primary go (default backup)
   --miss_failover=true|false    retry primary misses on the backup and repair (default true)
-  --filter_chain=a,b,...   filter chain (default stats,failover_reader,backup_mirror,ketama_router)
+  --miss_failover_window_s=N  after a primary restarted or recovered, read all its misses from
+                           the backup for N seconds (default 600); outside it see
+  --backup_read_budget=N   primary misses read from the backup per second, per backup and
+                           worker, outside a window (default 1000; 0: none)
+  --filter_chain=a,b,...   filter chain (default stats,ketama_router; the router carries
+                           replication: mirror, failover, miss-failover)
   --timeout_ms=N           per-request upstream timeout (default 250)
   --connect_timeout_ms=N   upstream connect timeout (default 250)
   --eject_after=N          consecutive failures before a server is ejected (default 2)
@@ -88,6 +93,7 @@ mcmesh options:
                            (default 1024)
   --idle_timeout_s=N       close client connections idle this long (default 0: never)
   --rehydrate=true|false   copy backup keys back to a restarted empty primary (default true)
+  --rehydrate_rate=N       keys per second a rehydration copies (default 50000)
   --concurrency=N          worker threads (default: number of cores)
   --admin_port=N           admin HTTP port on 127.0.0.1 (default off)
   --admin_host=IP          admin HTTP address (default 127.0.0.1)
@@ -146,6 +152,15 @@ absl::StatusOr<Options> parseOptions(int argc, char** argv) {
         if (!(st = parseBool(flag, value, &o.miss_failover)).ok()) return st;
       } else if (name == "rehydrate") {
         if (!(st = parseBool(flag, value, &o.rehydrate)).ok()) return st;
+      } else if (name == "rehydrate_rate") {
+        if (!(st = parseInt(flag, value, 1, 10000000, &n)).ok()) return st;
+        o.rehydrate_rate = n;
+      } else if (name == "miss_failover_window_s") {
+        if (!(st = parseInt(flag, value, 0, 86400 * 30, &n)).ok()) return st;
+        o.miss_window = absl::Seconds(n);
+      } else if (name == "backup_read_budget") {
+        if (!(st = parseInt(flag, value, 0, 100000000, &n)).ok()) return st;
+        o.backup_read_budget = n;
       } else if (name == "filter_chain") {
         o.filter_chain = absl::StrSplit(value, ',', absl::SkipEmpty());
       } else if (name == "timeout_ms" || name == "connect_timeout_ms" || name == "retry_ms") {

@@ -49,6 +49,9 @@ struct Options {
   size_t max_inflight = 1024;           // --max_inflight (pipelined requests per connection)
   absl::Duration idle_timeout = absl::ZeroDuration();  // --idle_timeout_s (0: off)
   bool rehydrate = true;                // --rehydrate
+  uint64_t rehydrate_rate = 50000;      // --rehydrate_rate (keys per second)
+  absl::Duration miss_window = absl::Minutes(10);  // --miss_failover_window_s
+  uint64_t backup_read_budget = 1000;   // --backup_read_budget (per second, per backup, per worker)
 };
 
 /** Parses argv. Errors say which option is wrong and why (callers exit with status 2). */

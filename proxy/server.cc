@@ -96,6 +96,8 @@ absl::Status Server::init() {
   wo.pool.connect_timeout = options_.connect_timeout;
   wo.health.eject_after_failures = options_.eject_after;
   wo.health.base_backoff = options_.retry_after;
+  wo.replication.miss.window = options_.miss_window;
+  wo.replication.miss.budget_per_second = static_cast<double>(options_.backup_read_budget);
   for (int i = 0; i < concurrency; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, wo, budget_));
     Worker* worker = workers_.back().get();
@@ -114,9 +116,11 @@ absl::Status Server::init() {
   }
   upstream::PoolOptions probe_pool = wo.pool;
   probe_pool.max_connections = 2;
-  main_cluster_ = std::make_unique<upstream::ClusterView>(main_, probe_pool, wo.health);
+  main_cluster_ =
+      std::make_unique<upstream::ClusterView>(main_, probe_pool, wo.health, wo.replication);
   upstream::ProberOptions prober_options;
   prober_options.rehydrate = options_.rehydrate;
+  prober_options.rehydrate_keys_per_second = options_.rehydrate_rate;
   prober_ = std::make_unique<upstream::HealthProber>(
       *main_cluster_, prober_options, [this](const std::string& address, bool up) {
         logLine(up ? LogLevel::kInfo : LogLevel::kWarn,
@@ -125,6 +129,16 @@ absl::Status Server::init() {
           Worker* worker = w.get();
           worker->dispatcher().post(
               [worker, address, up] { worker->cluster().setProbeResult(address, up); });
+        }
+      },
+      [this](const std::string& address) {
+        // The primary may have lost data: its misses are worth a backup read on every worker.
+        for (auto& w : workers_) {
+          Worker* worker = w.get();
+          worker->dispatcher().post([worker, address] {
+            worker->cluster().replication().missPolicy().openWindow(address,
+                                                                    worker->dispatcher().now());
+          });
         }
       });
   {
@@ -395,6 +409,13 @@ StatLines Server::report(absl::string_view args) const {
     add("warm_copies", sumCounter(&ProxyCounters::warm_copies));
     add("warm_invalidations", sumCounter(&ProxyCounters::warm_invalidations));
     add("dirty_invalidations", sumCounter(&ProxyCounters::dirty_invalidations));
+    add("copies_lost_race", sumCounter(&ProxyCounters::copies_lost_race));
+    add("copies_busy", sumCounter(&ProxyCounters::copies_busy));
+    add("placeholders_hidden", sumCounter(&ProxyCounters::placeholders_hidden));
+    add("backup_reads_skipped", sumCounter(&ProxyCounters::backup_reads_skipped));
+    add("journal_appends", sumCounter(&ProxyCounters::journal_appends));
+    add("journal_errors", sumCounter(&ProxyCounters::journal_errors));
+    add("delete_fence_hits", sumCounter(&ProxyCounters::delete_fence_hits));
     add("mirror_sent", sumCounter(&ProxyCounters::mirror_sent));
     add("mirror_errors", sumCounter(&ProxyCounters::mirror_errors));
     add("mirror_dropped", sumCounter(&ProxyCounters::mirror_dropped));
@@ -407,7 +428,8 @@ StatLines Server::report(absl::string_view args) const {
     for (const auto& [primary, p] : rehydrations()) {
       add(absl::StrCat("rehydrate:", primary),
           absl::StrCat(p.done ? "done" : (p.listing ? "listing" : "copying"), " copied=",
-                       p.copied, " total=", p.total, " failed=", p.failed));
+                       p.copied, " skipped=", p.skipped, " total=", p.total,
+                       " failed=", p.failed));
     }
   }
   if ((all || args == "servers") && snapshot != nullptr) {

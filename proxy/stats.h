@@ -63,7 +63,7 @@ struct ProxyCounters {
   Counter read_buffer_overflows;   // a request larger than the read buffer cap: closed.
   Counter inflight_limit_pauses;   // reading paused: too many pipelined requests in flight.
   Counter values_too_large;        // values over --max_value_bytes (refused, data swallowed).
-  // failover_reader
+  // replication: reads and copies
   Counter failover_reads;     // keys re-read from the backup (primary down or missed).
   Counter failover_writes;    // writes sent to the backup because the primary was down.
   Counter backup_hits;
@@ -71,8 +71,16 @@ struct ProxyCounters {
   Counter repairs_failed;
   Counter warm_copies;
   Counter warm_invalidations;      // old-owner copies deleted by writes during a warm-up window.
-  Counter dirty_invalidations;     // stale primary copies deleted after the primary recovered.        // items copied from a previous owner during a warm-up window.
-  // backup_mirror
+  Counter dirty_invalidations;     // stale primary copies deleted after the primary recovered.
+  // replication (proxy/replication/)
+  Counter copies_lost_race;        // a client write reached the copy's target first.
+  Counter copies_busy;             // another copier held the lease.
+  Counter placeholders_hidden;     // lease placeholders answered as misses.
+  Counter backup_reads_skipped;    // misses not worth a backup read (MissPolicy).
+  Counter journal_appends;         // keys added to a dirty journal.
+  Counter journal_errors;
+  Counter delete_fence_hits;       // a delete's second primary delete removed something.
+  // replication: mirror
   Counter mirror_sent;
   Counter mirror_errors;
   Counter mirror_dropped;     // async queue full.

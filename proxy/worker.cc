@@ -17,7 +17,7 @@ namespace mcmesh {
 
 Worker::Worker(size_t index, WorkerOptions options, ConnectionBudget& budget)
     : index_(index), options_(std::move(options)), budget_(budget),
-      cluster_(dispatcher_, options_.pool, options_.health) {}
+      cluster_(dispatcher_, options_.pool, options_.health, options_.replication) {}
 
 Worker::~Worker() {
   stop();

@@ -24,6 +24,7 @@ struct WorkerOptions {
   ConnectionLimits limits;
   upstream::PoolOptions pool;
   upstream::HealthOptions health;
+  replication::ReplicationOptions replication;
 };
 
 // Shared across workers: the -n cap is for the whole process.

@@ -333,7 +333,11 @@ void encodeMetaRequestHead(const Request& request, std::string* out, ReplyContex
 
   switch (command) {
     case Command::kMetaGet:
-      out->append(" s v f t");  // What a repair copy needs: size, value, flags, remaining TTL.
+      // What a copy needs: size, value, flags, remaining TTL, and the cas a lease hands out.
+      out->append(" s v f t c");
+      // A lease (replication/lease_copy.h): on a miss memcached leaves a placeholder living
+      // `exptime` seconds and answers W to this caller only.
+      if (request.meta.vivify) absl::StrAppend(out, " N", request.exptime);
       break;
     case Command::kGet:
     case Command::kGets:

@@ -124,7 +124,7 @@ class TextResponseParser {
 // Request -> bytes for an upstream server, in text or (needsMetaForm) meta form. Appends to
 // *out and, if `context` is not null, says how to parse the reply. Never emits "noreply" or meta
 // "q" (the proxy always wants the upstream's ack, and pipelined replies must match requests);
-// kMetaGet encodes as "mg <key> s v f t\r\n".
+// kMetaGet encodes as "mg <key> s v f t c\r\n" (plus " N<exptime>" with meta.vivify: a lease).
 void encodeRequest(const Request& request, std::string* out, ReplyContext* context = nullptr);
 // encodeRequest without a storage command's data block: the caller sends request.value and
 // "\r\n" right after it. Lets the upstream connection copy a value once, straight into its

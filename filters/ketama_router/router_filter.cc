@@ -1,12 +1,86 @@
-// RouterFilter: per-host fragmentation, ordered merge, broadcast of flush_all.
+// RouterFilter: keyed requests to the replication protocol, broadcast of flush_all.
 #include "filters/ketama_router/router_filter.h"
 
 #include "absl/strings/str_cat.h"
 
 namespace mcmesh::router {
+namespace {
+
+absl::Status onlyKeys(const FilterConfigMap& config, std::initializer_list<absl::string_view> keys) {
+  for (const auto& entry : config) {
+    bool known = false;
+    for (absl::string_view k : keys) known |= entry.first == k;
+    if (!known) return absl::InvalidArgumentError(absl::StrCat("unknown option '", entry.first, "'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<upstream::MirrorMode> parseMirrorMode(const std::string& value) {
+  if (value == "async") return upstream::MirrorMode::kAsync;
+  if (value == "sync") return upstream::MirrorMode::kSync;
+  if (value == "none") return upstream::MirrorMode::kNone;
+  return absl::InvalidArgumentError(
+      absl::StrCat("mode must be async, sync or none, got '", value, "'"));
+}
+
+}  // namespace
+
+absl::StatusOr<FilterFactory> makeRouterFactory(const FilterConfigMap& config,
+                                                const FilterContext&) {
+  absl::Status known = onlyKeys(config, {"mirror", "max_inflight", "miss_failover", "repair"});
+  if (!known.ok()) return known;
+  replication::ChainSettings settings;
+  if (auto it = config.find("mirror"); it != config.end()) {
+    auto mode = parseMirrorMode(it->second);
+    if (!mode.ok()) return mode.status();
+    settings.mirror = *mode;
+  }
+  if (config.count("max_inflight") != 0) {
+    auto n = configUint(config, "max_inflight", 0);
+    if (!n.ok()) return n.status();
+    settings.max_mirror_inflight = *n;
+  }
+  if (config.count("miss_failover") != 0) {
+    auto b = configBool(config, "miss_failover", true);
+    if (!b.ok()) return b.status();
+    settings.miss_failover = *b;
+  }
+  auto repair = configBool(config, "repair", true);
+  if (!repair.ok()) return repair.status();
+  settings.repair = *repair;
+  return FilterFactory([settings] { return std::make_unique<RouterFilter>(settings); });
+}
+
+absl::StatusOr<FilterConfigMap> backupMirrorSettings(const FilterConfigMap& config) {
+  absl::Status known = onlyKeys(config, {"mode", "max_inflight"});
+  if (!known.ok()) return known;
+  FilterConfigMap out;
+  if (auto it = config.find("mode"); it != config.end()) {
+    auto mode = parseMirrorMode(it->second);
+    if (!mode.ok()) return mode.status();
+    out["mirror"] = it->second;
+  }
+  if (config.count("max_inflight") != 0) {
+    auto n = configUint(config, "max_inflight", 0);
+    if (!n.ok()) return n.status();
+    out["max_inflight"] = config.at("max_inflight");
+  }
+  return out;
+}
+
+absl::StatusOr<FilterConfigMap> failoverReaderSettings(const FilterConfigMap& config) {
+  absl::Status known = onlyKeys(config, {"miss_failover", "repair"});
+  if (!known.ok()) return known;
+  for (const auto& [key, value] : config) {
+    auto b = configBool(config, key, true);
+    if (!b.ok()) return b.status();
+  }
+  return config;
+}
 
 FilterStatus RouterFilter::onRequest(Request& request) {
-  snapshot_ = callbacks_->cluster().snapshotPtr();
+  upstream::ClusterView& cluster = callbacks_->cluster();
+  snapshot_ = cluster.snapshotPtr();
   switch (request.command) {
     case Command::kVersion: {
       Response r = Response::ofType(ResponseType::kVersion);
@@ -20,81 +94,63 @@ FilterStatus RouterFilter::onRequest(Request& request) {
     case Command::kFlushAll:
       broadcast(request);
       return FilterStatus::kStopIteration;
-    case Command::kStats: {
+    case Command::kStats:
       // Normally answered by the stats filter; without it, an empty stats reply.
       callbacks_->sendResponse(Response::ofType(ResponseType::kStats));
       return FilterStatus::kStopIteration;
-    }
     case Command::kQuit:
       callbacks_->sendResponse(Response::ofType(ResponseType::kOk));
+      return FilterStatus::kStopIteration;
+    case Command::kMetaDebug:
+      routeSingleHost(request);
       return FilterStatus::kStopIteration;
     default:
       break;
   }
-  if (isRetrieval(request.command) && request.keys.size() > 1) {
-    routeRetrieval(request);
+  if (isRetrieval(request.command)) {
+    read_.start(cluster, request, callbacks_->connectionId(), *this, settings_);
   } else {
-    routeSingle(request);
+    write_.start(cluster, request, callbacks_->connectionId(), *this, settings_);
   }
   return FilterStatus::kStopIteration;
 }
 
-void RouterFilter::routeSingle(Request& request) {
-  fragments_.resize(1);
-  fragments_[0].host = callbacks_->cluster().routeFor(request.keys[0]);
-  fragments_[0].key_indexes.push_back(0);
-  dispatchFragments(request);
-}
+void RouterFilter::onReply(Response&& response) { callbacks_->sendResponse(std::move(response)); }
 
-void RouterFilter::routeRetrieval(Request& request) {
+void RouterFilter::routeSingleHost(Request& request) {
+  // `me <key>`: a debug line from the server that would answer a read of the key.
   upstream::ClusterView& cluster = callbacks_->cluster();
-  for (uint32_t i = 0; i < request.keys.size(); ++i) {
-    const upstream::HostConfig* host = cluster.routeFor(request.keys[i]);
-    Fragment* target = nullptr;
-    for (auto& f : fragments_) {
-      if (f.host == host) target = &f;
-    }
-    if (target == nullptr) {
-      fragments_.emplace_back();
-      target = &fragments_.back();
-      target->host = host;
-    }
-    target->key_indexes.push_back(i);
+  const upstream::HostConfig* host =
+      cluster.replication().placement().routeFor(cluster, request.keys[0]);
+  if (host == nullptr) host = snapshot_->backupFor(request.keys[0]);
+  fragments_.emplace_back();
+  if (host == nullptr) {
+    outstanding_ = 1;
+    onFragmentDone(0, Response::upstreamFailure(absl::StrCat(
+                          "server ", snapshot_->primaryFor(request.keys[0]).address,
+                          " is down (ejected)")));
+    return;
   }
-  dispatchFragments(request);
+  fragments_[0].host = host;
+  outstanding_ = 1;
+  fragments_[0].handle = cluster.send(*host, request, [this](Response&& r) {
+    onFragmentDone(0, std::move(r));
+  }, callbacks_->connectionId());
+  if (fragments_[0].done) fragments_[0].handle = nullptr;
 }
 
 void RouterFilter::broadcast(Request& request) {
-  broadcast_ = true;
-  for (const upstream::HostConfig* host : callbacks_->cluster().snapshot().allHosts()) {
+  for (const upstream::HostConfig* host : snapshot_->allHosts()) {
     fragments_.emplace_back();
     fragments_.back().host = host;
   }
-  dispatchFragments(request);
-}
-
-void RouterFilter::dispatchFragments(const Request& request) {
   outstanding_ = fragments_.size();
   upstream::ClusterView& cluster = callbacks_->cluster();
   for (size_t i = 0; i < fragments_.size(); ++i) {
     Fragment& f = fragments_[i];
-    if (f.host == nullptr) {
-      const auto& primary = cluster.snapshot().primaryFor(request.keys[f.key_indexes[0]]);
-      onFragmentDone(i, Response::upstreamFailure(
-                            absl::StrCat("server ", primary.address, " is down (ejected)")));
-      continue;
-    }
-    auto callback = [this, i](Response&& r) { onFragmentDone(i, std::move(r)); };
-    if (fragments_.size() == 1 || broadcast_) {
-      f.handle = cluster.send(*f.host, request, std::move(callback), callbacks_->connectionId());
-    } else {
-      Request sub;
-      sub.command = request.command;
-      sub.exptime = request.exptime;
-      sub.keys.reserve(f.key_indexes.size());
-      for (uint32_t k : f.key_indexes) sub.keys.push_back(request.keys[k]);
-      f.handle = cluster.send(*f.host, sub, std::move(callback), callbacks_->connectionId());
-    }
+    f.handle = cluster.send(*f.host, request, [this, i](Response&& r) {
+      onFragmentDone(i, std::move(r));
+    }, callbacks_->connectionId());
     if (f.done) f.handle = nullptr;  // answered inline
   }
 }
@@ -103,60 +159,14 @@ void RouterFilter::onFragmentDone(size_t index, Response&& response) {
   Fragment& f = fragments_[index];
   f.handle = nullptr;
   f.done = true;
-  if (fragments_.size() == 1 && !broadcast_) {
-    // The common case, one server: the reply goes straight on, without a stop in the fragment.
+  if (fragments_.size() == 1) {
     outstanding_ = 0;
     callbacks_->sendResponse(std::move(response));
     return;
   }
   f.response = std::move(response);
   if (--outstanding_ != 0) return;
-  if (broadcast_) {
-    callbacks_->sendResponse(mergeBroadcast());
-  } else {
-    callbacks_->sendResponse(mergeRetrieval());
-  }
-}
-
-Response RouterFilter::mergeRetrieval() {
-  const Request& request = callbacks_->request();
-  Response merged = Response::ofType(ResponseType::kValues);
-  absl::InlinedVector<uint32_t, 16> fragment_of(request.keys.size());
-  absl::InlinedVector<size_t, 4> cursor(fragments_.size(), 0);
-  size_t failed_fragments = 0;
-  size_t hits = 0;
-  for (size_t fi = 0; fi < fragments_.size(); ++fi) {
-    const Fragment& f = fragments_[fi];
-    bool ok = f.response.type == ResponseType::kValues;
-    if (!ok) {
-      ++failed_fragments;
-      if (merged.text.empty()) merged.text = f.response.text;
-    } else {
-      hits += f.response.items.size();
-    }
-    for (uint32_t k : f.key_indexes) {
-      fragment_of[k] = static_cast<uint32_t>(fi);
-      if (!ok) merged.failed_keys.push_back(request.keys[k]);
-    }
-  }
-  if (failed_fragments == fragments_.size()) {
-    Response failure = Response::upstreamFailure(merged.text);
-    failure.failed_keys = std::move(merged.failed_keys);
-    return failure;
-  }
-  merged.items.reserve(hits);
-  // Servers return hits in the order asked, so one cursor per fragment restores key order.
-  for (size_t k = 0; k < request.keys.size(); ++k) {
-    Fragment& f = fragments_[fragment_of[k]];
-    if (f.response.type != ResponseType::kValues) continue;
-    size_t& c = cursor[fragment_of[k]];
-    if (c < f.response.items.size() && f.response.items[c].key == request.keys[k]) {
-      merged.items.push_back(std::move(f.response.items[c]));
-      ++c;
-    }
-  }
-  merged.text.clear();
-  return merged;
+  callbacks_->sendResponse(mergeBroadcast());
 }
 
 Response RouterFilter::mergeBroadcast() {
@@ -178,13 +188,16 @@ Response RouterFilter::mergeBroadcast() {
 
 bool RouterFilter::resetForReuse() {
   snapshot_.reset();  // don't hold an old topology alive while idle.
+  read_.reset();
+  write_.reset();
   fragments_.clear();
   outstanding_ = 0;
-  broadcast_ = false;
   return true;
 }
 
 void RouterFilter::onDestroy() {
+  read_.cancel();
+  write_.cancel();
   for (auto& f : fragments_) {
     if (f.handle != nullptr) {
       f.handle->cancel();

@@ -1,5 +1,6 @@
-// RouterFilter (terminal, "ketama_router"): sends each request to the key's primary on the
-// ketama ring, splits multi-key gets per server and merges the replies back in key order.
+// RouterFilter (terminal, "ketama_router"): hands keyed requests to the replication protocol
+// (proxy/replication/: ketama placement, backup mirror, failover, safe copies) and answers the
+// commands that are not about a key (version, verbosity, flush_all, stats, quit) itself.
 #pragma once
 
 #include <cstdint>
@@ -7,42 +8,53 @@
 
 #include "absl/container/inlined_vector.h"
 #include "proxy/filter.h"
+#include "proxy/filter_registry.h"
+#include "proxy/replication/read_path.h"
+#include "proxy/replication/reply_sink.h"
+#include "proxy/replication/write_path.h"
 #include "proxy/upstream/cluster_view.h"
 
 namespace mcmesh::router {
 
-inline constexpr char kVersionString[] = "mcmesh-0.1.0";
+inline constexpr char kVersionString[] = "mcmesh-0.2.0";
 
-class RouterFilter : public PassThroughFilter {
+class RouterFilter : public PassThroughFilter, private replication::ReplySink {
  public:
+  explicit RouterFilter(replication::ChainSettings settings = {}) : settings_(settings) {}
   FilterStatus onRequest(Request& request) override;
   void onDestroy() override;
   bool resetForReuse() override;
 
  private:
-  // One sub-request per upstream host; key_indexes point into request().keys.
+  // A flush_all goes to every server; its reply says how many failed.
   struct Fragment {
-    const upstream::HostConfig* host = nullptr;  // null: the key's primary is ejected.
-    absl::InlinedVector<uint32_t, 4> key_indexes;
+    const upstream::HostConfig* host = nullptr;
     upstream::Cancellable* handle = nullptr;
     Response response;
     bool done = false;
   };
 
-  void routeRetrieval(Request& request);
-  void routeSingle(Request& request);
+  void onReply(Response&& response) override;
+  void routeSingleHost(Request& request);
   void broadcast(Request& request);
-  void dispatchFragments(const Request& request);
   void onFragmentDone(size_t index, Response&& response);
-  Response mergeRetrieval();
   Response mergeBroadcast();
 
   // Pinned for the request's life: fragments point at its hosts, and a topology push may
   // replace the worker's current snapshot while replies are outstanding.
   upstream::ClusterSnapshotConstSharedPtr snapshot_;
-  absl::InlinedVector<Fragment, 1> fragments_;  // single-key requests: no heap block.
+  const replication::ChainSettings settings_;
+  replication::ReplicatedRead read_;
+  replication::ReplicatedWrite write_;
+  absl::InlinedVector<Fragment, 1> fragments_;
   size_t outstanding_ = 0;
-  bool broadcast_ = false;
 };
+
+/** Builds the router's factory from its options: mirror, max_inflight, miss_failover, repair. */
+absl::StatusOr<FilterFactory> makeRouterFactory(const FilterConfigMap& config,
+                                                const FilterContext& context);
+/** The legacy chain entries `backup_mirror` and `failover_reader`: options for the router. */
+absl::StatusOr<FilterConfigMap> backupMirrorSettings(const FilterConfigMap& config);
+absl::StatusOr<FilterConfigMap> failoverReaderSettings(const FilterConfigMap& config);
 
 }  // namespace mcmesh::router

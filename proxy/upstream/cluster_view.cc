@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "proxy/log.h"
+#include "proxy/replication/dirty_journal.h"
 
 namespace mcmesh::upstream {
 namespace {
@@ -21,6 +22,7 @@ HostState::HostState(Dispatcher& d, const HostConfig& host, const PoolOptions& p
 HostState::~HostState() { on_event = nullptr; }
 
 void HostState::onUpstreamSuccess() {
+  if (recovering) return;  // recovery decides (ClusterView::onRecoveryDone).
   if (health.recordSuccess()) {
     stats.recoveries.inc();
     if (on_event) on_event(HostEvent::kRecovered);
@@ -37,6 +39,7 @@ void HostState::onUpstreamFailure() {
 ClusterView::~ClusterView() { shutdown(); }
 
 void ClusterView::shutdown() {
+  closing_ = true;
   std::lock_guard<std::mutex> lock(hosts_mutex_);
   for (auto& entry : hosts_) entry.second->on_event = nullptr;
   state_cache_ = {};
@@ -50,8 +53,10 @@ void ClusterView::forEachHost(
 }
 
 ClusterView::ClusterView(Dispatcher& dispatcher, PoolOptions pool_options,
-                         HealthOptions health_options)
-    : dispatcher_(dispatcher), pool_options_(pool_options), health_options_(health_options) {}
+                         HealthOptions health_options,
+                         replication::ReplicationOptions replication_options)
+    : dispatcher_(dispatcher), pool_options_(pool_options), health_options_(health_options),
+      replication_(replication_options) {}
 
 void ClusterView::setSnapshot(ClusterSnapshotConstSharedPtr snapshot) {
   snapshot_ = std::move(snapshot);
@@ -88,29 +93,14 @@ HostState& ClusterView::stateFor(const HostConfig& host) {
   }
   auto state = std::make_unique<HostState>(dispatcher_, host, pool_options_, health_options_);
   std::string address = host.address;
-  HostState* raw = state.get();
-  state->on_event = [this, address, raw](HostEvent event) {
-    if (event == HostEvent::kRecovered) invalidateDirty(*raw);
+  state->on_event = [this, address](HostEvent event) {
+    if (event == HostEvent::kRecovered) replication_.missPolicy().openWindow(address, now());
     if (host_event_handler_) host_event_handler_(address, event);
   };
   HostState& ref = *state;
   std::lock_guard<std::mutex> lock(hosts_mutex_);
   hosts_.emplace(host.address, std::move(state));
   return ref;
-}
-
-void ClusterView::markDirty(const HostConfig& primary, const std::string& key) {
-  HostState& state = stateFor(primary);
-  if (state.dirty_keys.size() >= kMaxDirtyKeysPerHost) {
-    if (!state.dirty_overflow) {
-      logLine(LogLevel::kWarn, absl::StrCat("more than ", kMaxDirtyKeysPerHost,
-                                            " keys written to the backup while ", primary.address,
-                                            " is down; older copies on it may be stale"));
-    }
-    state.dirty_overflow = true;
-    return;
-  }
-  state.dirty_keys.insert(key);
 }
 
 void ClusterView::setProbeResult(const std::string& address, bool up) {
@@ -124,72 +114,59 @@ void ClusterView::setProbeResult(const std::string& address, bool up) {
     }
     return;
   }
-  state.onUpstreamSuccess();  // recovers (and invalidates dirty keys) if it was ejected.
+  if (!state.health.ejected()) return;
+  const HostConfig& host = state.pool.host();
+  if (needsRecovery(host)) {
+    startRecovery(state, host);
+  } else {
+    state.onUpstreamSuccess();
+  }
 }
 
-void ClusterView::invalidateDirty(HostState& state) {
-  if (state.dirty_keys.empty()) return;
-  logLine(LogLevel::kInfo, absl::StrCat("server ", state.pool.host().address, " recovered: deleting ",
-                                        state.dirty_keys.size(),
-                                        " keys written to the backup while it was down"));
-  absl::flat_hash_set<std::string> keys;
-  keys.swap(state.dirty_keys);
-  state.dirty_overflow = false;
-  ProxyCounters* counters = &counters_;
-  for (const auto& key : keys) {
-    Request del;
-    del.command = Command::kDelete;
-    del.keys.push_back(key);
-    state.pool.send(del, [counters](Response&& r) {
-      if (r.type == ResponseType::kDeleted || r.type == ResponseType::kNotFound) {
-        counters->dirty_invalidations.inc();
-      }
-    });
+bool ClusterView::needsRecovery(const HostConfig& host) const {
+  // Only a primary whose keys fail over to a backup can hold copies that a failover write made
+  // stale (EjectPolicy::kRehash moves its keys to other primaries, as twemproxy does).
+  return snapshot_ != nullptr && snapshot_->hasBackup() && !snapshot_->isBackup(host.address) &&
+         snapshot_->config().eject_policy == EjectPolicy::kBackup;
+}
+
+void ClusterView::startRecovery(HostState& state, const HostConfig& host) {
+  if (state.recovering) return;
+  state.recovering = true;
+  std::string address = host.address;
+  replication::journalDrain(*this, snapshot_, host, replication::DrainMode::kRecover,
+                            [this, address](bool ok, size_t) { onRecoveryDone(address, ok); });
+}
+
+void ClusterView::onRecoveryDone(const std::string& address, bool ok) {
+  if (closing_) return;
+  auto it = hosts_.find(address);
+  if (it == hosts_.end()) return;  // removed from the topology meanwhile.
+  HostState& state = *it->second;
+  state.recovering = false;
+  if (ok) {
+    state.onUpstreamSuccess();
+  } else if (state.health.forceEject(dispatcher_.now())) {
+    state.stats.ejections.inc();
+    if (state.on_event) state.on_event(HostEvent::kEjected);
   }
 }
 
 bool ClusterView::available(const HostConfig& host) {
-  return stateFor(host).health.available(dispatcher_.now());
-}
-
-const HostConfig* ClusterView::routeFor(absl::string_view key) {
-  const HostConfig& primary = snapshot_->primaryFor(key);
-  if (available(primary)) return &primary;
-  if (snapshot_->config().eject_policy == EjectPolicy::kBackup) return nullptr;
-  return rehashedPrimaryFor(key);
-}
-
-const HostConfig* ClusterView::rehashedPrimaryFor(absl::string_view key) {
-  std::string excluded;
-  for (const auto& h : snapshot_->config().primaries) {
-    if (h.state == NodeState::kActive && !available(h)) absl::StrAppend(&excluded, h.address, ",");
-  }
-  if (rehash_snapshot_ != snapshot_.get() || excluded != rehash_excluded_) {
-    rehash_snapshot_ = snapshot_.get();
-    rehash_excluded_ = excluded;
-    rehash_hosts_.clear();
-    for (const auto& h : snapshot_->config().primaries) {
-      if (h.state == NodeState::kActive && excluded.find(h.address + ",") == std::string::npos) {
-        rehash_hosts_.push_back(h);
-      }
-    }
-    rehash_ring_.reset();
-    if (!rehash_hosts_.empty()) {
-      auto ring = ketama::KetamaRing::build(toRingServers(rehash_hosts_));
-      if (ring.ok()) rehash_ring_ = std::make_unique<ketama::KetamaRing>(std::move(*ring));
-    }
-  }
-  if (rehash_ring_ == nullptr) return nullptr;
-  // Point into the snapshot (which requests pin), not into this cache (rebuilt at any time).
-  const std::string& address = rehash_hosts_[rehash_ring_->serverIndexFor(key)].address;
-  for (const auto& h : snapshot_->config().primaries) {
-    if (h.address == address) return &h;
-  }
-  return nullptr;
+  HostState& state = stateFor(host);
+  if (!state.health.ejected()) return true;
+  if (dispatcher_.now() < state.health.retryAt()) return false;
+  if (!needsRecovery(host)) return true;  // half-open: the next request is the probe.
+  startRecovery(state, host);
+  return false;
 }
 
 Cancellable* ClusterView::send(const HostConfig& host, const Request& request,
                                ResponseCallback callback, uint64_t affinity) {
+  if (closing_) {
+    callback(Response::upstreamFailure("shutting down"));
+    return nullptr;
+  }
   return stateFor(host).pool.send(request, std::move(callback), affinity);
 }
 

@@ -11,6 +11,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "proxy/dispatcher.h"
+#include "proxy/replication/replication_state.h"
+#include "proxy/replication/upstreams.h"
 #include "proxy/stats.h"
 #include "proxy/upstream/cluster_snapshot.h"
 #include "proxy/upstream/conn_pool.h"
@@ -31,49 +33,45 @@ struct HostState : public PoolEvents {
 
   Dispatcher& dispatcher;
   HostStats stats;
-  // Keys written to the backup while this (primary) host was down. Its copies may be stale
-  // (a stopped, not restarted, server keeps its data), so they are deleted when it recovers.
-  absl::flat_hash_set<std::string> dirty_keys;
-  bool dirty_overflow = false;
   HostHealth health;
+  // An ejected primary being brought back (its dirty journal drained): its replies must not
+  // recover it before that is done.
+  bool recovering = false;
   // Declared before `pool`: the pool's destructor fails pending requests, which reports here.
   std::function<void(HostEvent)> on_event;
   ConnPool pool;
 };
 
-class ClusterView {
+// Implements replication::Upstreams: the replication protocol (proxy/replication/) decides where
+// requests go; this class owns the pools, health and the worker's replication state.
+class ClusterView : public replication::Upstreams {
  public:
-  ClusterView(Dispatcher& dispatcher, PoolOptions pool_options, HealthOptions health_options);
-  ~ClusterView();
+  ClusterView(Dispatcher& dispatcher, PoolOptions pool_options, HealthOptions health_options,
+              replication::ReplicationOptions replication_options = {});
+  ~ClusterView() override;
 
   /** Swaps in a new snapshot; hosts no longer listed are closed on a later loop turn. */
   void setSnapshot(ClusterSnapshotConstSharedPtr snapshot);
   const ClusterSnapshot& snapshot() const { return *snapshot_; }
-  const ClusterSnapshotConstSharedPtr& snapshotPtr() const { return snapshot_; }
+  const ClusterSnapshotConstSharedPtr& snapshotPtr() const override { return snapshot_; }
   bool hasSnapshot() const { return snapshot_ != nullptr; }
 
-  /** @return whether `host` may take requests now (not ejected, or due for a retry). */
-  bool available(const HostConfig& host);
   /**
-   * Where a request for `key` goes on the primary pool given health: its primary; if that is
-   * ejected, the rehashed primary under EjectPolicy::kRehash, or null under kBackup (the
-   * failover_reader then uses the backup).
+   * @return whether `host` may take requests now. An ejected host is due for a retry after its
+   * backoff; a primary with a backup is then first recovered (its dirty journal drained, see
+   * replication/dirty_journal.h) and stays unavailable until that is done.
    */
-  const HostConfig* routeFor(absl::string_view key);
+  bool available(const HostConfig& host) override;
   /** Sends to `host` (creating its pool on first use). See ConnPool::send. */
   Cancellable* send(const HostConfig& host, const Request& request, ResponseCallback callback,
-                    uint64_t affinity = 0);
+                    uint64_t affinity = 0) override;
+  absl::Time now() const override { return dispatcher_.now(); }
+  replication::ReplicationState& replication() override { return replication_; }
 
-  /**
-   * Remembers that `key` was written to the backup because `primary` was down; on recovery the
-   * primary's copy is deleted so reads fall through to the backup and repair it.
-   */
-  void markDirty(const HostConfig& primary, const std::string& key);
-  static constexpr size_t kMaxDirtyKeysPerHost = 100000;
-  /** The main thread's prober verdict for `address` (ejects, or recovers at once). */
+  /** The main thread's prober verdict for `address` (ejects, or starts its recovery). */
   void setProbeResult(const std::string& address, bool up);
 
-  ProxyCounters& counters() { return counters_; }
+  ProxyCounters& counters() override { return counters_; }
   Dispatcher& dispatcher() { return dispatcher_; }
   /** Visits every host; safe from any thread (stats readers). */
   void forEachHost(const std::function<void(const std::string&, const HostState&)>& visit) const;
@@ -87,8 +85,9 @@ class ClusterView {
 
  private:
   HostState& stateFor(const HostConfig& host);
-  const HostConfig* rehashedPrimaryFor(absl::string_view key);
-  void invalidateDirty(HostState& state);
+  bool needsRecovery(const HostConfig& host) const;
+  void startRecovery(HostState& state, const HostConfig& host);
+  void onRecoveryDone(const std::string& address, bool ok);
 
   Dispatcher& dispatcher_;
   PoolOptions pool_options_;
@@ -106,13 +105,11 @@ class ClusterView {
   std::array<StateCacheEntry, 8> state_cache_{};
   size_t state_cache_next_ = 0;
   mutable std::mutex hosts_mutex_;
-  // Rehash policy: a ring over the available active primaries, rebuilt only when the set of
-  // ejected primaries (or the snapshot) changes, never per request.
-  const ClusterSnapshot* rehash_snapshot_ = nullptr;
-  std::string rehash_excluded_;
-  std::vector<HostConfig> rehash_hosts_;
-  std::unique_ptr<ketama::KetamaRing> rehash_ring_;
   ProxyCounters counters_;
+  replication::ReplicationState replication_;
+  // Set by shutdown(): replies failed by closing pools may start follow-up sends, which must
+  // not create new pools while the hosts are being destroyed.
+  bool closing_ = false;
   std::function<void(const std::string&, HostEvent)> host_event_handler_;
 };
 

@@ -4,16 +4,48 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "proxy/log.h"
+#include "proxy/replication/dirty_journal.h"
 
 namespace mcmesh::upstream {
 
 HealthProber::HealthProber(ClusterView& cluster, ProberOptions options,
-                           std::function<void(const std::string&, bool)> on_health)
-    : cluster_(cluster), options_(options), on_health_(std::move(on_health)) {
+                           std::function<void(const std::string&, bool)> on_health,
+                           std::function<void(const std::string&)> on_lost_data)
+    : cluster_(cluster), options_(options), on_health_(std::move(on_health)),
+      on_lost_data_(std::move(on_lost_data)) {
   timer_ = cluster_.dispatcher().createTimer([this] { probeAll(); });
+  journal_timer_ = cluster_.dispatcher().createTimer([this] { pollJournals(); });
 }
 
-void HealthProber::start() { timer_->enable(absl::ZeroDuration()); }
+void HealthProber::start() {
+  timer_->enable(absl::ZeroDuration());
+  journal_timer_->enable(options_.journal_poll_interval);
+}
+
+void HealthProber::pollJournals() {
+  journal_timer_->enable(options_.journal_poll_interval);
+  // A slow backup must not pile up polls: the next round waits for this one.
+  if (journal_polls_running_ != 0 || !cluster_.hasSnapshot()) return;
+  ClusterSnapshotConstSharedPtr snapshot = cluster_.snapshotPtr();
+  if (!snapshot->hasBackup() || snapshot->config().eject_policy != EjectPolicy::kBackup) return;
+  for (const HostConfig& primary : snapshot->config().primaries) {
+    auto probe = probes_.find(primary.address);
+    if (probe != probes_.end() && probe->second.seen && !probe->second.up) continue;
+    ++journal_polls_running_;
+    replication::journalDrain(cluster_, snapshot, primary, replication::DrainMode::kPoll,
+                              [this, alive = alive_, address = primary.address](
+                                  bool, size_t deleted) {
+                                if (!*alive) return;
+                                --journal_polls_running_;
+                                if (deleted > 0) {
+                                  logLine(LogLevel::kInfo,
+                                          absl::StrCat("deleted ", deleted, " stale key(s) on ",
+                                                       address, " listed in its dirty journal"));
+                                  if (on_lost_data_) on_lost_data_(address);
+                                }
+                              });
+  }
+}
 
 std::map<std::string, RehydrationProgress> HealthProber::rehydrations() const {
   std::lock_guard<std::mutex> lock(progress_mutex_);
@@ -74,6 +106,7 @@ void HealthProber::onStats(const HostConfig& host, const Response& response) {
   probe.up = true;
   probe.seen = true;
   if (!is_primary) return;  // backups are probed for health only.
+  if ((restarted || (was_down && items == 0)) && on_lost_data_) on_lost_data_(host.address);
   if (restarted) {
     maybeRehydrate(host, absl::StrCat("restarted (pid ", pid, ")"));
   } else if (was_down && items == 0) {
@@ -90,7 +123,7 @@ void HealthProber::maybeRehydrate(const HostConfig& host, const std::string& why
   if (running_.count(host.address) != 0) return;
   logLine(LogLevel::kInfo, absl::StrCat("server ", host.address, " ", why, ": rehydrating"));
   auto rehydrator = std::make_unique<Rehydrator>(
-      cluster_, host, options_.rehydrate_keys_per_second,
+      cluster_, cluster_.dispatcher(), host, options_.rehydrate_keys_per_second,
       [this](const RehydrationProgress& p) {
         std::lock_guard<std::mutex> lock(progress_mutex_);
         progress_[p.primary] = p;

@@ -234,7 +234,7 @@ TEST(MetaUpstreamTest, BinaryClientRequestsUseMetaOnlyWhereTextFallsShort) {
   Request big = keyed(Command::kSet, "a b");
   big.value = "v";
   EXPECT_EQ(upstream(big), "ms YSBi 1 b\r\nv\r\n");
-  EXPECT_EQ(upstream(keyed(Command::kMetaGet, "a b")), "mg YSBi b s v f t\r\n");
+  EXPECT_EQ(upstream(keyed(Command::kMetaGet, "a b")), "mg YSBi b s v f t c\r\n");
 }
 
 TEST(MetaUpstreamTest, NeedsMetaForm) {

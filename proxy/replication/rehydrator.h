@@ -1,5 +1,7 @@
 // Rehydrator: copies back, in the background and rate-limited, the keys a backup holds for a
-// primary that restarted empty (what magent users did by hand after a restart).
+// primary that restarted empty (what magent users did by hand after a restart). Each key goes
+// through the same safe copy as read-repair (lease_copy.h), so a client write during the
+// rehydration always wins over the copy.
 #pragma once
 
 #include <cstdint>
@@ -11,16 +13,21 @@
 
 #include "absl/status/status.h"
 #include "proxy/dispatcher.h"
-#include "proxy/upstream/cluster_view.h"
+#include "proxy/replication/lease_copy.h"
+#include "proxy/replication/upstreams.h"
 
 struct bufferevent;
 
-namespace mcmesh::upstream {
+namespace mcmesh::replication {
+
+using upstream::HostConfig;
 
 struct RehydrationProgress {
   std::string primary;
   uint64_t total = 0;    // keys on the backup(s) that hash to the primary.
-  uint64_t copied = 0;   // stored on the primary (or already there).
+  uint64_t copied = 0;   // stored on the primary.
+  uint64_t skipped = 0;  // nothing to do: already there, gone from the backup, or a client
+                         // write got there first.
   uint64_t failed = 0;
   bool listing = true;   // still reading the backup's key list.
   bool done = false;
@@ -30,11 +37,14 @@ struct RehydrationProgress {
 bool parseMetadumpKey(absl::string_view line, std::string* key);
 
 // One rehydration of one primary. Lists keys on every backup with `lru_crawler metadump all`,
-// keeps those the current ring assigns to the primary, then for each: `mg` on the backup (value,
-// flags, remaining TTL) and `add` on the primary (never overwriting a newer value).
+// keeps those the current ring assigns to the primary, then copies each with a LeasedCopy, at
+// most `keys_per_second` started per second and kMaxInflight in flight (copies are pipelined on
+// the main thread's connections, so the rate is reached whatever the round-trip time).
 class Rehydrator {
  public:
-  Rehydrator(ClusterView& cluster, HostConfig primary, uint64_t keys_per_second,
+  static constexpr size_t kMaxInflight = 1024;
+  Rehydrator(Upstreams& upstreams, Dispatcher& dispatcher, HostConfig primary,
+             uint64_t keys_per_second,
              std::function<void(const RehydrationProgress&)> on_progress);
   ~Rehydrator();
   void start();
@@ -45,11 +55,18 @@ class Rehydrator {
   void onKeysListed(const HostConfig& backup, std::vector<std::string> keys, absl::Status status);
   void pump();
   void copyOne(const HostConfig& backup, const std::string& key);
+  void onCopied(CopyOutcome outcome);
   void report();
 
-  ClusterView& cluster_;
+  Upstreams& upstreams_;
+  Dispatcher& dispatcher_;
+  upstream::ClusterSnapshotConstSharedPtr snapshot_;  // pins the backups the queue points at.
   HostConfig primary_;
   uint64_t keys_per_second_;
+  double tokens_ = 0;
+  absl::Time last_refill_ = absl::InfinitePast();
+  absl::Time started_copying_ = absl::InfinitePast();
+  uint64_t next_affinity_ = 0;
   std::function<void(const RehydrationProgress&)> on_progress_;
   RehydrationProgress progress_;
   std::vector<std::unique_ptr<MetadumpReader>> readers_;
@@ -60,4 +77,4 @@ class Rehydrator {
   std::shared_ptr<bool> alive_;  // copies in flight check it: the rehydrator may be gone.
 };
 
-}  // namespace mcmesh::upstream
+}  // namespace mcmesh::replication

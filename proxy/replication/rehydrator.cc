@@ -1,5 +1,5 @@
-// Rehydrator: metadump listing, ring filtering and the rate-limited mg -> add copy loop.
-#include "proxy/upstream/rehydrator.h"
+// Rehydrator: metadump listing, ring filtering and the rate-limited, pipelined copy loop.
+#include "proxy/replication/rehydrator.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -7,9 +7,13 @@
 #include <event2/util.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "proxy/log.h"
 
-namespace mcmesh::upstream {
+namespace mcmesh::replication {
+
+using upstream::ClusterSnapshot;
+using upstream::ClusterSnapshotConstSharedPtr;
 namespace {
 
 int hexValue(char c) {
@@ -19,8 +23,9 @@ int hexValue(char c) {
   return -1;
 }
 
-constexpr absl::Duration kTick = absl::Milliseconds(100);
-constexpr size_t kMaxInflight = 64;
+// Refill period while waiting for rate tokens; completions also pump, so the in-flight window
+// stays full whatever the rate.
+constexpr absl::Duration kTick = absl::Milliseconds(5);
 
 }  // namespace
 
@@ -134,32 +139,33 @@ class Rehydrator::MetadumpReader {
   bool failed_now_ = false;
 };
 
-Rehydrator::Rehydrator(ClusterView& cluster, HostConfig primary, uint64_t keys_per_second,
+Rehydrator::Rehydrator(Upstreams& upstreams, Dispatcher& dispatcher, HostConfig primary,
+                       uint64_t keys_per_second,
                        std::function<void(const RehydrationProgress&)> on_progress)
-    : cluster_(cluster), primary_(std::move(primary)),
+    : upstreams_(upstreams), dispatcher_(dispatcher), primary_(std::move(primary)),
       keys_per_second_(std::max<uint64_t>(1, keys_per_second)),
       on_progress_(std::move(on_progress)), alive_(std::make_shared<bool>(true)) {
   progress_.primary = primary_.address;
-  timer_ = cluster_.dispatcher().createTimer([this] { pump(); });
+  timer_ = dispatcher_.createTimer([this] { pump(); });
 }
 
 Rehydrator::~Rehydrator() { *alive_ = false; }
 
 void Rehydrator::start() {
-  const ClusterSnapshot& snapshot = cluster_.snapshot();
+  snapshot_ = upstreams_.snapshotPtr();
   logLine(LogLevel::kInfo, absl::StrCat("rehydration of ", primary_.address,
                                         " started: listing keys on the backup"));
   std::string primary = primary_.address;
-  ClusterSnapshotConstSharedPtr pinned = cluster_.snapshotPtr();
+  ClusterSnapshotConstSharedPtr pinned = snapshot_;
   auto wanted = [pinned, primary](const std::string& key) {
     return pinned->primaryFor(key).address == primary;
   };
-  for (const auto& backup : snapshot.config().backups) {
+  for (const auto& backup : snapshot_->config().backups) {
     const HostConfig* b = &backup;
     ++readers_pending_;
     readers_.push_back(std::make_unique<MetadumpReader>(
-        cluster_.dispatcher(), backup, wanted,
-        [this, b, pinned](std::vector<std::string> keys, absl::Status st) {
+        dispatcher_, backup, wanted,
+        [this, b](std::vector<std::string> keys, absl::Status st) {
           onKeysListed(*b, std::move(keys), st);
         }));
     if (readers_.back()->failedNow()) {
@@ -192,69 +198,82 @@ void Rehydrator::onKeysListed(const HostConfig& backup, std::vector<std::string>
 }
 
 void Rehydrator::pump() {
-  // Per tick, at most rate * tick new copies, and never more than kMaxInflight outstanding.
-  uint64_t budget = std::max<uint64_t>(1, keys_per_second_ * absl::ToInt64Milliseconds(kTick) / 1000);
-  while (budget > 0 && inflight_ < kMaxInflight && !queue_.empty()) {
+  const absl::Time now = dispatcher_.now();
+  // Token bucket: `keys_per_second` tokens a second, at most a tenth of a second's worth saved.
+  const double burst = std::max(1.0, keys_per_second_ / 10.0);
+  if (last_refill_ == absl::InfinitePast()) {
+    tokens_ = burst;
+    started_copying_ = now;
+  } else {
+    tokens_ = std::min(burst, tokens_ + absl::ToDoubleSeconds(now - last_refill_) *
+                                            static_cast<double>(keys_per_second_));
+  }
+  last_refill_ = now;
+  while (tokens_ >= 1 && inflight_ < kMaxInflight && !queue_.empty()) {
     auto [backup, key] = std::move(queue_.front());
     queue_.pop_front();
+    tokens_ -= 1;
     copyOne(*backup, key);
-    --budget;
   }
   if (queue_.empty() && inflight_ == 0 && !progress_.listing) {
     if (!progress_.done) {
       progress_.done = true;
-      logLine(LogLevel::kInfo, absl::StrCat("rehydration of ", primary_.address, " finished: ",
-                                            progress_.copied, "/", progress_.total, " copied, ",
-                                            progress_.failed, " failed"));
+      const double seconds = std::max(1e-3, absl::ToDoubleSeconds(now - started_copying_));
+      logLine(LogLevel::kInfo,
+              absl::StrCat("rehydration of ", primary_.address, " finished: ", progress_.copied,
+                           " copied, ", progress_.skipped, " already there or overwritten, ",
+                           progress_.failed, " failed, of ", progress_.total, " in ",
+                           absl::StrFormat("%.2f", seconds), " s (",
+                           static_cast<uint64_t>(progress_.total / seconds), " keys/s)"));
       report();
     }
     return;
   }
-  timer_->enable(kTick);
+  // Waiting for tokens (completions pump too, when the window was the limit).
+  if (!queue_.empty() && inflight_ < kMaxInflight && !timer_->enabled()) timer_->enable(kTick);
 }
 
 void Rehydrator::copyOne(const HostConfig& backup, const std::string& key) {
   ++inflight_;
-  Request mg;
-  mg.command = Command::kMetaGet;
-  mg.keys.push_back(key);
+  CopyPlan plan;
+  plan.snapshot = snapshot_;
+  plan.target = &primary_;
+  plan.source = &backup;
+  plan.key = key;
+  plan.kind = CopyKind::kRehydrate;
+  plan.affinity = next_affinity_++;
   std::shared_ptr<bool> alive = alive_;
-  HostConfig primary = primary_;
-  cluster_.send(backup, mg, [this, alive, primary, key](Response&& r) {
-    if (!*alive) return;
-    if (r.type != ResponseType::kValues) {
-      --inflight_;
-      ++progress_.failed;
-      return;
-    }
-    if (r.items.empty() || r.items[0].ttl == 0) {
-      // Gone or expiring since the listing: nothing to copy; not a failure.
-      --inflight_;
-      ++progress_.copied;
-      return;
-    }
-    Item& item = r.items[0];
-    Request add;
-    add.command = Command::kAdd;
-    add.keys.push_back(key);
-    add.flags = item.flags;
-    add.exptime = item.ttl < 0 ? 0 : item.ttl;
-    add.value = std::move(item.value);
-    cluster_.send(primary, add, [this, alive](Response&& stored) {
-      if (!*alive) return;
-      --inflight_;
-      if (stored.type == ResponseType::kStored || stored.type == ResponseType::kNotStored) {
-        ++progress_.copied;
-      } else {
-        ++progress_.failed;
-      }
-      if ((progress_.copied + progress_.failed) % 1000 == 0) report();
-    });
+  startLeasedCopy(upstreams_, std::move(plan), nullptr, [this, alive](CopyOutcome outcome) {
+    if (*alive) onCopied(outcome);
   });
+}
+
+void Rehydrator::onCopied(CopyOutcome outcome) {
+  --inflight_;
+  switch (outcome) {
+    case CopyOutcome::kCopied:
+      ++progress_.copied;
+      break;
+    case CopyOutcome::kFailed:
+      ++progress_.failed;
+      break;
+    default:
+      ++progress_.skipped;
+      break;
+  }
+  const uint64_t finished = progress_.copied + progress_.skipped + progress_.failed;
+  if (finished % 1000 == 0) report();
+  if (finished % 50000 == 0) {
+    logLine(LogLevel::kInfo, absl::StrCat("rehydration of ", primary_.address, ": ", finished,
+                                          "/", progress_.total, " done"));
+  }
+  // Refill the window from the loop, not from inside this callback (a copy that failed inline
+  // would otherwise recurse into the next one).
+  if (!timer_->enabled()) timer_->enable(absl::ZeroDuration());
 }
 
 void Rehydrator::report() {
   if (on_progress_) on_progress_(progress_);
 }
 
-}  // namespace mcmesh::upstream
+}  // namespace mcmesh::replication

@@ -1,0 +1,304 @@
+// ReplicatedRead: per-server fan-out, miss lookups through leased copies, ordered merge.
+#include "proxy/replication/read_path.h"
+
+#include "absl/strings/str_cat.h"
+#include "proxy/replication/lease_copy.h"
+#include "proxy/replication/replication_state.h"
+
+namespace mcmesh::replication {
+namespace {
+
+bool isTouch(Command c) { return c == Command::kGat || c == Command::kGats; }
+
+// A lease placeholder reads as an empty value with flags 0 through get; real items rarely look
+// like that, so only those hits pay for a check.
+bool maybePlaceholder(const Item& item) { return item.value.empty() && item.flags == 0; }
+
+}  // namespace
+
+void ReplicatedRead::start(Upstreams& upstreams, const Request& request, uint64_t affinity,
+                           ReplySink& sink, const ChainSettings& settings) {
+  up_ = &upstreams;
+  settings_ = &settings;
+  request_ = &request;
+  sink_ = &sink;
+  affinity_ = affinity;
+  snapshot_ = upstreams.snapshotPtr();
+  const size_t n = request.keys.size();
+  slots_.resize(n);
+  unresolved_ = n;
+  Placement& placement = upstreams.replication().placement();
+  absl::InlinedVector<uint32_t, 4> unrouted;
+  for (uint32_t i = 0; i < n; ++i) {
+    const upstream::HostConfig* host = placement.routeFor(upstreams, request.keys[i]);
+    if (host == nullptr) {
+      unrouted.push_back(i);
+      continue;
+    }
+    Fragment* target = nullptr;
+    for (auto& f : fragments_) {
+      if (f.host == host) target = &f;
+    }
+    if (target == nullptr) {
+      fragments_.emplace_back();
+      target = &fragments_.back();
+      target->host = host;
+    }
+    target->key_indexes.push_back(i);
+  }
+  starting_ = true;
+  for (size_t i = 0; i < fragments_.size() && !finished_; ++i) sendFragment(i);
+  for (uint32_t k : unrouted) {
+    if (finished_) break;
+    const auto& primary = snapshot_->primaryFor(request.keys[k]);
+    readBackupOnly(k, absl::StrCat("server ", primary.address, " is down (ejected)"));
+  }
+  starting_ = false;
+  if (!finished_ && unresolved_ == 0) finish();
+}
+
+void ReplicatedRead::sendFragment(size_t index) {
+  Fragment& f = fragments_[index];
+  auto callback = [this, index](Response&& r) { onFragment(index, std::move(r)); };
+  if (f.key_indexes.size() == request_->keys.size()) {
+    f.handle = up_->send(*f.host, *request_, std::move(callback), affinity_);
+  } else {
+    Request sub;
+    sub.command = request_->command;
+    sub.exptime = request_->exptime;
+    sub.keys.reserve(f.key_indexes.size());
+    for (uint32_t k : f.key_indexes) sub.keys.push_back(request_->keys[k]);
+    f.handle = up_->send(*f.host, sub, std::move(callback), affinity_);
+  }
+  if (f.done) f.handle = nullptr;  // answered inline.
+}
+
+bool ReplicatedRead::mayHidePlaceholders() const {
+  // Placeholders exist only where copies happen: clusters with a backup or a warm-up ring.
+  return snapshot_->hasBackup() || snapshot_->inWarmUp(up_->now());
+}
+
+void ReplicatedRead::onFragment(size_t index, Response&& response) {
+  Fragment& f = fragments_[index];
+  f.handle = nullptr;
+  f.done = true;
+  const bool whole = f.key_indexes.size() == request_->keys.size();
+  if (response.type == ResponseType::kUpstreamFailure) {
+    for (uint32_t k : f.key_indexes) readBackupOnly(k, response.text);
+    return;
+  }
+  if (response.type != ResponseType::kValues) {
+    if (whole) {  // a memcached error reply to the whole request: it is the answer.
+      finished_ = true;
+      sink_->onReply(std::move(response));
+      return;
+    }
+    for (uint32_t k : f.key_indexes) readBackupOnly(k, response.text);
+    return;
+  }
+  const bool hide = mayHidePlaceholders();
+  if (whole && response.items.size() == request_->keys.size()) {
+    // The hot path: every key hit on its primary. The reply goes on as it came.
+    bool suspect = false;
+    for (const Item& item : response.items) suspect |= hide && maybePlaceholder(item);
+    if (!suspect) {
+      finished_ = true;
+      unresolved_ = 0;
+      sink_->onReply(std::move(response));
+      return;
+    }
+  }
+  const bool can_look_elsewhere = snapshot_->hasBackup() || snapshot_->inWarmUp(up_->now());
+  if (whole && !can_look_elsewhere) {
+    finished_ = true;
+    unresolved_ = 0;
+    sink_->onReply(std::move(response));
+    return;
+  }
+  // Servers answer hits in the order asked, so one cursor restores which key each belongs to.
+  size_t cursor = 0;
+  for (uint32_t k : f.key_indexes) {
+    if (finished_) return;
+    auto& items = response.items;
+    if (cursor < items.size() && items[cursor].key == request_->keys[k]) {
+      Item& item = items[cursor++];
+      if (hide && maybePlaceholder(item)) {
+        slots_[k].item = std::move(item);
+        verifyPlaceholder(k, *f.host);
+      } else {
+        resolve(k, SlotState::kHit, std::move(item));
+      }
+    } else {
+      onMiss(k, *f.host);
+    }
+  }
+}
+
+void ReplicatedRead::verifyPlaceholder(uint32_t k, const upstream::HostConfig& primary) {
+  Request check;
+  check.command = Command::kMetaGet;
+  check.keys.push_back(request_->keys[k]);
+  const upstream::HostConfig* host = &primary;
+  upstream::Cancellable* handle = up_->send(primary, check, [this, k, host](Response&& r) {
+    slots_[k].handle = nullptr;
+    const bool real = r.type == ResponseType::kValues && !r.items.empty() &&
+                      !isPlaceholder(r.items.front()) && maybePlaceholder(r.items.front());
+    if (real) {
+      resolve(k, SlotState::kHit, std::move(slots_[k].item));
+      return;
+    }
+    // A placeholder (or an item that changed since: its new value may come from a write this
+    // client sent later, so it is not ours to show). Treat the key as missed.
+    up_->counters().placeholders_hidden.inc();
+    slots_[k].item = Item();
+    onMiss(k, *host);
+  }, affinity_);
+  // Null when the callback ran inline (it may have stored the next step's handle already).
+  if (handle != nullptr) slots_[k].handle = handle;
+}
+
+void ReplicatedRead::onMiss(uint32_t k, const upstream::HostConfig& primary) {
+  const std::string& key = request_->keys[k];
+  const absl::Time now = up_->now();
+  CopyPlan plan;
+  plan.snapshot = snapshot_;
+  plan.target = settings_->repair ? &primary : nullptr;
+  plan.key = key;
+  plan.affinity = affinity_;
+  plan.touch = isTouch(request_->command);
+  plan.touch_command = request_->command;
+  plan.touch_exptime = request_->exptime;
+  const upstream::HostConfig* previous = snapshot_->previousOwnerFor(key, now);
+  if (previous != nullptr && previous != &primary && up_->available(*previous)) {
+    plan.source = previous;
+    plan.kind = CopyKind::kWarm;
+  } else {
+    const upstream::HostConfig* backup = snapshot_->backupFor(key);
+    if (backup == nullptr || !up_->available(*backup)) {
+      resolve(k, SlotState::kMiss, Item());
+      return;
+    }
+    const bool miss_failover =
+        settings_->miss_failover.value_or(snapshot_->config().miss_failover);
+    if (!miss_failover) {
+      resolve(k, SlotState::kMiss, Item());
+      return;
+    }
+    if (!up_->replication().missPolicy().shouldReadBackup(primary.address, backup->address,
+                                                          now)) {
+      up_->counters().backup_reads_skipped.inc();
+      resolve(k, SlotState::kMiss, Item());
+      return;
+    }
+    plan.source = backup;
+    plan.kind = CopyKind::kRepair;
+    up_->counters().failover_reads.inc();
+  }
+  const bool warm = plan.kind == CopyKind::kWarm;
+  upstream::Cancellable* handle = startLeasedCopy(*up_, std::move(plan), [this, k, warm](Response&& r) {
+    slots_[k].handle = nullptr;
+    if (r.type == ResponseType::kValues && !r.items.empty()) {
+      if (!warm) up_->counters().backup_hits.inc();
+      resolve(k, SlotState::kHit, std::move(r.items.front()));
+    } else {
+      resolve(k, SlotState::kMiss, Item());  // the primary's miss stands.
+    }
+  });
+  if (handle != nullptr) slots_[k].handle = handle;
+}
+
+void ReplicatedRead::readBackupOnly(uint32_t k, const std::string& primary_failure) {
+  const std::string& key = request_->keys[k];
+  const upstream::HostConfig* backup = snapshot_->backupFor(key);
+  if (backup == nullptr || !up_->available(*backup)) {
+    if (failure_.empty()) failure_ = primary_failure;
+    resolve(k, SlotState::kFailed, Item());
+    return;
+  }
+  up_->counters().failover_reads.inc();
+  auto callback = [this, k, primary_failure](Response&& r) {
+    slots_[k].handle = nullptr;
+    if (r.type == ResponseType::kValues) {
+      if (!r.items.empty() && !isPlaceholder(r.items.front())) {
+        up_->counters().backup_hits.inc();
+        Item item = std::move(r.items.front());
+        item.key = request_->keys[k];
+        resolve(k, SlotState::kHit, std::move(item));
+      } else {
+        resolve(k, SlotState::kMiss, Item());
+      }
+      return;
+    }
+    if (failure_.empty()) {
+      failure_ = absl::StrCat(primary_failure, "; backup: ", r.text.empty() ? "error" : r.text);
+    }
+    resolve(k, SlotState::kFailed, Item());
+  };
+  upstream::Cancellable* handle;
+  if (request_->keys.size() == 1) {
+    handle = up_->send(*backup, *request_, std::move(callback), affinity_);
+  } else {
+    Request one;
+    one.command = request_->command;
+    one.exptime = request_->exptime;
+    one.keys.push_back(key);
+    handle = up_->send(*backup, one, std::move(callback), affinity_);
+  }
+  if (handle != nullptr) slots_[k].handle = handle;
+}
+
+void ReplicatedRead::resolve(uint32_t k, SlotState state, Item&& item) {
+  Slot& slot = slots_[k];
+  slot.state = state;
+  slot.item = std::move(item);
+  if (--unresolved_ == 0 && !starting_ && !finished_) finish();
+}
+
+void ReplicatedRead::finish() {
+  finished_ = true;
+  Response merged = Response::ofType(ResponseType::kValues);
+  size_t failed = 0;
+  for (const Slot& s : slots_) {
+    if (s.state == SlotState::kHit) merged.items.reserve(slots_.size());
+    if (s.state == SlotState::kFailed) ++failed;
+  }
+  if (failed == slots_.size()) {
+    sink_->onReply(Response::serverError(failure_.empty() ? "upstream failure" : failure_));
+    return;
+  }
+  for (size_t k = 0; k < slots_.size(); ++k) {
+    Slot& s = slots_[k];
+    if (s.state != SlotState::kHit) continue;
+    if (s.item.key.empty()) s.item.key = request_->keys[k];
+    merged.items.push_back(std::move(s.item));
+  }
+  sink_->onReply(std::move(merged));
+}
+
+void ReplicatedRead::cancel() {
+  finished_ = true;
+  for (auto& f : fragments_) {
+    if (f.handle != nullptr) f.handle->cancel();
+    f.handle = nullptr;
+  }
+  for (auto& s : slots_) {
+    if (s.handle != nullptr) s.handle->cancel();
+    s.handle = nullptr;
+  }
+}
+
+void ReplicatedRead::reset() {
+  up_ = nullptr;
+  request_ = nullptr;
+  sink_ = nullptr;
+  settings_ = nullptr;
+  snapshot_.reset();
+  fragments_.clear();
+  slots_.clear();
+  unresolved_ = 0;
+  failure_.clear();
+  finished_ = false;
+  starting_ = false;
+}
+
+}  // namespace mcmesh::replication

@@ -1,0 +1,72 @@
+// ReplicatedRead: one retrieval (get/gets/gat/gats, one key or many) under the replication
+// protocol (docs/consistency.md, "Reads").
+//
+// Keys go to their primaries, split per server. As each server's reply arrives (not after all
+// of them: a later write of the same client must not be seen, see "Order on a connection"):
+//   - a hit is the answer, unless it looks like a lease placeholder (empty, flags 0), which is
+//     checked with mg and then counts as a miss;
+//   - a miss is looked up on the key's previous owner (warm-up window) or, when MissPolicy says
+//     it is worth it, on the backup, through a LeasedCopy that repairs the primary safely;
+//   - an unreachable primary's keys are read from the backup (no copy: the primary is down).
+// The reply lists the hits in request order, duplicates included, as memcached does.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/inlined_vector.h"
+#include "proxy/replication/chain_settings.h"
+#include "proxy/replication/reply_sink.h"
+#include "proxy/replication/upstreams.h"
+
+namespace mcmesh::replication {
+
+class ReplicatedRead {
+ public:
+  void start(Upstreams& upstreams, const Request& request, uint64_t affinity, ReplySink& sink,
+             const ChainSettings& settings);
+  /** The client went away: cancel reads (copies in progress still finish on their own). */
+  void cancel();
+  /** Back to the state after construction (reuse). */
+  void reset();
+
+ private:
+  enum class SlotState : uint8_t { kPending, kHit, kMiss, kFailed };
+  struct Slot {
+    SlotState state = SlotState::kPending;
+    Item item;
+    upstream::Cancellable* handle = nullptr;
+  };
+  struct Fragment {
+    const upstream::HostConfig* host = nullptr;
+    absl::InlinedVector<uint32_t, 8> key_indexes;
+    upstream::Cancellable* handle = nullptr;
+    bool done = false;
+  };
+
+  void sendFragment(size_t index);
+  void onFragment(size_t index, Response&& response);
+  void onMiss(uint32_t key_index, const upstream::HostConfig& primary);
+  void readBackupOnly(uint32_t key_index, const std::string& primary_failure);
+  void verifyPlaceholder(uint32_t key_index, const upstream::HostConfig& primary);
+  void resolve(uint32_t key_index, SlotState state, Item&& item);
+  void finish();
+  bool mayHidePlaceholders() const;
+
+  Upstreams* up_ = nullptr;
+  const Request* request_ = nullptr;
+  ReplySink* sink_ = nullptr;
+  const ChainSettings* settings_ = nullptr;
+  uint64_t affinity_ = 0;
+  upstream::ClusterSnapshotConstSharedPtr snapshot_;
+  std::vector<Fragment> fragments_;
+  std::vector<Slot> slots_;
+  size_t unresolved_ = 0;
+  std::string failure_;  // why a primary or backup failed (for an all-failed reply).
+  bool finished_ = false;
+  // Guards against finishing from inside start() before every fragment was sent.
+  bool starting_ = false;
+};
+
+}  // namespace mcmesh::replication
