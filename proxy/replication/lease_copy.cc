@@ -206,6 +206,10 @@ bool isPlaceholder(const Item& item) {
          hasFlag(item.meta_extra, 'X');
 }
 
+bool isLeasePlaceholder(const Item& item) {
+  return hasFlag(item.meta_extra, 'W') || hasFlag(item.meta_extra, 'Z');
+}
+
 int64_t exptimeForRemainingTtl(int64_t ttl, absl::Time now) {
   constexpr int64_t kRelativeLimit = 60 * 60 * 24 * 30;
   if (ttl < 0) return 0;
