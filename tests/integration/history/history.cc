@@ -21,7 +21,8 @@ struct KeyOps {
 
 // Milliseconds since the first operation of the history: readable intervals in the examples.
 std::string interval(const Op& op, int64_t origin) {
-  return absl::StrFormat("[%.3f, %.3f] ms", (op.start_ns - origin) / 1e6, (op.end_ns - origin) / 1e6);
+  return absl::StrFormat("[%.3f, %.3f] ms", (op.start_ns - origin) / 1e6,
+                         (op.end_ns - origin) / 1e6);
 }
 
 std::string describe(const Op& op, int64_t origin) {
@@ -93,6 +94,7 @@ CheckResult check(const std::vector<Op>& history, size_t max_examples) {
   CheckResult result;
   result.ops = history.size();
   const int64_t origin = originOf(history);
+  std::vector<std::pair<int64_t, std::string>> violations;  // (read start, explanation)
   for (const auto& [key, ops] : byKey(history)) {
     std::unordered_map<std::string, const Op*> by_value;
     for (const Op* w : ops.writes) {
@@ -117,13 +119,17 @@ CheckResult check(const std::vector<Op>& history, size_t max_examples) {
         }
       }
       if (why.empty()) continue;
-      ++result.violations;
-      if (result.examples.size() < max_examples) {
-        result.examples.push_back(absl::StrCat("key ", key, ": client ", r->client, " read ",
-                                               readValue(*r), " ", interval(*r, origin), "; ",
-                                               why));
-      }
+      violations.emplace_back(
+          r->start_ns, absl::StrCat("key ", key, ": client ", r->client, " read ", readValue(*r),
+                                    " ", interval(*r, origin), "; ", why));
     }
+  }
+  // The earliest violations first: later ones are often consequences of the first.
+  std::sort(violations.begin(), violations.end());
+  result.violations = violations.size();
+  for (const auto& [start, text] : violations) {
+    result.violation_starts.push_back(start);
+    if (result.examples.size() < max_examples) result.examples.push_back(text);
   }
   return result;
 }

@@ -35,11 +35,12 @@ struct Op {
 };
 
 struct CheckResult {
-  size_t ops = 0;         // operations checked (a multi-get counts once per key)
-  size_t reads = 0;       // answered reads
-  size_t hits = 0;        // reads that returned a value
-  size_t violations = 0;  // reads that broke the rule below
-  std::vector<std::string> examples;  // the first few violations, explained
+  size_t ops = 0;                         // operations checked (a multi-get counts once per key)
+  size_t reads = 0;                       // answered reads
+  size_t hits = 0;                        // reads that returned a value
+  size_t violations = 0;                  // reads that broke the rule below
+  std::vector<std::string> examples;      // the earliest few violations, explained
+  std::vector<int64_t> violation_starts;  // start_ns of every violating read, in time order
 };
 
 /**
@@ -54,9 +55,9 @@ struct CheckResult {
 CheckResult check(const std::vector<Op>& history, size_t max_examples = 5);
 
 struct FinalStateResult {
-  size_t keys = 0;           // keys read after quiescence
-  size_t determinate = 0;    // keys whose last acknowledged write overlapped no other write
-  size_t mismatches = 0;     // determinate keys not holding that write's result
+  size_t keys = 0;         // keys read after quiescence
+  size_t determinate = 0;  // keys whose last acknowledged write overlapped no other write
+  size_t mismatches = 0;   // determinate keys not holding that write's result
   std::vector<std::string> examples;
 };
 

@@ -1,8 +1,7 @@
 // The history checker on hand-made histories: it must catch stale reads and accept every read
 // that some order of concurrent operations explains.
-#include "tests/integration/history/history.h"
-
 #include "gtest/gtest.h"
+#include "tests/integration/history/history.h"
 
 namespace mcmesh::history {
 namespace {

@@ -197,11 +197,11 @@ TEST_P(PipelineOrderTest, EveryReplyIsWhatMemcachedWouldAnswer) {
     ++wrong;
     wrong_backup_only += requests[i].touches_backup_only_key;
     if (diffs.size() < 8) {
-      diffs.push_back(absl::StrCat(
-          "  #", i, " ", firstLine(requests[i].bytes),
-          requests[i].touches_backup_only_key ? " [backup-only key]" : "", "\n    expected ",
-          absl::CEscape(expected[i]), "\n    got      ",
-          i < got.size() ? absl::CEscape(got[i]) : "<no reply: " + proxy_error + ">"));
+      diffs.push_back(
+          absl::StrCat("  #", i, " ", firstLine(requests[i].bytes),
+                       requests[i].touches_backup_only_key ? " [backup-only key]" : "",
+                       "\n    expected ", absl::CEscape(expected[i]), "\n    got      ",
+                       i < got.size() ? absl::CEscape(got[i]) : "<no reply: " + proxy_error + ">"));
     }
   }
 
@@ -221,16 +221,16 @@ TEST_P(PipelineOrderTest, EveryReplyIsWhatMemcachedWouldAnswer) {
     if (static_cast<size_t>(i) < final_got.size() && final_got[i] == final_expected[i]) continue;
     ++wrong_keys;
     if (key_diffs.size() < 5) {
-      key_diffs.push_back(absl::StrCat("  ", key(i), " expected ", absl::CEscape(final_expected[i]),
-                                       " got ",
-                                       static_cast<size_t>(i) < final_got.size()
-                                           ? absl::CEscape(final_got[i])
-                                           : "<no reply: " + proxy_error + ">"));
+      key_diffs.push_back(absl::StrCat(
+          "  ", key(i), " expected ", absl::CEscape(final_expected[i]), " got ",
+          static_cast<size_t>(i) < final_got.size() ? absl::CEscape(final_got[i])
+                                                    : "<no reply: " + proxy_error + ">"));
     }
   }
 
   std::cout << "seed " << seed << ": " << requests.size() << " pipelined requests, " << hits
-            << " get replies with a value (model); wrong replies: " << wrong << " (" << wrong_backup_only
+            << " get replies with a value (model); wrong replies: " << wrong << " ("
+            << wrong_backup_only
             << " name a key still backup-only at the time); wrong keys after the pipeline: "
             << wrong_keys << " of " << kKeys << "\n";
   for (const std::string& d : diffs) std::cout << d << "\n";
