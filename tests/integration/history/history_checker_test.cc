@@ -11,6 +11,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -182,16 +183,20 @@ class HistoryCheckerTest : public ::testing::Test {
     absl::Duration at;  // offset from the start of the load
     std::string what;
     std::function<void()> act;
+    // mcmeshctl calls have taken seconds on a busy machine (the control plane fsyncs its
+    // store): they run in order on a thread of their own so they never delay process faults.
+    bool control_plane = false;
   };
   using Schedule = std::vector<Fault>;
 
-  // `mcmeshctl <command> default P3`, as a fault.
-  std::function<void()> ctlOnP3(std::string command) {
-    return [this, command] { ctlOrFail({command, "default", p3_->address()}); };
+  // `mcmeshctl <command> default P3` at `at`.
+  Fault ctlOnP3(absl::Duration at, std::string command) {
+    auto act = [this, command] { ctlOrFail({command, "default", p3_->address()}); };
+    return {at, command + " P3", act, /*control_plane=*/true};
   }
 
-  // The faults. They run on this (the main) thread: children must be started by a thread that
-  // outlives them (see ChildProcess).
+  // The faults. Process faults run on this (the main) thread: children must be started by a
+  // thread that outlives them (see ChildProcess).
   Schedule faults() {
     // The signal first: reaping (inside kill()) has taken seconds on a busy machine, and the
     // crash must happen on time.
@@ -205,9 +210,9 @@ class HistoryCheckerTest : public ::testing::Test {
          [this] { ASSERT_TRUE(p1_->restart().ok()); }},
         {absl::Milliseconds(3500), "SIGSTOP P2", [this] { ::kill(p2_->pid(), SIGSTOP); }},
         {absl::Milliseconds(4500), "SIGCONT P2", [this] { ::kill(p2_->pid(), SIGCONT); }},
-        {absl::Milliseconds(5500), "add-node P3", ctlOnP3("add-node")},
-        {absl::Seconds(7), "drain-node P3", ctlOnP3("drain-node")},
-        {absl::Milliseconds(8500), "remove-node P3", ctlOnP3("remove-node")},
+        ctlOnP3(absl::Milliseconds(5500), "add-node"),
+        ctlOnP3(absl::Seconds(7), "drain-node"),
+        ctlOnP3(absl::Milliseconds(8500), "remove-node"),
     };
   }
 
@@ -234,18 +239,31 @@ class HistoryCheckerTest : public ::testing::Test {
       clients.emplace_back(runClient, i, ports[i % ports.size()], workload_seed, std::cref(stop),
                            &results[i]);
     }
-    for (const Fault& fault : schedule) {
-      absl::SleepFor(fault.at - (absl::Now() - t0));
-      const absl::Duration began = absl::Now() - t0;
-      fault.act();
-      std::cout << "  t=" << absl::FormatDuration(began) << " (scheduled "
-                << absl::FormatDuration(fault.at) << "): " << fault.what << ", took "
-                << absl::FormatDuration(absl::Now() - t0 - began) << "\n";
-    }
+    std::mutex log_mutex;
+    std::vector<std::pair<absl::Duration, std::string>> log;  // printed in time order below
+    auto play = [&](bool control_plane) {
+      for (const Fault& fault : schedule) {
+        if (fault.control_plane != control_plane) continue;
+        absl::SleepFor(fault.at - (absl::Now() - t0));
+        const absl::Duration began = absl::Now() - t0;
+        fault.act();
+        const absl::Duration took = absl::Now() - t0 - began;
+        std::lock_guard<std::mutex> lock(log_mutex);
+        log.emplace_back(began, absl::StrCat("(scheduled ", absl::FormatDuration(fault.at), "): ",
+                                             fault.what, ", took ", absl::FormatDuration(took)));
+      }
+    };
+    std::thread control_plane_faults(play, true);
+    play(false);
+    control_plane_faults.join();
     absl::SleepFor(load - (absl::Now() - t0));
     stop = true;
     for (std::thread& t : clients) t.join();
-    std::cout << "  t=" << absl::FormatDuration(absl::Now() - t0) << ": load stopped\n";
+    log.emplace_back(absl::Now() - t0, "load stopped");
+    std::sort(log.begin(), log.end());
+    for (const auto& [at, what] : log) {
+      std::cout << "  t=" << absl::FormatDuration(at) << " " << what << "\n";
+    }
 
     std::vector<Op> history;
     size_t errors = 0;
