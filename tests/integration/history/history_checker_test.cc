@@ -97,8 +97,9 @@ void runClient(int id, int port, uint32_t workload_seed, const std::atomic<bool>
         if (reply.ok()) reply = std::string(absl::StripSuffix(*reply, "\r\n"));
       }
       w.end_ns = nowNs();
-      const bool acked = reply.ok() && (*reply == "STORED" || *reply == "DELETED" ||
-                                        (w.kind == OpKind::kDelete && *reply == "NOT_FOUND"));
+      const bool acked =
+          reply.ok() && (w.kind == OpKind::kSet ? *reply == "STORED"
+                                                : *reply == "DELETED" || *reply == "NOT_FOUND");
       w.outcome = acked ? Outcome::kAcked : Outcome::kUncertain;
       if (!acked) error(reply.ok() ? *reply : reply.status().ToString());
       if (!reply.ok()) c.reset();

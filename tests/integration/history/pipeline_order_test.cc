@@ -140,7 +140,8 @@ std::string firstLine(const std::string& bytes) { return bytes.substr(0, bytes.f
 
 void setOrFail(TextClient& c, const std::string& k, const std::string& v) {
   auto reply = c.set(k, v);
-  ASSERT_TRUE(reply.ok() && *reply == "STORED") << k << ": " << reply.status();
+  ASSERT_TRUE(reply.ok() && *reply == "STORED")
+      << k << ": " << (reply.ok() ? *reply : reply.status().ToString());
 }
 
 class PipelineOrderTest : public ::testing::TestWithParam<uint32_t> {
