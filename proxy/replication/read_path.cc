@@ -213,16 +213,30 @@ void ReplicatedRead::onMiss(uint32_t k, const upstream::HostConfig& primary) {
     plan.kind = CopyKind::kRepair;
     up_->counters().failover_reads.inc();
   }
+  // The client's answer is read now, not after a lease: the source then reflects every write
+  // this connection sent before the read (their copies left with earlier primary replies) and
+  // none sent after it (those copies leave with later replies). The copy to the primary is a
+  // separate leased copy, started only when there is something to copy.
   const bool warm = plan.kind == CopyKind::kWarm;
-  upstream::Cancellable* handle = startLeasedCopy(*up_, std::move(plan), [this, k, warm](Response&& r) {
-    slots_[k].handle = nullptr;
-    if (r.type == ResponseType::kValues && !r.items.empty()) {
-      if (!warm) up_->counters().backup_hits.inc();
-      resolve(k, SlotState::kHit, std::move(r.items.front()));
-    } else {
-      resolve(k, SlotState::kMiss, Item());  // the primary's miss stands.
-    }
-  });
+  Request read;
+  read.command = plan.touch ? plan.touch_command : Command::kMetaGet;
+  read.exptime = plan.touch ? plan.touch_exptime : 0;
+  read.keys.push_back(key);
+  const upstream::HostConfig* source = plan.source;
+  upstream::Cancellable* handle =
+      up_->send(*source, read, [this, k, warm, plan = std::move(plan)](Response&& r) mutable {
+        slots_[k].handle = nullptr;
+        if (r.type != ResponseType::kValues || r.items.empty() ||
+            isPlaceholder(r.items.front())) {
+          resolve(k, SlotState::kMiss, Item());  // the primary's miss stands.
+          return;
+        }
+        if (!warm) up_->counters().backup_hits.inc();
+        Item item = std::move(r.items.front());
+        item.key = request_->keys[k];
+        if (plan.target != nullptr) startLeasedCopy(*up_, std::move(plan), nullptr);
+        resolve(k, SlotState::kHit, std::move(item));
+      }, affinity_);
   if (handle != nullptr) slots_[k].handle = handle;
 }
 
