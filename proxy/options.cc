@@ -74,7 +74,8 @@ mcmesh options:
   --cluster=NAME           cluster to serve from --config / the control plane (default "default")
   --control_plane=HOST:PORT  subscribe to an mcmesh control plane for live topology
   --proxy_id=ID            this proxy's id at the control plane (default hostname:pid)
-  --mirror=async|sync      backup mirroring mode (default async)
+  --mirror=sync|async      backup mirroring: sync (default) acknowledges a write once the
+                           backup has it too; async acknowledges after the primary
   --eject_policy=backup|rehash  where keys of an ejected primary go (default backup)
   --miss_failover=true|false    retry primary misses on the backup and repair (default true)
   --miss_failover_window_s=N  after a primary restarted or recovered, read all its misses from

@@ -30,7 +30,7 @@ struct Options {
   // mcmesh
   std::string config_path;              // --config: text-format mcmesh.v1.Topology bootstrap
   std::string cluster = "default";      // --cluster
-  std::string mirror = "async";         // --mirror=async|sync
+  std::string mirror = "sync";          // --mirror=async|sync
   std::string eject_policy = "backup";  // --eject_policy=backup|rehash
   bool miss_failover = true;            // --miss_failover
   std::vector<std::string> filter_chain;  // --filter_chain=a,b,c (empty: default chain)

@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "proxy/log.h"
@@ -38,6 +39,7 @@ class Drain {
         step();
       }, kAffinity);
     }
+    ++pending_;
     Request read;
     read.command = Command::kMetaGet;
     read.keys.push_back(journal_key_);
@@ -135,8 +137,8 @@ class Drain {
 
   void finish(bool ok) {
     auto done = std::move(done_);
-    size_t deleted = deleted_;
-    up_.counters().dirty_invalidations.inc(ok ? deleted : 0);
+    const size_t deleted = ok ? deleted_ : 0;
+    up_.counters().dirty_invalidations.inc(deleted);
     delete this;
     if (done) done(ok, deleted);
   }
@@ -172,6 +174,8 @@ std::string encodeJournalEntry(absl::string_view key) {
 
 bool decodeJournal(absl::string_view value, std::vector<std::string>* keys) {
   keys->clear();
+  // A key written around the primary many times is listed many times; delete it once.
+  absl::flat_hash_set<absl::string_view> seen;
   while (!value.empty()) {
     size_t colon = value.find(':');
     uint64_t length = 0;
@@ -179,7 +183,8 @@ bool decodeJournal(absl::string_view value, std::vector<std::string>* keys) {
         length == 0 || length > value.size() - colon - 1) {
       return false;
     }
-    keys->emplace_back(value.substr(colon + 1, length));
+    absl::string_view key = value.substr(colon + 1, length);
+    if (seen.insert(key).second) keys->emplace_back(key);
     value.remove_prefix(colon + 1 + length);
   }
   return true;

@@ -59,8 +59,12 @@ class LeasedCopy : public upstream::Cancellable {
       cas_ = item.cas;
       readSource();
     } else if (hasFlag(item.meta_extra, 'Z')) {
-      // Someone else is copying this key: read for the client, leave the store to them.
+      // Someone else is copying this key: leave the store to them (and read only for a client).
       busy_ = true;
+      if (!on_read_) {
+        finish(CopyOutcome::kBusy);
+        return;
+      }
       readSource();
     } else {
       // The target holds the key (a write landed since its miss): its miss stands for this
@@ -204,6 +208,10 @@ class LeasedCopy : public upstream::Cancellable {
 bool isPlaceholder(const Item& item) {
   return hasFlag(item.meta_extra, 'W') || hasFlag(item.meta_extra, 'Z') ||
          hasFlag(item.meta_extra, 'X');
+}
+
+bool isLeasePlaceholder(const Item& item) {
+  return hasFlag(item.meta_extra, 'W') || hasFlag(item.meta_extra, 'Z');
 }
 
 int64_t exptimeForRemainingTtl(int64_t ttl, absl::Time now) {

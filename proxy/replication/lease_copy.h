@@ -62,6 +62,8 @@ upstream::Cancellable* startLeasedCopy(Upstreams& upstreams, CopyPlan plan,
 
 /** Whether a server's item is a lease placeholder or stale (mg flags W, Z, X): not data. */
 bool isPlaceholder(const Item& item);
+/** Whether a meta reply's item is a lease placeholder (W or Z): a copy in progress. */
+bool isLeasePlaceholder(const Item& item);
 
 /** The exptime that gives a copy `ttl` remaining seconds (memcached reads > 30 days as a date). */
 int64_t exptimeForRemainingTtl(int64_t ttl, absl::Time now);

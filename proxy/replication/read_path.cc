@@ -14,6 +14,10 @@ bool isTouch(Command c) { return c == Command::kGat || c == Command::kGats; }
 // like that, so only those hits pay for a check.
 bool maybePlaceholder(const Item& item) { return item.value.empty() && item.flags == 0; }
 
+bool hasLetter(const std::string& letters, char c) {
+  return letters.find(c) != std::string::npos;
+}
+
 }  // namespace
 
 void ReplicatedRead::start(Upstreams& upstreams, const Request& request, uint64_t affinity,
@@ -100,7 +104,7 @@ void ReplicatedRead::onFragment(size_t index, Response&& response) {
   if (whole && response.items.size() == request_->keys.size()) {
     // The hot path: every key hit on its primary. The reply goes on as it came.
     bool suspect = false;
-    for (const Item& item : response.items) suspect |= hide && maybePlaceholder(item);
+    for (const Item& item : response.items) suspect |= hide && suspicion(item) != kNone;
     if (!suspect) {
       finished_ = true;
       unresolved_ = 0;
@@ -122,7 +126,11 @@ void ReplicatedRead::onFragment(size_t index, Response&& response) {
     auto& items = response.items;
     if (cursor < items.size() && items[cursor].key == request_->keys[k]) {
       Item& item = items[cursor++];
-      if (hide && maybePlaceholder(item)) {
+      const Suspicion s = hide ? suspicion(item) : kNone;
+      if (s == kPlaceholder) {
+        up_->counters().placeholders_hidden.inc();
+        onMiss(k, *f.host);
+      } else if (s == kCheck) {
         slots_[k].item = std::move(item);
         verifyPlaceholder(k, *f.host);
       } else {
@@ -134,6 +142,17 @@ void ReplicatedRead::onFragment(size_t index, Response&& response) {
   }
 }
 
+ReplicatedRead::Suspicion ReplicatedRead::suspicion(const Item& item) const {
+  const MetaFlags& meta = request_->meta;
+  if (meta.meta) {
+    // memcached reports W/Z on every meta get, so a meta reply says it itself. A client that
+    // takes leases itself (N) sees them as memcached shows them.
+    if (hasLetter(meta.order, 'N')) return kNone;
+    return isLeasePlaceholder(item) ? kPlaceholder : kNone;
+  }
+  return maybePlaceholder(item) ? kCheck : kNone;
+}
+
 void ReplicatedRead::verifyPlaceholder(uint32_t k, const upstream::HostConfig& primary) {
   Request check;
   check.command = Command::kMetaGet;
@@ -142,7 +161,7 @@ void ReplicatedRead::verifyPlaceholder(uint32_t k, const upstream::HostConfig& p
   upstream::Cancellable* handle = up_->send(primary, check, [this, k, host](Response&& r) {
     slots_[k].handle = nullptr;
     const bool real = r.type == ResponseType::kValues && !r.items.empty() &&
-                      !isPlaceholder(r.items.front()) && maybePlaceholder(r.items.front());
+                      !isLeasePlaceholder(r.items.front()) && maybePlaceholder(r.items.front());
     if (real) {
       resolve(k, SlotState::kHit, std::move(slots_[k].item));
       return;
@@ -194,16 +213,30 @@ void ReplicatedRead::onMiss(uint32_t k, const upstream::HostConfig& primary) {
     plan.kind = CopyKind::kRepair;
     up_->counters().failover_reads.inc();
   }
+  // The client's answer is read now, not after a lease: the source then reflects every write
+  // this connection sent before the read (their copies left with earlier primary replies) and
+  // none sent after it (those copies leave with later replies). The copy to the primary is a
+  // separate leased copy, started only when there is something to copy.
   const bool warm = plan.kind == CopyKind::kWarm;
-  upstream::Cancellable* handle = startLeasedCopy(*up_, std::move(plan), [this, k, warm](Response&& r) {
-    slots_[k].handle = nullptr;
-    if (r.type == ResponseType::kValues && !r.items.empty()) {
-      if (!warm) up_->counters().backup_hits.inc();
-      resolve(k, SlotState::kHit, std::move(r.items.front()));
-    } else {
-      resolve(k, SlotState::kMiss, Item());  // the primary's miss stands.
-    }
-  });
+  Request read;
+  read.command = plan.touch ? plan.touch_command : Command::kMetaGet;
+  read.exptime = plan.touch ? plan.touch_exptime : 0;
+  read.keys.push_back(key);
+  const upstream::HostConfig* source = plan.source;
+  upstream::Cancellable* handle =
+      up_->send(*source, read, [this, k, warm, plan = std::move(plan)](Response&& r) mutable {
+        slots_[k].handle = nullptr;
+        if (r.type != ResponseType::kValues || r.items.empty() ||
+            isPlaceholder(r.items.front())) {
+          resolve(k, SlotState::kMiss, Item());  // the primary's miss stands.
+          return;
+        }
+        if (!warm) up_->counters().backup_hits.inc();
+        Item item = std::move(r.items.front());
+        item.key = request_->keys[k];
+        if (plan.target != nullptr) startLeasedCopy(*up_, std::move(plan), nullptr);
+        resolve(k, SlotState::kHit, std::move(item));
+      }, affinity_);
   if (handle != nullptr) slots_[k].handle = handle;
 }
 

@@ -53,6 +53,9 @@ class ReplicatedRead {
   void resolve(uint32_t key_index, SlotState state, Item&& item);
   void finish();
   bool mayHidePlaceholders() const;
+  // Whether a primary's hit may be a lease placeholder: no, yes (the reply says so), or check.
+  enum Suspicion { kNone, kPlaceholder, kCheck };
+  Suspicion suspicion(const Item& item) const;
 
   Upstreams* up_ = nullptr;
   const Request* request_ = nullptr;

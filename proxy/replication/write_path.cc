@@ -189,7 +189,16 @@ void ReplicatedWrite::failover(const std::string& why) {
   up_->counters().failover_writes.inc();
   failure_ = why;
   // Journal first, on the same connection as the write: the backup applies them in this order.
-  appendToJournal(*up_, snapshot_, snapshot_->primaryFor(key), key, affinity_);
+  const upstream::HostConfig& owner = snapshot_->primaryFor(key);
+  appendToJournal(*up_, snapshot_, owner, key, affinity_);
+  // And, without waiting, remove the key from the primary in case it is back already for other
+  // proxies (this one may just not have noticed yet): their reads then miss there and find this
+  // write on the backup instead of the primary's old copy. A primary that is really down just
+  // fails this; the journal covers it.
+  Request del;
+  del.command = Command::kDelete;
+  del.keys.push_back(key);
+  up_->send(owner, del, [](Response&&) {}, affinity_);
   Request write = *request_;
   write.noreply = false;
   keep(up_->send(*backup, write, [this](Response&& r) {

@@ -45,7 +45,9 @@ struct ClusterConfig {
   std::vector<HostConfig> primaries;  // ACTIVE and DRAINING nodes.
   std::vector<HostConfig> backups;
   std::vector<FilterSpec> filters;  // chain order; empty = the default chain.
-  MirrorMode mirror_mode = MirrorMode::kAsync;
+  // Sync: a write is acknowledged once the backup has it too, so an older copy still on its way
+  // can never land on the backup after a later delete from another proxy (docs/consistency.md).
+  MirrorMode mirror_mode = MirrorMode::kSync;
   EjectPolicy eject_policy = EjectPolicy::kBackup;
   bool miss_failover = true;  // retry primary misses on the backup and repair the primary.
   absl::Duration warmup_window = absl::Minutes(5);

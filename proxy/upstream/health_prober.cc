@@ -23,9 +23,12 @@ void HealthProber::start() {
 }
 
 void HealthProber::pollJournals() {
-  journal_timer_->enable(options_.journal_poll_interval);
+  // While some proxy is writing around a primary its journal is not empty: poll fast then, so a
+  // primary that is back for this proxy serves what that proxy wrote around it within a few ms.
+  journal_timer_->enable(journals_busy_ ? kBusyJournalPoll : options_.journal_poll_interval);
   // A slow backup must not pile up polls: the next round waits for this one.
   if (journal_polls_running_ != 0 || !cluster_.hasSnapshot()) return;
+  journals_busy_ = false;
   ClusterSnapshotConstSharedPtr snapshot = cluster_.snapshotPtr();
   if (!snapshot->hasBackup() || snapshot->config().eject_policy != EjectPolicy::kBackup) return;
   for (const HostConfig& primary : snapshot->config().primaries) {
@@ -37,12 +40,16 @@ void HealthProber::pollJournals() {
                                   bool, size_t deleted) {
                                 if (!*alive) return;
                                 --journal_polls_running_;
-                                if (deleted > 0) {
+                                if (deleted > 0) journals_busy_ = true;
+                                if (deleted > 0 && !quiet_logs_[address]) {
                                   logLine(LogLevel::kInfo,
                                           absl::StrCat("deleted ", deleted, " stale key(s) on ",
                                                        address, " listed in its dirty journal"));
-                                  if (on_lost_data_) on_lost_data_(address);
+                                  // Once per burst: a busy journal is drained many times a second.
+                                  quiet_logs_[address] = true;
                                 }
+                                if (deleted == 0) quiet_logs_[address] = false;
+                                if (deleted > 0 && on_lost_data_) on_lost_data_(address);
                               });
   }
 }

@@ -57,6 +57,9 @@ class HealthProber {
   TimerPtr timer_;
   TimerPtr journal_timer_;
   size_t journal_polls_running_ = 0;
+  static constexpr absl::Duration kBusyJournalPoll = absl::Milliseconds(10);
+  bool journals_busy_ = false;  // the last poll found (and drained) keys.
+  std::map<std::string, bool> quiet_logs_;
   // Drains in flight outlive the prober at shutdown (their pools fail them later).
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::map<std::string, Probe> probes_;

@@ -92,7 +92,7 @@ TEST(FilterChainConfigTest, BadFilterConfigInTheConfigFileExitsWithStatus2) {
   EXPECT_EQ(e.code, 2);
   // Which file, which filter, which option.
   EXPECT_THAT(e.err, HasSubstr(config));
-  EXPECT_THAT(e.err, HasSubstr("filter 'ketama_router': takes no options, got 'hash'"));
+  EXPECT_THAT(e.err, HasSubstr("filter 'ketama_router': unknown option 'hash'"));
 }
 
 TEST(FilterChainConfigTest, UnknownFilterInTheConfigFileExitsWithStatus2) {

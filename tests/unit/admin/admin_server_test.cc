@@ -170,7 +170,7 @@ TEST_F(AdminServerTest, TopologyAndMetricsFollowTheAppliedConfig) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.headers["content-type"], "application/json");
   for (const char* field :
-       {"\"applied\":true", "\"cluster\":\"unit\"", "\"version\":7", "\"mirror_mode\":\"async\"",
+       {"\"applied\":true", "\"cluster\":\"unit\"", "\"version\":7", "\"mirror_mode\":\"sync\"",
         "\"eject_policy\":\"backup\"", "\"workers\":1",
         "\"primaries\":[{\"address\":\"127.0.0.1:1\",\"weight\":3,\"state\":\"active\","
         "\"health\":{\"ejected\":false,\"ejected_workers\":0}",

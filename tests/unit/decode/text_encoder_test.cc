@@ -155,7 +155,7 @@ TEST(TextEncoderTest, HeadIsTheRequestWithoutItsDataBlock) {
 }
 
 TEST(TextEncoderTest, MetaGetAsksForSizeValueFlagsAndTtl) {
-  EXPECT_EQ(encoded(req(Command::kMetaGet, {"some:key"})), "mg some:key s v f t\r\n");
+  EXPECT_EQ(encoded(req(Command::kMetaGet, {"some:key"})), "mg some:key s v f t c\r\n");
 }
 
 TEST(TextEncoderTest, NeverEmitsNoreply) {

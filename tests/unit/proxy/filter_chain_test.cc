@@ -143,7 +143,7 @@ TEST(FilterRegistryTest, RejectsUnknownNamesMisplacedTerminalsAndBadConfig) {
   auto unknown = registry.buildChain({{"nope", {}}, {"router", {}}}, context);
   EXPECT_EQ(unknown.status().message(), "unknown filter 'nope' (known: pass, router)");
   auto misplaced = registry.buildChain({{"router", {}}, {"pass", {}}}, context);
-  EXPECT_EQ(misplaced.status().message(), "terminal filter 'router' must be last in the chain");
+  EXPECT_EQ(misplaced.status().message(), "terminal filter 'router' must be last in the chain (nothing may run after the router)");
   auto no_router = registry.buildChain({{"pass", {}}}, context);
   EXPECT_EQ(no_router.status().message(), "chain must end with a router; 'pass' is not one");
   auto bad = registry.buildChain({{"pass", {{"x", "1"}}}, {"router", {}}}, context);
