@@ -97,27 +97,37 @@ Step recoverStep(int proxy) {
 
 // Finds a key that moves to the added node `added` when `before` grows to `after`.
 std::string keyMovingTo(const ClusterSpec& before, const ClusterSpec& after,
-                        const std::string& added) {
+                        const std::string& new_owner, bool drain) {
   const absl::Time t = absl::FromUnixSeconds(World::kStartUnix);
   auto old_snapshot = makeSnapshot(before, nullptr, t);
-  auto new_snapshot = makeSnapshot(after, old_snapshot, t);
+  auto new_snapshot = makeSnapshot(after, old_snapshot, t, drain);
   for (int i = 0;; ++i) {
     std::string key = absl::StrCat("k", i);
-    if (new_snapshot->primaryFor(key).address == added) return key;
+    if (new_snapshot->primaryFor(key).address == new_owner &&
+        old_snapshot->primaryFor(key).address != new_owner) {
+      return key;
+    }
   }
 }
 
-Scenario warmUpVs(const std::string& name, bool set) {
+// A membership change: a node added (its window lasts warmup_window) or the first primary
+// drained (its window lasts until it is removed).
+Scenario warmUpVs(const std::string& name, bool set, bool drain) {
   Scenario s;
   s.name = name;
-  s.build = [set](World& w) {
-    ClusterSpec grown;
-    grown.primaries.push_back("10.0.0.3:11211");
-    w.setKey(keyMovingTo(ClusterSpec(), grown, "10.0.0.3:11211"));
+  s.build = [set, drain](World& w) {
+    ClusterSpec changed;
+    std::string new_owner = "10.0.0.2:11211";
+    if (!drain) {
+      changed.primaries.push_back("10.0.0.3:11211");
+      new_owner = "10.0.0.3:11211";
+    }
+    w.setKey(keyMovingTo(ClusterSpec(), changed, new_owner, drain));
     const std::string old_owner = w.primary();
     w.preload(old_owner, "v0");
     w.preload(w.backup(), "v0");
-    w.useSnapshot(w.nextSnapshot(grown));  // both proxies: warm-up ring = the old one.
+    // Both proxies switch: the warm-up ring is the old one.
+    w.useSnapshot(w.nextSnapshot(changed, drain));
     w.addActor({w.get(0, 1)});
     Step write = set ? w.set(1, 2, "v1") : w.del(1, 2);
     const std::string label = write.label;
@@ -222,10 +232,15 @@ Scenario mirrorLag() {
   return s;
 }
 
-Scenario primaryDown() {
+Scenario primaryDown() { return primaryDownOrKilled("primary_down", false); }
+Scenario primaryKilledRestartedEmpty() {
+  return primaryDownOrKilled("primary_killed_restarted_empty", true);
+}
+
+Scenario primaryDownOrKilled(const std::string& name, bool restart_empty) {
   Scenario s;
-  s.name = "primary_down";
-  s.build = [](World& w) {
+  s.name = name;
+  s.build = [restart_empty](World& w) {
     w.preload(w.primary(), "v0");
     w.preload(w.backup(), "v0");
     const std::string primary = w.primary();
@@ -242,7 +257,8 @@ Scenario primaryDown() {
     // A write during the outage fails over to the backup (journal first).
     w.addActor({afterMarks(w.set(0, 1, "v1"), {"stopped"})});
     // The primary comes back once the write was answered.
-    Step back = World::env("primary is back", [primary](World& w) {
+    Step back = World::env("primary is back", [primary, restart_empty](World& w) {
+      if (restart_empty) w.server(primary).clear();
       w.net().setDown(primary, false);
       w.mark("back");
     });
@@ -250,6 +266,21 @@ Scenario primaryDown() {
     w.addActor({std::move(back)});
     // The other proxy reads after the write's ack: during the outage or after its recovery.
     w.addActor({after(w.get(1, 2), {"set 'v1'@p0/c1"})});
+  };
+  return s;
+}
+
+Scenario proxyDiesDuringCopy() {
+  Scenario s;
+  s.name = "proxy_dies_during_copy";
+  s.build = [](World& w) {
+    backupOnly(w, "v0");
+    w.addActor({w.get(0, 1)});
+    // p0's process dies at any point of its read-repair: whatever it had not sent is lost.
+    w.addActor({World::env("p0 dies", [](World& w) { w.net().kill(0); })});
+    Step read = w.get(1, 2);
+    read.ready = [](const World& w) { return w.net().dead(0); };
+    w.addActor({std::move(read)});
   };
   return s;
 }
@@ -277,8 +308,10 @@ Scenario primaryDownOneProxy() {
   return s;
 }
 
-Scenario warmUpVsDelete() { return warmUpVs("warm_up_vs_delete", false); }
-Scenario warmUpVsSet() { return warmUpVs("warm_up_vs_set", true); }
+Scenario warmUpVsDelete() { return warmUpVs("warm_up_vs_delete", false, false); }
+Scenario warmUpVsSet() { return warmUpVs("warm_up_vs_set", true, false); }
+Scenario drainVsDelete() { return warmUpVs("drain_vs_delete", false, true); }
+Scenario drainVsSet() { return warmUpVs("drain_vs_set", true, true); }
 Scenario rehydrateVsSet() { return rehydrateVs("rehydrate_vs_set", true); }
 Scenario rehydrateVsDelete() { return rehydrateVs("rehydrate_vs_delete", false); }
 Scenario pipelinedGetThenSet() { return pipelined("pipelined_get_then_set", "v1"); }
@@ -309,6 +342,24 @@ Scenario mirrorLagVsDeleteAcrossProxies() {
     w.addActor({w.set(0, 1, "v1")});
     w.addActor({after(w.del(1, 2), {"set 'v1'@p0/c1"})});
     w.addActor({after(w.get(0, 3), {"delete@p1/c2"})});
+  };
+  return s;
+}
+
+Scenario pipelinedGetThenSetOverPlaceholder() {
+  Scenario s;
+  s.name = "pipelined_get_then_set_over_placeholder";
+  s.spec.proxies = 1;
+  s.build = [](World& w) {
+    backupOnly(w, "v0");
+    // Another proxy's copy holds a lease on the primary (it is slow; its TTL is 5 s).
+    Request lease;
+    lease.command = Command::kMetaGet;
+    lease.keys.push_back(w.key());
+    lease.meta.vivify = true;
+    lease.exptime = 5;
+    w.server(w.primary()).handle(lease, w.net().nowSeconds());
+    w.addActor({w.get(0, 1, /*pipelined=*/true), w.set(0, 1, "v1")});
   };
   return s;
 }

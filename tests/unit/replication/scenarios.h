@@ -17,12 +17,21 @@ Scenario mirrorLag();
 // A write while the primary is stopped fails over to the backup (dirty journal); the primary
 // comes back and every proxy drains the journal (kRecover) before using it again.
 Scenario primaryDown();
+Scenario primaryDownOrKilled(const std::string& name, bool restart_empty);
+// The same, but the primary comes back empty (killed and restarted).
+Scenario primaryKilledRestartedEmpty();
+// A proxy dies between its lease and its store: the placeholder stays until its TTL, and the
+// other proxy's reads and writes meanwhile never show it.
+Scenario proxyDiesDuringCopy();
 // The same with one proxy and one client doing everything in sequence (the minimal schedule).
 Scenario primaryDownOneProxy();
 // A node is added; the key's new owner is empty and its old owner holds it: a warm copy vs a
 // delete, and vs a set.
 Scenario warmUpVsDelete();
 Scenario warmUpVsSet();
+// The first primary is drained: the same with the drained node as the previous owner.
+Scenario drainVsDelete();
+Scenario drainVsSet();
 // Rehydration of a restarted primary (a LeasedCopy of kind kRehydrate) vs a client write.
 Scenario rehydrateVsSet();
 Scenario rehydrateVsDelete();
@@ -33,8 +42,11 @@ Scenario pipelinedGetThenSet();
 // in the reported scenario: it must violate, proving the harness can fail.
 Scenario oldProtocolReadRepairVsDelete();
 
-// Schedules that violate with the current module (found by this harness; see the report).
+// Schedules that violate with the current module (found by this harness; see the report), or
+// that docs/consistency.md lists under "Not guaranteed" (with --mirror=async).
 Scenario mirrorLagVsDeleteAcrossProxies();
 Scenario pipelinedGetThenSetEmptyValue();
+// The minimal form: one connection, the primary holds another copier's placeholder.
+Scenario pipelinedGetThenSetOverPlaceholder();
 
 }  // namespace mcmesh::testing::scenarios

@@ -22,8 +22,24 @@ upstream::Cancellable* SimNetwork::enqueue(int proxy, const upstream::HostConfig
   pending->request = request;
   pending->callback = std::move(callback);
   Pending* handle = pending.get();
+  if (dead(proxy)) {
+    lost_.push_back(std::move(pending));
+    return handle;
+  }
   queues_[ConnKey(proxy, host.address, affinity)].push_back(std::move(pending));
   return handle;  // never answered inline: the caller always gets a live handle.
+}
+
+void SimNetwork::kill(int proxy) {
+  dead_.insert(proxy);
+  for (auto it = queues_.begin(); it != queues_.end();) {
+    if (std::get<0>(it->first) != proxy) {
+      ++it;
+      continue;
+    }
+    for (auto& p : it->second) lost_.push_back(std::move(p));
+    it = queues_.erase(it);
+  }
 }
 
 void SimNetwork::deliver(size_t index) {

@@ -45,6 +45,9 @@ class SimNetwork {
   /** Delivers the head of the `index`-th waiting connection (in a stable order). */
   void deliver(size_t index);
   bool idle() const { return queues_.empty(); }
+  /** The proxy's process died: its queued requests are never sent, nor anything it sends. */
+  void kill(int proxy);
+  bool dead(int proxy) const { return dead_.count(proxy) != 0; }
   /** One line per delivered request: connection, request, reply (for failing schedules). */
   const std::vector<std::string>& trace() const { return trace_; }
   void note(const std::string& line) { trace_.push_back(line); }
@@ -61,6 +64,8 @@ class SimNetwork {
   absl::Time now_;
   std::map<std::string, FakeMemcached> servers_;
   std::set<std::string> down_;
+  std::set<int> dead_;
+  std::vector<std::unique_ptr<Pending>> lost_;  // sends of dead proxies (handles stay valid).
   std::map<ConnKey, std::deque<std::unique_ptr<Pending>>> queues_;
   std::vector<std::string> trace_;
 };

@@ -163,59 +163,42 @@ void World::ackOp(int64_t op, Response&& reply) {
 }
 
 Step World::get(int proxy, uint64_t affinity, bool pipelined) {
-  const std::string label = absl::StrCat("get@p", proxy, "/c", affinity);
-  Step s;
-  s.label = label;
-  s.pipelined = pipelined;
-  s.run = [proxy, affinity, label](World& w, Done done) {
-    auto c = std::make_unique<ClientOp>();
-    c->world = &w;
-    c->op = w.startOp(OpKind::kRead, proxy, affinity, "", label);
-    c->request.command = Command::kGet;
-    c->request.keys.push_back(w.key());
-    c->done = std::move(done);
-    ClientOp* raw = c.get();
-    w.client_ops_.push_back(std::move(c));
-    raw->read.start(w.proxy(proxy), raw->request, affinity, *raw, raw->settings);
-  };
-  return s;
+  return clientStep(OpKind::kRead, proxy, affinity, "", pipelined);
 }
 
 Step World::set(int proxy, uint64_t affinity, std::string value, bool pipelined) {
-  const std::string label = absl::StrCat("set '", value, "'@p", proxy, "/c", affinity);
+  return clientStep(OpKind::kSet, proxy, affinity, std::move(value), pipelined);
+}
+
+Step World::del(int proxy, uint64_t affinity, bool pipelined) {
+  return clientStep(OpKind::kDelete, proxy, affinity, "", pipelined);
+}
+
+Step World::clientStep(OpKind kind, int proxy, uint64_t affinity, std::string value,
+                       bool pipelined) {
+  const std::string where = absl::StrCat("@p", proxy, "/c", affinity);
   Step s;
-  s.label = label;
+  s.label = kind == OpKind::kRead  ? absl::StrCat("get", where)
+            : kind == OpKind::kSet ? absl::StrCat("set '", value, "'", where)
+                                   : absl::StrCat("delete", where);
   s.pipelined = pipelined;
-  s.run = [proxy, affinity, value, label](World& w, Done done) {
+  s.run = [kind, proxy, affinity, value, label = s.label](World& w, Done done) {
     auto c = std::make_unique<ClientOp>();
     c->world = &w;
-    c->op = w.startOp(OpKind::kSet, proxy, affinity, value, label);
-    c->request.command = Command::kSet;
+    c->op = w.startOp(kind, proxy, affinity, value, label);
+    c->request.command = kind == OpKind::kRead  ? Command::kGet
+                         : kind == OpKind::kSet ? Command::kSet
+                                                : Command::kDelete;
     c->request.keys.push_back(w.key());
     c->request.value = value;
     c->done = std::move(done);
     ClientOp* raw = c.get();
     w.client_ops_.push_back(std::move(c));
-    raw->write.start(w.proxy(proxy), raw->request, affinity, *raw, raw->settings);
-  };
-  return s;
-}
-
-Step World::del(int proxy, uint64_t affinity, bool pipelined) {
-  const std::string label = absl::StrCat("delete@p", proxy, "/c", affinity);
-  Step s;
-  s.label = label;
-  s.pipelined = pipelined;
-  s.run = [proxy, affinity, label](World& w, Done done) {
-    auto c = std::make_unique<ClientOp>();
-    c->world = &w;
-    c->op = w.startOp(OpKind::kDelete, proxy, affinity, "", label);
-    c->request.command = Command::kDelete;
-    c->request.keys.push_back(w.key());
-    c->done = std::move(done);
-    ClientOp* raw = c.get();
-    w.client_ops_.push_back(std::move(c));
-    raw->write.start(w.proxy(proxy), raw->request, affinity, *raw, raw->settings);
+    if (kind == OpKind::kRead) {
+      raw->read.start(w.proxy(proxy), raw->request, affinity, *raw, raw->settings);
+    } else {
+      raw->write.start(w.proxy(proxy), raw->request, affinity, *raw, raw->settings);
+    }
   };
   return s;
 }
@@ -250,6 +233,7 @@ Step World::env(const std::string& label, std::function<void(World&)> run) {
 
 void World::finalReads() {
   for (int p = 0; p < proxyCount(); ++p) {
+    if (net_.dead(p)) continue;
     auto c = std::make_unique<ClientOp>();
     c->world = this;
     const uint64_t affinity = 900 + p;

@@ -68,6 +68,7 @@ class World {
   ~World();
 
   SimNetwork& net() { return net_; }
+  const SimNetwork& net() const { return net_; }
   SimUpstreams& proxy(int i) { return *proxies_[i]; }
   int proxyCount() const { return static_cast<int>(proxies_.size()); }
   const upstream::ClusterSnapshotConstSharedPtr& snapshot() const { return snapshot_; }
@@ -126,6 +127,7 @@ class World {
   };
   struct ClientOp;
   std::vector<std::pair<size_t, size_t>> enabledSteps() const;
+  Step clientStep(OpKind kind, int proxy, uint64_t affinity, std::string value, bool pipelined);
 
   SimNetwork net_;
   upstream::ClusterSnapshotConstSharedPtr snapshot_;
