@@ -100,6 +100,7 @@ void ReplicatedRead::onFragment(size_t index, Response&& response) {
     for (uint32_t k : f.key_indexes) readBackupOnly(k, response.text);
     return;
   }
+  // Placeholders, and anywhere else to look for a miss, exist only with a backup or a warm-up ring.
   const bool hide = mayHidePlaceholders();
   if (whole && response.items.size() == request_->keys.size()) {
     // The hot path: every key hit on its primary. The reply goes on as it came.
@@ -112,8 +113,7 @@ void ReplicatedRead::onFragment(size_t index, Response&& response) {
       return;
     }
   }
-  const bool can_look_elsewhere = snapshot_->hasBackup() || snapshot_->inWarmUp(up_->now());
-  if (whole && !can_look_elsewhere) {
+  if (whole && !hide) {
     finished_ = true;
     unresolved_ = 0;
     sink_->onReply(std::move(response));
@@ -127,17 +127,17 @@ void ReplicatedRead::onFragment(size_t index, Response&& response) {
     if (cursor < items.size() && items[cursor].key == request_->keys[k]) {
       Item& item = items[cursor++];
       const Suspicion s = hide ? suspicion(item) : kNone;
-      if (s == kPlaceholder) {
+      if (s != kNone) {
+        // Maybe a copy's lease placeholder. Asking the primary again would come back after this
+        // client's later writes, so answer from the copy's source now, as for a miss: it holds
+        // the item the placeholder stands for, or (sync mirror) the same real empty item.
         up_->counters().placeholders_hidden.inc();
-        onMiss(k, *f.host);
-      } else if (s == kCheck) {
-        slots_[k].item = std::move(item);
-        verifyPlaceholder(k, *f.host);
+        onMiss(k, *f.host, /*suspect=*/true);
       } else {
         resolve(k, SlotState::kHit, std::move(item));
       }
     } else {
-      onMiss(k, *f.host);
+      onMiss(k, *f.host, /*suspect=*/false);
     }
   }
 }
@@ -150,33 +150,10 @@ ReplicatedRead::Suspicion ReplicatedRead::suspicion(const Item& item) const {
     if (hasLetter(meta.order, 'N')) return kNone;
     return isLeasePlaceholder(item) ? kPlaceholder : kNone;
   }
-  return maybePlaceholder(item) ? kCheck : kNone;
+  return maybePlaceholder(item) ? kMaybe : kNone;
 }
 
-void ReplicatedRead::verifyPlaceholder(uint32_t k, const upstream::HostConfig& primary) {
-  Request check;
-  check.command = Command::kMetaGet;
-  check.keys.push_back(request_->keys[k]);
-  const upstream::HostConfig* host = &primary;
-  upstream::Cancellable* handle = up_->send(primary, check, [this, k, host](Response&& r) {
-    slots_[k].handle = nullptr;
-    const bool real = r.type == ResponseType::kValues && !r.items.empty() &&
-                      !isLeasePlaceholder(r.items.front()) && maybePlaceholder(r.items.front());
-    if (real) {
-      resolve(k, SlotState::kHit, std::move(slots_[k].item));
-      return;
-    }
-    // A placeholder (or an item that changed since: its new value may come from a write this
-    // client sent later, so it is not ours to show). Treat the key as missed.
-    up_->counters().placeholders_hidden.inc();
-    slots_[k].item = Item();
-    onMiss(k, *host);
-  }, affinity_);
-  // Null when the callback ran inline (it may have stored the next step's handle already).
-  if (handle != nullptr) slots_[k].handle = handle;
-}
-
-void ReplicatedRead::onMiss(uint32_t k, const upstream::HostConfig& primary) {
+void ReplicatedRead::onMiss(uint32_t k, const upstream::HostConfig& primary, bool suspect) {
   const std::string& key = request_->keys[k];
   const absl::Time now = up_->now();
   CopyPlan plan;
@@ -197,14 +174,16 @@ void ReplicatedRead::onMiss(uint32_t k, const upstream::HostConfig& primary) {
       resolve(k, SlotState::kMiss, Item());
       return;
     }
+    // A suspected placeholder is read from the backup whatever the policy: the primary's own
+    // answer cannot be shown.
     const bool miss_failover =
-        settings_->miss_failover.value_or(snapshot_->config().miss_failover);
+        suspect || settings_->miss_failover.value_or(snapshot_->config().miss_failover);
     if (!miss_failover) {
       resolve(k, SlotState::kMiss, Item());
       return;
     }
-    if (!up_->replication().missPolicy().shouldReadBackup(primary.address, backup->address,
-                                                          now)) {
+    if (!suspect && !up_->replication().missPolicy().shouldReadBackup(
+                        primary.address, backup->address, now)) {
       up_->counters().backup_reads_skipped.inc();
       resolve(k, SlotState::kMiss, Item());
       return;
