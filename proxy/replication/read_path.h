@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
-#include "proxy/replication/chain_settings.h"
+#include "proxy/replication/operation.h"
 #include "proxy/replication/reply_sink.h"
 #include "proxy/replication/upstreams.h"
 
@@ -56,12 +56,7 @@ class ReplicatedRead {
   enum Suspicion { kNone, kPlaceholder, kMaybe };
   Suspicion suspicion(const Item& item) const;
 
-  Upstreams* up_ = nullptr;
-  const Request* request_ = nullptr;
-  ReplySink* sink_ = nullptr;
-  const ChainSettings* settings_ = nullptr;
-  uint64_t affinity_ = 0;
-  upstream::ClusterSnapshotConstSharedPtr snapshot_;
+  OperationContext ctx_;
   std::vector<Fragment> fragments_;
   std::vector<Slot> slots_;
   size_t unresolved_ = 0;
