@@ -41,9 +41,9 @@ bool constantTimeEquals(const std::string& a, const std::string& b) {
 
 } // namespace
 
-AdminServiceImpl::AdminServiceImpl(TopologyService& topology, ProxyRegistry& registry,
+AdminServiceImpl::AdminServiceImpl(TopologyService& topology, ProxyDirectory& proxies,
                                    std::string token)
-    : topology_(topology), registry_(registry), token_(std::move(token)) {}
+    : topology_(topology), proxies_(proxies), token_(std::move(token)) {}
 
 grpc::Status AdminServiceImpl::authenticate(grpc::ServerContext* context,
                                             const char* method) const {
@@ -159,7 +159,7 @@ grpc::Status AdminServiceImpl::ListProxies(grpc::ServerContext* context,
   if (!auth.ok()) {
     return auth;
   }
-  for (mcmesh::v1::ProxyStatus& status : registry_.list()) {
+  for (mcmesh::v1::ProxyStatus& status : proxies_.listProxies()) {
     *response->add_proxies() = std::move(status);
   }
   return grpc::Status::OK;

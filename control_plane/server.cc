@@ -11,15 +11,19 @@
 namespace mcmesh {
 namespace control_plane {
 
-ControlPlaneServer::ControlPlaneServer(TopologyService& topology, const std::string& token)
-    : discovery_(topology, registry_), admin_(topology, registry_, token) {}
+ControlPlaneServer::ControlPlaneServer(TopologyService& topology,
+                                       const ControlPlaneOptions& options)
+    : directory_(options.proxy_directory ? options.proxy_directory(registry_) : nullptr),
+      discovery_(topology, registry_),
+      admin_(topology, directory_ != nullptr ? *directory_ : static_cast<ProxyDirectory&>(registry_),
+             options.admin_token) {}
 
 absl::StatusOr<std::unique_ptr<ControlPlaneServer>>
 ControlPlaneServer::start(const ControlPlaneOptions& options, TopologyService& topology) {
   if (options.tls_cert_pem.empty() != options.tls_key_pem.empty()) {
     return absl::InvalidArgumentError("TLS needs both a certificate and a key");
   }
-  std::unique_ptr<ControlPlaneServer> cp(new ControlPlaneServer(topology, options.admin_token));
+  std::unique_ptr<ControlPlaneServer> cp(new ControlPlaneServer(topology, options));
 
   std::shared_ptr<grpc::ServerCredentials> credentials;
   if (options.tls_cert_pem.empty()) {

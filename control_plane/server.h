@@ -1,6 +1,7 @@
 // ControlPlaneServer: the gRPC server hosting the admin and discovery services.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,9 @@ struct ControlPlaneOptions {
   // PEM certificate chain and private key; both empty = plaintext.
   std::string tls_cert_pem;
   std::string tls_key_pem;
+  // Makes the directory ListProxies answers from, given this server's registry (e.g. an
+  // EtcdProxyDirectory shared by replicas). Unset: the registry itself.
+  std::function<std::unique_ptr<ProxyDirectory>(ProxyRegistry&)> proxy_directory;
 };
 
 /**
@@ -42,9 +46,11 @@ public:
   void shutdown();
 
 private:
-  ControlPlaneServer(TopologyService& topology, const std::string& token);
+  ControlPlaneServer(TopologyService& topology, const ControlPlaneOptions& options);
 
   ProxyRegistry registry_;
+  // Null when ListProxies reads registry_ directly.
+  std::unique_ptr<ProxyDirectory> directory_;
   DiscoveryServiceImpl discovery_;
   AdminServiceImpl admin_;
   std::unique_ptr<grpc::Server> server_;
