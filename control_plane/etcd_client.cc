@@ -117,9 +117,9 @@ absl::Status EtcdClient::ensureToken(const Endpoint& endpoint) {
   grpc::Status status =
       etcdserverpb::Auth::NewStub(endpoint.channel)->Authenticate(&context, request, &response);
   if (!status.ok()) {
-    const std::string message = absl::StrCat("etcd authentication as \"", config_.user,
-                                              "\" failed on ", endpoint.address, ": ",
-                                              status.error_message());
+    const std::string message =
+        absl::StrCat("etcd authentication as \"", config_.user, "\" failed on ", endpoint.address,
+                     ": ", status.error_message());
     return tryAnotherMember(status) ? absl::UnavailableError(message)
                                     : absl::PermissionDeniedError(message);
   }
@@ -165,14 +165,13 @@ template <class Attempt> absl::Status EtcdClient::call(const char* what, const A
       --tries; // The same member again, with a fresh token.
       continue;
     }
-    const std::string message = absl::StrCat("etcd ", what, " failed on ", endpoint.address,
-                                             ": ", status.error_message());
+    const std::string message =
+        absl::StrCat("etcd ", what, " failed on ", endpoint.address, ": ", status.error_message());
     if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       // The member may be cut off; start elsewhere next time. Not retried: the time is spent.
       rotate(endpoint.index);
-      return absl::UnavailableError(
-          absl::StrCat(message, " (no answer within ",
-                       absl::FormatDuration(config_.request_timeout), ")"));
+      return absl::UnavailableError(absl::StrCat(
+          message, " (no answer within ", absl::FormatDuration(config_.request_timeout), ")"));
     }
     if (!tryAnotherMember(status)) {
       return absl::Status(static_cast<absl::StatusCode>(status.error_code()), message);
@@ -180,19 +179,19 @@ template <class Attempt> absl::Status EtcdClient::call(const char* what, const A
     last = absl::UnavailableError(message);
     rotate(endpoint.index);
   }
-  return absl::UnavailableError(absl::StrCat("no etcd member of ", config_.endpointList(),
-                                             " could serve the call; last error: ",
-                                             last.message()));
+  return absl::UnavailableError(
+      absl::StrCat("no etcd member of ", config_.endpointList(),
+                   " could serve the call; last error: ", last.message()));
 }
 
 absl::StatusOr<EtcdClient::RangeResult> EtcdClient::get(const std::string& key) {
   etcdserverpb::RangeRequest request;
   request.set_key(key);
   etcdserverpb::RangeResponse response;
-  absl::Status status = call("get", [&](const std::shared_ptr<grpc::Channel>& channel,
-                                        grpc::ClientContext& context) {
-    return etcdserverpb::KV::NewStub(channel)->Range(&context, request, &response);
-  });
+  absl::Status status =
+      call("get", [&](const std::shared_ptr<grpc::Channel>& channel, grpc::ClientContext& context) {
+        return etcdserverpb::KV::NewStub(channel)->Range(&context, request, &response);
+      });
   if (!status.ok()) {
     return status;
   }
@@ -204,10 +203,10 @@ absl::StatusOr<EtcdClient::RangeResult> EtcdClient::getPrefix(const std::string&
   request.set_key(prefix);
   request.set_range_end(rangeEnd(prefix));
   etcdserverpb::RangeResponse response;
-  absl::Status status = call("range", [&](const std::shared_ptr<grpc::Channel>& channel,
-                                          grpc::ClientContext& context) {
-    return etcdserverpb::KV::NewStub(channel)->Range(&context, request, &response);
-  });
+  absl::Status status = call(
+      "range", [&](const std::shared_ptr<grpc::Channel>& channel, grpc::ClientContext& context) {
+        return etcdserverpb::KV::NewStub(channel)->Range(&context, request, &response);
+      });
   if (!status.ok()) {
     return status;
   }
@@ -248,10 +247,10 @@ absl::Status EtcdClient::put(const std::string& key, const std::string& value, i
   request.set_value(value);
   request.set_lease(lease);
   etcdserverpb::PutResponse response;
-  return call("put", [&](const std::shared_ptr<grpc::Channel>& channel,
-                         grpc::ClientContext& context) {
-    return etcdserverpb::KV::NewStub(channel)->Put(&context, request, &response);
-  });
+  return call("put",
+              [&](const std::shared_ptr<grpc::Channel>& channel, grpc::ClientContext& context) {
+                return etcdserverpb::KV::NewStub(channel)->Put(&context, request, &response);
+              });
 }
 
 absl::Status EtcdClient::putIfLease(const std::string& key, const std::string& value,
@@ -296,8 +295,7 @@ absl::StatusOr<int64_t> EtcdClient::grantLease(int64_t ttl_seconds) {
 
 absl::StatusOr<int64_t> EtcdClient::keepAlive(int64_t lease) {
   etcdserverpb::LeaseKeepAliveResponse response;
-  absl::Status status = call("lease keep-alive", [&](const std::shared_ptr<grpc::Channel>&
-                                                         channel,
+  absl::Status status = call("lease keep-alive", [&](const std::shared_ptr<grpc::Channel>& channel,
                                                      grpc::ClientContext& context) {
     // LeaseKeepAlive is a stream; one request and one answer is one refresh.
     auto stream = etcdserverpb::Lease::NewStub(channel)->LeaseKeepAlive(&context);

@@ -10,9 +10,9 @@
 namespace mcmesh {
 namespace control_plane {
 
-EtcdProxyDirectory::EtcdProxyDirectory(std::shared_ptr<EtcdClient> client,
-                                       ProxyRegistry& registry, std::string replica,
-                                       absl::Duration ttl, absl::Duration interval)
+EtcdProxyDirectory::EtcdProxyDirectory(std::shared_ptr<EtcdClient> client, ProxyRegistry& registry,
+                                       std::string replica, absl::Duration ttl,
+                                       absl::Duration interval)
     : client_(std::move(client)), registry_(registry), replica_(std::move(replica)), ttl_(ttl),
       interval_(interval) {}
 
@@ -63,8 +63,7 @@ void EtcdProxyDirectory::publishOnce() {
     lease_ = *lease;
     last_keepalive_ = absl::Now();
     written_.clear(); // Keys under an expired lease are gone: write everything again.
-    logLine(absl::StrCat("proxy status lease ", lease_, " (TTL ", absl::FormatDuration(ttl_),
-                         ")"));
+    logLine(absl::StrCat("proxy status lease ", lease_, " (TTL ", absl::FormatDuration(ttl_), ")"));
   } else if (absl::Now() - last_keepalive_ >= ttl_ / 3) {
     absl::StatusOr<int64_t> ttl = client_->keepAlive(lease_);
     if (absl::IsNotFound(ttl.status())) {

@@ -27,17 +27,16 @@ EtcdTopologyStore::~EtcdTopologyStore() { stopWatching(); }
 absl::StatusOr<StoredTopology> EtcdTopologyStore::read() {
   absl::StatusOr<EtcdClient::RangeResult> result = client_->get(key_);
   if (!result.ok()) {
-    return absl::Status(result.status().code(),
-                        absl::StrCat("cannot read the topology from etcd: ",
-                                     result.status().message()));
+    return absl::Status(result.status().code(), absl::StrCat("cannot read the topology from etcd: ",
+                                                             result.status().message()));
   }
   if (result->kvs.empty()) {
     return absl::NotFoundError(absl::StrCat("etcd has no topology at ", key_));
   }
   absl::StatusOr<mcmesh::v1::Topology> topology = parseTextTopology(result->kvs[0].value);
   if (!topology.ok()) {
-    return absl::DataLossError(absl::StrCat("etcd key ", key_, " is not a valid topology: ",
-                                            topology.status().message()));
+    return absl::DataLossError(
+        absl::StrCat("etcd key ", key_, " is not a valid topology: ", topology.status().message()));
   }
   return StoredTopology{*std::move(topology), result->kvs[0].mod_revision};
 }
@@ -112,9 +111,9 @@ void EtcdTopologyStore::deliver(const std::string& value, int64_t mod_revision) 
   last_revision_ = mod_revision;
   absl::StatusOr<mcmesh::v1::Topology> topology = parseTextTopology(value);
   if (!topology.ok()) {
-    logLine(absl::StrCat("etcd watch: ", key_, " at revision ", mod_revision,
-                         " is not a valid topology; keeping the last good one: ",
-                         topology.status().message()));
+    logLine(absl::StrCat(
+        "etcd watch: ", key_, " at revision ", mod_revision,
+        " is not a valid topology; keeping the last good one: ", topology.status().message()));
     return;
   }
   callback_(StoredTopology{*std::move(topology), mod_revision});
@@ -123,8 +122,8 @@ void EtcdTopologyStore::deliver(const std::string& value, int64_t mod_revision) 
 void EtcdTopologyStore::resync() {
   absl::StatusOr<EtcdClient::RangeResult> result = client_->get(key_);
   if (!result.ok()) {
-    logLine(absl::StrCat("etcd watch: cannot re-read after compaction: ",
-                         result.status().message()));
+    logLine(
+        absl::StrCat("etcd watch: cannot re-read after compaction: ", result.status().message()));
     return;
   }
   if (!result->kvs.empty()) {

@@ -31,7 +31,8 @@ constexpr char kUsage[] =
     "  --store_path  topology store, replaced atomically on every change (default "
     "./mcmesh-topology.pb;\n"
     "                a .textproto/.txtpb/.txt name stores text format)\n"
-    "  --store=etcd://HOST:PORT[,HOST:PORT...]/PREFIX  keep the topology in etcd v3 instead, shared\n"
+    "  --store=etcd://HOST:PORT[,HOST:PORT...]/PREFIX  keep the topology in etcd v3 instead, "
+    "shared\n"
     "                by every mcmesh_cp on the same PREFIX (run several for high availability)\n"
     "  --etcd_user=U --etcd_password_file=F   etcd authentication\n"
     "  --etcd_tls, --etcd_ca=PEM, --etcd_cert=PEM --etcd_key=PEM   TLS to etcd\n"
@@ -214,9 +215,10 @@ int run(int argc, char** argv) {
       return fail(std::string(started.status().message()), 1);
     }
     metrics = std::move(*started);
-    logLine(absl::StrCat("metrics on http://", args.get("metrics_listen").substr(
-                                                   0, args.get("metrics_listen").rfind(':')),
-                         ":", metrics->port(), "/metrics"));
+    logLine(
+        absl::StrCat("metrics on http://",
+                     args.get("metrics_listen").substr(0, args.get("metrics_listen").rfind(':')),
+                     ":", metrics->port(), "/metrics"));
   }
   if (args.has("port_file")) {
     const std::string path = args.get("port_file");

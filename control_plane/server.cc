@@ -15,7 +15,8 @@ ControlPlaneServer::ControlPlaneServer(TopologyService& topology,
                                        const ControlPlaneOptions& options)
     : directory_(options.proxy_directory ? options.proxy_directory(registry_) : nullptr),
       discovery_(topology, registry_),
-      admin_(topology, directory_ != nullptr ? *directory_ : static_cast<ProxyDirectory&>(registry_),
+      admin_(topology,
+             directory_ != nullptr ? *directory_ : static_cast<ProxyDirectory&>(registry_),
              options.admin_token) {}
 
 absl::StatusOr<std::unique_ptr<ControlPlaneServer>>

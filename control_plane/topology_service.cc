@@ -103,8 +103,8 @@ absl::StatusOr<StoredTopology> loadOrBootstrap(TopologyStore& store, const Topol
         return absl::FailedPreconditionError(
             absl::StrCat("stored topology is invalid: ", valid.message()));
       }
-      logLine(absl::StrCat("loaded topology version ", stored->topology.version(),
-                           " from the store"));
+      logLine(
+          absl::StrCat("loaded topology version ", stored->topology.version(), " from the store"));
       return stored;
     }
     if (!absl::IsNotFound(stored.status())) {
@@ -125,8 +125,8 @@ absl::StatusOr<StoredTopology> loadOrBootstrap(TopologyStore& store, const Topol
     }
     absl::StatusOr<int64_t> saved = store.saveIfRevision(initial, 0);
     if (saved.ok()) {
-      logLine(absl::StrCat("store is empty: saved bootstrap topology as version ",
-                           initial.version()));
+      logLine(
+          absl::StrCat("store is empty: saved bootstrap topology as version ", initial.version()));
       return StoredTopology{std::move(initial), *saved};
     }
     if (!absl::IsAborted(saved.status())) {
