@@ -138,18 +138,21 @@ absl::Status EtcdClient::prepareStream(const Endpoint& endpoint, grpc::ClientCon
 }
 
 template <class Attempt> absl::Status EtcdClient::call(const char* what, const Attempt& attempt) {
-  absl::Status last = absl::UnavailableError("no etcd endpoint");
+  std::string last = "no etcd endpoint";
+  // What a running member said (e.g. "etcdserver: no leader") says more than a refused
+  // connection to a stopped one: report that if there was one.
+  std::string member_said;
   bool reauthenticated = false;
   for (size_t tries = 0; tries < config_.endpoints.size(); ++tries) {
     const Endpoint endpoint = current();
     absl::Status auth = ensureToken(endpoint);
     if (!auth.ok()) {
-      last = auth;
-      if (absl::IsUnavailable(auth)) {
-        rotate(endpoint.index);
-        continue;
+      if (!absl::IsUnavailable(auth)) {
+        return auth;
       }
-      return auth;
+      last = std::string(auth.message());
+      rotate(endpoint.index);
+      continue;
     }
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + config_.request_timeout));
@@ -168,20 +171,28 @@ template <class Attempt> absl::Status EtcdClient::call(const char* what, const A
     const std::string message =
         absl::StrCat("etcd ", what, " failed on ", endpoint.address, ": ", status.error_message());
     if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-      // The member may be cut off; start elsewhere next time. Not retried: the time is spent.
+      // The member may be cut off; start elsewhere next time. Not retried: the time is spent,
+      // and a write may still commit later, so the caller must not claim it failed.
       rotate(endpoint.index);
-      return absl::UnavailableError(absl::StrCat(
+      return absl::DeadlineExceededError(absl::StrCat(
           message, " (no answer within ", absl::FormatDuration(config_.request_timeout), ")"));
     }
     if (!tryAnotherMember(status)) {
       return absl::Status(static_cast<absl::StatusCode>(status.error_code()), message);
     }
-    last = absl::UnavailableError(message);
+    last = message;
+    if (absl::StartsWith(status.error_message(), "etcdserver:")) {
+      member_said = message;
+    }
     rotate(endpoint.index);
   }
-  return absl::UnavailableError(
-      absl::StrCat("no etcd member of ", config_.endpointList(),
-                   " could serve the call; last error: ", last.message()));
+  const std::string& reason = member_said.empty() ? last : member_said;
+  return absl::UnavailableError(absl::StrCat(
+      "no etcd member of ", config_.endpointList(), " could serve the call (",
+      absl::StrContains(reason, "no leader") ? "etcd has no leader: quorum lost or an election "
+                                               "is under way"
+                                             : "etcd unreachable or without quorum",
+      "); ", reason));
 }
 
 absl::StatusOr<EtcdClient::RangeResult> EtcdClient::get(const std::string& key) {

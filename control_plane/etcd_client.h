@@ -25,8 +25,9 @@ namespace control_plane {
  * cancelled when their member loses the leader. With a user configured it authenticates and
  * re-authenticates when etcd rejects the token. Thread-safe.
  *
- * Errors: UNAVAILABLE when no member could serve the call (etcd down, no quorum, deadline),
- * ABORTED when a compare-and-put lost the race, other codes as etcd returned them.
+ * Errors: UNAVAILABLE when no member could serve the call (etcd down, no quorum): nothing was
+ * done; DEADLINE_EXCEEDED when a member took the call but did not answer in time: a write may
+ * still commit later; ABORTED when a compare-and-put lost the race; other codes as etcd said.
  */
 class EtcdClient {
 public:

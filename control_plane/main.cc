@@ -185,7 +185,9 @@ int run(int argc, char** argv) {
   const absl::Time give_up = absl::Now() + (use_etcd ? absl::Seconds(30) : absl::ZeroDuration());
   absl::StatusOr<TopologyServicePtr> service =
       TopologyService::create(*store, has_bootstrap ? &bootstrap : nullptr);
-  while (!service.ok() && absl::IsUnavailable(service.status()) && absl::Now() < give_up) {
+  while (!service.ok() &&
+         (absl::IsUnavailable(service.status()) || absl::IsDeadlineExceeded(service.status())) &&
+         absl::Now() < give_up) {
     logLine(absl::StrCat("waiting for etcd: ", service.status().message()));
     absl::SleepFor(absl::Seconds(1));
     service = TopologyService::create(*store, has_bootstrap ? &bootstrap : nullptr);

@@ -137,6 +137,25 @@ absl::StatusOr<StoredTopology> loadOrBootstrap(TopologyStore& store, const Topol
   return absl::AbortedError("the store keeps changing during start-up; try again");
 }
 
+// The error a change ends with when the store did not take it.
+absl::Status persistError(const absl::Status& status, int attempts) {
+  if (absl::IsAborted(status)) {
+    return absl::AbortedError(absl::StrCat("other control planes changed the topology ", attempts,
+                                           " times while this change was being applied; nothing "
+                                           "was changed, try again"));
+  }
+  if (absl::IsDeadlineExceeded(status)) {
+    // The store took the write but did not confirm it: it may still commit (e.g. once etcd
+    // regains quorum). Say so rather than "nothing changed"; the watch will show the outcome.
+    return absl::UnavailableError(
+        absl::StrCat("cannot confirm the change: ", status.message(),
+                     "; it may still be applied when the store recovers, so check the topology "
+                     "before trying again"));
+  }
+  return absl::Status(status.code(), absl::StrCat("cannot persist topology: ", status.message(),
+                                                  "; nothing was changed"));
+}
+
 } // namespace
 
 absl::StatusOr<std::unique_ptr<TopologyService>>
@@ -220,21 +239,15 @@ absl::StatusOr<TopologyConstSharedPtr> TopologyService::update(const std::string
       return TopologyConstSharedPtr(std::move(next));
     }
     if (!absl::IsAborted(saved.status()) || attempt == kMaxAttempts) {
-      std::string message =
-          absl::IsAborted(saved.status())
-              ? absl::StrCat("other control planes changed the topology ", attempt,
-                             " times while this change was being applied; nothing was changed, "
-                             "try again")
-              : absl::StrCat("cannot persist topology: ", saved.status().message(),
-                             "; nothing was changed");
-      absl::Status error(saved.status().code(), message);
+      absl::Status error = persistError(saved.status(), attempt);
       logLine(absl::StrCat("refused \"", description, "\": ", error.ToString()));
       return error;
     }
     // Another replica committed first: start again from what it committed.
     absl::StatusOr<StoredTopology> fresh = store_.read();
     if (!fresh.ok()) {
-      absl::Status error(fresh.status().code(),
+      absl::Status error(absl::IsDeadlineExceeded(fresh.status()) ? absl::StatusCode::kUnavailable
+                                                                  : fresh.status().code(),
                          absl::StrCat("cannot re-read the topology after a concurrent change: ",
                                       fresh.status().message(), "; nothing was changed"));
       logLine(absl::StrCat("refused \"", description, "\": ", error.ToString()));
