@@ -219,6 +219,7 @@ HaCluster::CtlResult HaCluster::ctl(const std::vector<std::string>& args,
                                    runfilePath("control_plane/mcmeshctl"),
                                    "--control_plane=" +
                                        (control_plane.empty() ? replicaList() : control_plane)};
+  if (control_plane == "-") argv.pop_back();  // The arguments name the control planes.
   argv.insert(argv.end(), args.begin(), args.end());
   auto child = ChildProcess::start(argv, {"OUT=" + out}, err);
   if (!child.ok()) return result;

@@ -61,7 +61,10 @@ class HaCluster {
 
   MemcachedServer& memcached(int i) { return *memcached_[i]; }
 
-  /** Runs mcmeshctl with --control_plane=<replicaList()> and the arguments. */
+  /**
+   * Runs mcmeshctl with --control_plane=<control_plane> (default: replicaList(); "-": none, the
+   * arguments give it) and the arguments.
+   */
   struct CtlResult {
     int exit_code = -1;
     std::string out;

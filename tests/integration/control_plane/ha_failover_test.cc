@@ -188,7 +188,8 @@ TEST_F(HaFailoverTest, KillingTheEtcdLeaderLosesNoAcknowledgedChange) {
               refused.size());
   for (const std::string& r : refused) std::printf("  refused: %s\n", r.c_str());
   EXPECT_GE(first_success_after_kill_us.load(), 0) << "no change succeeded after the kill";
-  EXPECT_LT(first_success_after_kill_us.load(), 3000000);
+  // Election (~1 s here) plus, for calls caught in flight, the 2 s etcd deadline.
+  EXPECT_LT(first_success_after_kill_us.load(), 5000000);
 
   // Restart the old leader; every acknowledged change is in the topology on every replica.
   ASSERT_TRUE(ha_->etcd().restart(*leader).ok());
