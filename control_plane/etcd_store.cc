@@ -78,6 +78,19 @@ void EtcdTopologyStore::stopWatching() {
   }
 }
 
+absl::Duration EtcdTopologyStore::outOfSyncFor() const {
+  const int64_t since = out_of_sync_since_us_.load();
+  return since == 0 ? absl::ZeroDuration() : absl::Now() - absl::FromUnixMicros(since);
+}
+
+namespace {
+// Marks the start of a period without a watch (keeps the earliest start).
+void markOutOfSync(std::atomic<int64_t>& since) {
+  int64_t expected = 0;
+  since.compare_exchange_strong(expected, absl::ToUnixMicros(absl::Now()));
+}
+} // namespace
+
 bool EtcdTopologyStore::sleepUnlessStopping(absl::Duration delay) {
   absl::MutexLock lock(&mutex_);
   mutex_.AwaitWithTimeout(absl::Condition(&stopping_), delay);
@@ -145,6 +158,7 @@ bool EtcdTopologyStore::watchOnce() {
   }
   absl::Status prepared = client_->prepareStream(endpoint, *context);
   if (!prepared.ok()) {
+    markOutOfSync(out_of_sync_since_us_);
     logLine(absl::StrCat("etcd watch: ", prepared.message()));
     client_->rotate(endpoint.index);
     return false;
@@ -173,6 +187,9 @@ bool EtcdTopologyStore::watchOnce() {
         break;
       }
       if (response.created()) {
+        // In sync again: commits made meanwhile come next (the watch starts after the last one
+        // seen).
+        out_of_sync_since_us_.store(0);
         logLine(absl::StrCat("etcd watch on ", endpoint.address, ": watching ", key_,
                              " from revision ", last_revision_ + 1));
       }
@@ -197,6 +214,7 @@ bool EtcdTopologyStore::watchOnce() {
       return delivered;
     }
   }
+  markOutOfSync(out_of_sync_since_us_);
   if (!resynced) {
     logLine(absl::StrCat("etcd watch on ", endpoint.address, " ended (", status.error_message(),
                          "); reconnecting from revision ", last_revision_ + 1));

@@ -24,7 +24,8 @@ namespace control_plane {
  * watch() runs one thread holding a Watch stream on the key from the last revision it saw, so a
  * reconnect (member died, leader lost) misses nothing; if etcd compacted that revision away, it
  * re-reads the key instead. Deletions of the key are logged and ignored: the last good topology
- * stays.
+ * stays. outOfSyncFor() says how long no watch stream has been established (a member that lost
+ * its leader cancels the stream, so this also covers a replica cut off from the quorum).
  */
 class EtcdTopologyStore : public TopologyStore {
 public:
@@ -40,6 +41,7 @@ public:
                                          int64_t revision) override;
   void watch(int64_t revision, ChangeCallback callback) override;
   void stopWatching() override;
+  absl::Duration outOfSyncFor() const override;
 
 private:
   void watchLoop();
@@ -55,6 +57,8 @@ private:
   ChangeCallback callback_;
   // The newest revision delivered (or read): the watch restarts after it.
   int64_t last_revision_ = 0;
+  // Unix micros since when no watch stream has been established; 0 while one is.
+  std::atomic<int64_t> out_of_sync_since_us_{0};
   absl::Mutex mutex_;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::shared_ptr<grpc::ClientContext> context_ ABSL_GUARDED_BY(mutex_);

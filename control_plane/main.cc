@@ -197,6 +197,9 @@ int run(int argc, char** argv) {
   }
   if (etcd != nullptr) {
     const std::string replica = args.get("name", options.listen);
+    // A replica that cannot follow etcd would serve stale topology: after this long its proxies
+    // are sent to other replicas.
+    options.shed_proxies_after = absl::Seconds(3);
     options.proxy_directory = [etcd, replica, proxy_ttl](ProxyRegistry& registry) {
       auto directory = std::make_unique<EtcdProxyDirectory>(etcd, registry, replica, proxy_ttl);
       directory->start();

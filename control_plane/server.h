@@ -4,6 +4,10 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 #include "absl/status/statusor.h"
 #include "control_plane/admin_service.h"
@@ -26,6 +30,10 @@ struct ControlPlaneOptions {
   // Makes the directory ListProxies answers from, given this server's registry (e.g. an
   // EtcdProxyDirectory shared by replicas). Unset: the registry itself.
   std::function<std::unique_ptr<ProxyDirectory>(ProxyRegistry&)> proxy_directory;
+  // When the store's watch has been down this long, stop serving proxies (they move to another
+  // replica, which can still follow the store) until it is back. Zero: never (one control plane,
+  // nowhere else to go).
+  absl::Duration shed_proxies_after = absl::ZeroDuration();
 };
 
 /**
@@ -46,6 +54,9 @@ public:
   void shutdown();
 
 private:
+  // Watchdog thread body: applies options.shed_proxies_after every 250 ms until shutdown.
+  void watchStore(absl::Duration shed_after);
+
   ControlPlaneServer(TopologyService& topology, const ControlPlaneOptions& options);
 
   ProxyRegistry registry_;
@@ -56,6 +67,10 @@ private:
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool stopped_ = false;
+  TopologyService& topology_;
+  absl::Mutex watchdog_mutex_;
+  bool watchdog_stopping_ ABSL_GUARDED_BY(watchdog_mutex_) = false;
+  std::thread watchdog_;
 };
 
 using ControlPlaneServerPtr = std::unique_ptr<ControlPlaneServer>;

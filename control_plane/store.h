@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "api/mcmesh/v1/topology.pb.h"
 
 namespace mcmesh {
@@ -82,6 +83,13 @@ public:
   }
   /** After it returns the callback is not running and will not be called again. */
   virtual void stopWatching() {}
+
+  /**
+   * How long the watch has been unable to follow the store (zero while it follows it): for that
+   * long this control plane may have missed others' commits. Thread-safe. A store with one
+   * writer is always in sync.
+   */
+  virtual absl::Duration outOfSyncFor() const { return absl::ZeroDuration(); }
 };
 
 using TopologyStorePtr = std::unique_ptr<TopologyStore>;

@@ -56,6 +56,9 @@ public:
   /** @return the current snapshot (never null). */
   TopologyConstSharedPtr snapshot() const;
 
+  /** How long the store's watch has been down (TopologyStore::outOfSyncFor()). Thread-safe. */
+  absl::Duration storeOutOfSyncFor() const { return store_.outOfSyncFor(); }
+
   /**
    * Applies a change (see class comment).
    * @param description one line for the log, e.g. "add-node web primary 10.0.0.1:11211".

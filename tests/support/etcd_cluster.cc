@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -26,9 +28,17 @@ std::string tempDir() {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::start(int members) {
+absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::start(int members,
+                                                                std::optional<Tls> tls) {
   static std::atomic<int> clusters{0};
   std::unique_ptr<EtcdCluster> cluster(new EtcdCluster());
+  cluster->tls_ = tls;
+  if (tls.has_value()) {
+    std::ifstream in(tls->ca_path);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    cluster->ca_pem_ = pem.str();
+  }
   const std::string base =
       absl::StrCat(tempDir(), "/etcd-", getpid(), "-", clusters++);
   ::mkdir(base.c_str(), 0755);
@@ -67,16 +77,20 @@ EtcdCluster::~EtcdCluster() {
 
 absl::Status EtcdCluster::launch(int i) {
   Member& m = members_[i];
-  const std::string client = absl::StrCat("http://127.0.0.1:", m.client_port);
+  const std::string client =
+      absl::StrCat(tls_.has_value() ? "https" : "http", "://127.0.0.1:", m.client_port);
   const std::string peer = absl::StrCat("http://127.0.0.1:", m.peer_port);
-  auto child = ChildProcess::start(
-      {kEtcd, "--name", m.name, "--data-dir", m.data_dir, "--listen-client-urls", client,
-       "--advertise-client-urls", client, "--listen-peer-urls", peer,
-       "--initial-advertise-peer-urls", peer, "--initial-cluster", initial_cluster_,
-       "--initial-cluster-state", "new", "--initial-cluster-token", "mcmesh-test",
-       "--heartbeat-interval", "50", "--election-timeout", "500", "--logger", "zap",
-       "--log-level", "warn"},
-      {}, m.log_path);
+  std::vector<std::string> argv = {
+      kEtcd, "--name", m.name, "--data-dir", m.data_dir, "--listen-client-urls", client,
+      "--advertise-client-urls", client, "--listen-peer-urls", peer,
+      "--initial-advertise-peer-urls", peer, "--initial-cluster", initial_cluster_,
+      "--initial-cluster-state", "new", "--initial-cluster-token", "mcmesh-test",
+      "--heartbeat-interval", "50", "--election-timeout", "500", "--logger", "zap",
+      "--log-level", "warn"};
+  if (tls_.has_value()) {
+    argv.insert(argv.end(), {"--cert-file", tls_->cert_path, "--key-file", tls_->key_path});
+  }
+  auto child = ChildProcess::start(argv, {}, m.log_path);
   if (!child.ok()) return child.status();
   m.process = std::move(*child);
   return absl::OkStatus();
@@ -118,8 +132,14 @@ absl::Status EtcdCluster::restart(int i) {
 }
 
 absl::StatusOr<uint64_t> EtcdCluster::memberId(int i, uint64_t* leader_id) {
-  auto stub = etcdserverpb::Maintenance::NewStub(
-      grpc::CreateChannel(clientAddress(i), grpc::InsecureChannelCredentials()));
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (tls_.has_value()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ca_pem_;
+    credentials = grpc::SslCredentials(ssl);
+  }
+  auto stub =
+      etcdserverpb::Maintenance::NewStub(grpc::CreateChannel(clientAddress(i), credentials));
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
   etcdserverpb::StatusResponse response;

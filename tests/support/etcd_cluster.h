@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,8 +21,18 @@ namespace mcmesh::testing {
  */
 class EtcdCluster {
  public:
-  /** Starts every member and waits until the cluster has a leader. */
-  static absl::StatusOr<std::unique_ptr<EtcdCluster>> start(int members = 3);
+  /** PEM files for TLS on the client port (peers stay plaintext on loopback). */
+  struct Tls {
+    std::string ca_path;
+    std::string cert_path;
+    std::string key_path;
+  };
+  /**
+   * Starts every member and waits until the cluster has a leader.
+   * @param tls if set, clients must use TLS with a certificate signed by tls->ca_path.
+   */
+  static absl::StatusOr<std::unique_ptr<EtcdCluster>> start(int members = 3,
+                                                            std::optional<Tls> tls = {});
   ~EtcdCluster();
 
   int size() const { return static_cast<int>(members_.size()); }
@@ -59,6 +70,8 @@ class EtcdCluster {
 
   std::vector<Member> members_;
   std::string initial_cluster_;
+  std::optional<Tls> tls_;
+  std::string ca_pem_;
 };
 
 using EtcdClusterPtr = std::unique_ptr<EtcdCluster>;

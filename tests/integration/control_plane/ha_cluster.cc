@@ -37,7 +37,8 @@ absl::Status toStatus(const grpc::Status& status) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<HaCluster>> HaCluster::start(int proxies) {
+absl::StatusOr<std::unique_ptr<HaCluster>> HaCluster::start(int proxies,
+                                                            std::vector<int> only_member) {
   std::unique_ptr<HaCluster> ha(new HaCluster());
   auto etcd = EtcdCluster::start(3);
   if (!etcd.ok()) return etcd.status();
@@ -59,6 +60,10 @@ absl::StatusOr<std::unique_ptr<HaCluster>> HaCluster::start(int proxies) {
   for (const char* name : {"A", "B", "C"}) {
     Replica replica;
     replica.name = name;
+    const size_t index = ha->replicas_.size();
+    replica.etcd_endpoints = index < only_member.size() && only_member[index] >= 0
+                                 ? ha->etcd_->clientAddress(only_member[index])
+                                 : ha->etcd_->endpoints();
     replica.port = pickFreePort();
     replica.log_path = testTempPath(absl::StrCat("replica-", name, ".log"));
     replica.admin = mcmesh::v1::AdminService::NewStub(grpc::CreateChannel(
@@ -111,7 +116,7 @@ absl::Status HaCluster::launchReplica(int i) {
   Replica& replica = replicas_[i];
   auto child = ChildProcess::start(
       {runfilePath("control_plane/mcmesh_cp"), absl::StrCat("--listen=127.0.0.1:", replica.port),
-       absl::StrCat("--store=etcd://", etcd_->endpoints(), "/mcmesh-test"),
+       absl::StrCat("--store=etcd://", replica.etcd_endpoints, "/mcmesh-test"),
        absl::StrCat("--name=", replica.name), "--bootstrap=" + bootstrap_path_,
        "--proxy_ttl=2s", "--etcd_timeout=2s"},
       {}, replica.log_path);

@@ -27,7 +27,12 @@ namespace mcmesh::testing {
  */
 class HaCluster {
  public:
-  static absl::StatusOr<std::unique_ptr<HaCluster>> start(int proxies = 2);
+  /**
+   * @param only_member if given, replica i talks to etcd member only_member[i] alone (-1: all
+   *        members), so killing that member cuts the replica off from etcd.
+   */
+  static absl::StatusOr<std::unique_ptr<HaCluster>> start(int proxies = 2,
+                                                          std::vector<int> only_member = {});
 
   EtcdCluster& etcd() { return *etcd_; }
 
@@ -77,6 +82,7 @@ class HaCluster {
  private:
   struct Replica {
     std::string name;
+    std::string etcd_endpoints;
     int port = 0;
     std::string log_path;
     ChildProcessPtr process;
