@@ -39,8 +39,7 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::start(int members,
     pem << in.rdbuf();
     cluster->ca_pem_ = pem.str();
   }
-  const std::string base =
-      absl::StrCat(tempDir(), "/etcd-", getpid(), "-", clusters++);
+  const std::string base = absl::StrCat(tempDir(), "/etcd-", getpid(), "-", clusters++);
   ::mkdir(base.c_str(), 0755);
   std::vector<std::string> peers;
   for (int i = 0; i < members; ++i) {
@@ -80,13 +79,33 @@ absl::Status EtcdCluster::launch(int i) {
   const std::string client =
       absl::StrCat(tls_.has_value() ? "https" : "http", "://127.0.0.1:", m.client_port);
   const std::string peer = absl::StrCat("http://127.0.0.1:", m.peer_port);
-  std::vector<std::string> argv = {
-      kEtcd, "--name", m.name, "--data-dir", m.data_dir, "--listen-client-urls", client,
-      "--advertise-client-urls", client, "--listen-peer-urls", peer,
-      "--initial-advertise-peer-urls", peer, "--initial-cluster", initial_cluster_,
-      "--initial-cluster-state", "new", "--initial-cluster-token", "mcmesh-test",
-      "--heartbeat-interval", "50", "--election-timeout", "500", "--logger", "zap",
-      "--log-level", "warn"};
+  std::vector<std::string> argv = {kEtcd,
+                                   "--name",
+                                   m.name,
+                                   "--data-dir",
+                                   m.data_dir,
+                                   "--listen-client-urls",
+                                   client,
+                                   "--advertise-client-urls",
+                                   client,
+                                   "--listen-peer-urls",
+                                   peer,
+                                   "--initial-advertise-peer-urls",
+                                   peer,
+                                   "--initial-cluster",
+                                   initial_cluster_,
+                                   "--initial-cluster-state",
+                                   "new",
+                                   "--initial-cluster-token",
+                                   "mcmesh-test",
+                                   "--heartbeat-interval",
+                                   "50",
+                                   "--election-timeout",
+                                   "500",
+                                   "--logger",
+                                   "zap",
+                                   "--log-level",
+                                   "warn"};
   if (tls_.has_value()) {
     argv.insert(argv.end(), {"--cert-file", tls_->cert_path, "--key-file", tls_->key_path});
   }

@@ -2,7 +2,6 @@
 // --etcd_user/--etcd_password_file and --etcd_ca flags work, and missing credentials are named.
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -12,6 +11,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
+#include "tests/integration/control_plane/ha_cluster.h"
 #include "tests/support/child_process.h"
 #include "tests/support/control_plane_process.h"
 #include "tests/support/etcd_cluster.h"
@@ -19,13 +19,6 @@
 
 namespace mcmesh::testing {
 namespace {
-
-std::string readAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // One mcmesh_cp on the given store; stderr goes to a file the test can read.
 struct Replica {
@@ -49,8 +42,8 @@ struct Replica {
 
   // CreateCluster through this replica. @return the new version or the error.
   absl::StatusOr<uint64_t> createCluster() {
-    auto stub = mcmesh::v1::AdminService::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    auto stub = mcmesh::v1::AdminService::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
     mcmesh::v1::CreateClusterRequest request;
     request.mutable_cluster()->set_name("web");
     auto* node = request.mutable_cluster()->mutable_primary()->add_nodes();
@@ -85,7 +78,7 @@ TEST(EtcdSecurityTest, UserAndPassword) {
   const std::string store = absl::StrCat("etcd://", (*etcd)->endpoints(), "/secure");
 
   Replica good = Replica::start(store, {"--etcd_user=root", "--etcd_password_file=" + password});
-  ASSERT_TRUE(waitForPort(good.port, absl::Seconds(10))) << readAll(good.log);
+  ASSERT_TRUE(waitForPort(good.port, absl::Seconds(10))) << readTextFile(good.log);
   auto version = good.createCluster();
   ASSERT_TRUE(version.ok()) << version.status();
   EXPECT_EQ(*version, 1u);
@@ -93,13 +86,13 @@ TEST(EtcdSecurityTest, UserAndPassword) {
   // No user: etcd refuses, and mcmesh_cp says so and exits 1.
   Replica anonymous = Replica::start(store, {});
   EXPECT_EQ(anonymous.process->waitForExit(absl::Seconds(10)), 1);
-  EXPECT_TRUE(absl::StrContains(readAll(anonymous.log), "user name is empty"))
-      << readAll(anonymous.log);
+  EXPECT_TRUE(absl::StrContains(readTextFile(anonymous.log), "user name is empty"))
+      << readTextFile(anonymous.log);
 
   Replica bad = Replica::start(store, {"--etcd_user=root", "--etcd_password_file=" + wrong});
   EXPECT_EQ(bad.process->waitForExit(absl::Seconds(10)), 1);
-  EXPECT_TRUE(absl::StrContains(readAll(bad.log), "etcd authentication as \"root\" failed"))
-      << readAll(bad.log);
+  EXPECT_TRUE(absl::StrContains(readTextFile(bad.log), "etcd authentication as \"root\" failed"))
+      << readTextFile(bad.log);
   good.process->stop();
 }
 
@@ -108,34 +101,36 @@ TEST(EtcdSecurityTest, Tls) {
   const std::string dir = testTempPath("pki");
   const std::string ca = dir + "/ca.pem", ca_key = dir + "/ca.key";
   const std::string cert = dir + "/server.pem", key = dir + "/server.key";
-  ASSERT_EQ(sh(absl::StrCat(
-                "set -e; mkdir -p ", dir, "; cd ", dir,
-                "; openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=mcmesh-test-ca"
-                " -keyout ca.key -out ca.pem 2>/dev/null",
-                "; openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key"
-                " -out server.csr 2>/dev/null",
-                "; printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext",
-                "; openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial"
-                " -days 2 -extfile san.ext -out server.pem 2>/dev/null")),
-            0);
+  ASSERT_EQ(
+      sh(absl::StrCat("set -e; mkdir -p ", dir, "; cd ", dir,
+                      "; openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=mcmesh-test-ca"
+                      " -keyout ca.key -out ca.pem 2>/dev/null",
+                      "; openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key"
+                      " -out server.csr 2>/dev/null",
+                      "; printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext",
+                      "; openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial"
+                      " -days 2 -extfile san.ext -out server.pem 2>/dev/null")),
+      0);
   auto etcd = EtcdCluster::start(1, EtcdCluster::Tls{ca, cert, key});
   ASSERT_TRUE(etcd.ok()) << etcd.status();
   const std::string store = absl::StrCat("etcd://", (*etcd)->endpoints(), "/tls");
 
   Replica tls = Replica::start(store, {"--etcd_ca=" + ca});
-  ASSERT_TRUE(waitForPort(tls.port, absl::Seconds(10))) << readAll(tls.log);
+  ASSERT_TRUE(waitForPort(tls.port, absl::Seconds(10))) << readTextFile(tls.log);
   auto version = tls.createCluster();
-  ASSERT_TRUE(version.ok()) << version.status() << "\n" << readAll(tls.log);
+  ASSERT_TRUE(version.ok()) << version.status() << "\n" << readTextFile(tls.log);
   EXPECT_EQ(*version, 1u);
-  EXPECT_TRUE(absl::StrContains(readAll(tls.log), "(TLS)")) << readAll(tls.log);
+  EXPECT_TRUE(absl::StrContains(readTextFile(tls.log), "(TLS)")) << readTextFile(tls.log);
 
   // Plaintext to a TLS etcd: the replica cannot read the store and keeps waiting for it.
   Replica plain = Replica::start(store, {});
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (absl::Now() < deadline && !absl::StrContains(readAll(plain.log), "waiting for etcd")) {
+  while (absl::Now() < deadline &&
+         !absl::StrContains(readTextFile(plain.log), "waiting for etcd")) {
     absl::SleepFor(absl::Milliseconds(50));
   }
-  EXPECT_TRUE(absl::StrContains(readAll(plain.log), "waiting for etcd")) << readAll(plain.log);
+  EXPECT_TRUE(absl::StrContains(readTextFile(plain.log), "waiting for etcd"))
+      << readTextFile(plain.log);
   EXPECT_TRUE(plain.process->running());
   plain.process->stop();
   tls.process->stop();

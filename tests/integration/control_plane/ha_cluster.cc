@@ -20,13 +20,6 @@
 namespace mcmesh::testing {
 namespace {
 
-std::string readAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 void prepare(grpc::ClientContext& context) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
 }
@@ -36,6 +29,13 @@ absl::Status toStatus(const grpc::Status& status) {
 }
 
 }  // namespace
+
+std::string readTextFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 absl::StatusOr<std::unique_ptr<HaCluster>> HaCluster::start(int proxies,
                                                             std::vector<int> only_member) {
@@ -50,13 +50,11 @@ absl::StatusOr<std::unique_ptr<HaCluster>> HaCluster::start(int proxies,
   }
   ha->bootstrap_path_ = testTempPath("bootstrap.textproto");
   std::ofstream(ha->bootstrap_path_) << absl::StrCat(
-      "clusters { name: \"web\" primary {",
-      " nodes { address: \"", ha->memcached_[0]->address(), "\" weight: 1 state: NODE_STATE_ACTIVE }",
-      " nodes { address: \"", ha->memcached_[1]->address(), "\" weight: 1 state: NODE_STATE_ACTIVE }",
-      " } }\n",
-      "clusters { name: \"scratch\" primary {",
-      " nodes { address: \"", ha->memcached_[2]->address(), "\" weight: 1 state: NODE_STATE_ACTIVE }",
-      " } }\n");
+      "clusters { name: \"web\" primary {", " nodes { address: \"", ha->memcached_[0]->address(),
+      "\" weight: 1 state: NODE_STATE_ACTIVE }", " nodes { address: \"",
+      ha->memcached_[1]->address(), "\" weight: 1 state: NODE_STATE_ACTIVE }", " } }\n",
+      "clusters { name: \"scratch\" primary {", " nodes { address: \"",
+      ha->memcached_[2]->address(), "\" weight: 1 state: NODE_STATE_ACTIVE }", " } }\n");
   for (const char* name : {"A", "B", "C"}) {
     Replica replica;
     replica.name = name;
@@ -77,9 +75,9 @@ absl::StatusOr<std::unique_ptr<HaCluster>> HaCluster::start(int proxies,
   }
   for (int i = 0; i < ha->replicas(); ++i) {
     if (!waitForPort(ha->replicas_[i].port, absl::Seconds(15))) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("replica ", ha->replicas_[i].name, " did not listen; log:\n",
-                       readAll(ha->replicas_[i].log_path)));
+      return absl::DeadlineExceededError(absl::StrCat("replica ", ha->replicas_[i].name,
+                                                      " did not listen; log:\n",
+                                                      readTextFile(ha->replicas_[i].log_path)));
     }
   }
   for (int i = 0; i < proxies; ++i) {
@@ -117,8 +115,8 @@ absl::Status HaCluster::launchReplica(int i) {
   auto child = ChildProcess::start(
       {runfilePath("control_plane/mcmesh_cp"), absl::StrCat("--listen=127.0.0.1:", replica.port),
        absl::StrCat("--store=etcd://", replica.etcd_endpoints, "/mcmesh-test"),
-       absl::StrCat("--name=", replica.name), "--bootstrap=" + bootstrap_path_,
-       "--proxy_ttl=2s", "--etcd_timeout=2s"},
+       absl::StrCat("--name=", replica.name), "--bootstrap=" + bootstrap_path_, "--proxy_ttl=2s",
+       "--etcd_timeout=2s"},
       {}, replica.log_path);
   if (!child.ok()) return child.status();
   replica.process = std::move(*child);
@@ -142,12 +140,12 @@ void HaCluster::killReplica(int i) {
 
 absl::Status HaCluster::restartReplica(int i) {
   // Keep the first run's log: append the new one after it.
-  const std::string previous = readAll(replicas_[i].log_path);
+  const std::string previous = readTextFile(replicas_[i].log_path);
   absl::Status launched = launchReplica(i);
   if (!launched.ok()) return launched;
   if (!waitForPort(replicas_[i].port, absl::Seconds(15))) {
-    return absl::DeadlineExceededError(absl::StrCat("replica ", replicas_[i].name,
-                                                    " did not come back"));
+    return absl::DeadlineExceededError(
+        absl::StrCat("replica ", replicas_[i].name, " did not come back"));
   }
   std::ofstream(replicas_[i].log_path + ".first-run") << previous;
   return absl::OkStatus();
@@ -185,8 +183,18 @@ absl::StatusOr<std::vector<mcmesh::v1::ProxyStatus>> HaCluster::proxies(int repl
   grpc::Status status =
       admin(replica).ListProxies(&context, mcmesh::v1::ListProxiesRequest(), &response);
   if (!status.ok()) return toStatus(status);
-  return std::vector<mcmesh::v1::ProxyStatus>(response.proxies().begin(),
-                                              response.proxies().end());
+  return std::vector<mcmesh::v1::ProxyStatus>(response.proxies().begin(), response.proxies().end());
+}
+
+uint64_t HaCluster::awaitReplicaVersion(int replica, uint64_t version, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  uint64_t seen = 0;
+  while (true) {
+    auto t = topology(replica);
+    seen = t.ok() ? t->version() : 0;
+    if (seen == version || absl::Now() > deadline) return seen;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
 }
 
 uint64_t HaCluster::proxyVersion(int i) {
@@ -206,8 +214,8 @@ absl::StatusOr<absl::Duration> HaCluster::awaitProxyVersion(int i, uint64_t vers
   const absl::Time start = absl::Now();
   while (proxyVersion(i) < version) {
     if (absl::Now() - start > timeout) {
-      return absl::DeadlineExceededError(absl::StrCat("proxy p", i, " still at version ",
-                                                      proxyVersion(i), ", want ", version));
+      return absl::DeadlineExceededError(
+          absl::StrCat("proxy p", i, " still at version ", proxyVersion(i), ", want ", version));
     }
     absl::SleepFor(absl::Milliseconds(2));
   }
@@ -220,10 +228,9 @@ HaCluster::CtlResult HaCluster::ctl(const std::vector<std::string>& args,
   const std::string out = testTempPath("ctl.out");
   const std::string err = testTempPath("ctl.err");
   // sh only redirects stdout; ChildProcess redirects stderr.
-  std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" > \"$OUT\"",
-                                   runfilePath("control_plane/mcmeshctl"),
-                                   "--control_plane=" +
-                                       (control_plane.empty() ? replicaList() : control_plane)};
+  std::vector<std::string> argv = {
+      "/bin/sh", "-c", "exec \"$0\" \"$@\" > \"$OUT\"", runfilePath("control_plane/mcmeshctl"),
+      "--control_plane=" + (control_plane.empty() ? replicaList() : control_plane)};
   if (control_plane == "-") argv.pop_back();  // The arguments name the control planes.
   argv.insert(argv.end(), args.begin(), args.end());
   auto child = ChildProcess::start(argv, {"OUT=" + out}, err);
@@ -234,8 +241,8 @@ HaCluster::CtlResult HaCluster::ctl(const std::vector<std::string>& args,
   if (!status.has_value()) (*child)->stop();
   status = (*child)->waitStatus();
   result.exit_code = status.has_value() && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
-  result.out = readAll(out);
-  result.err = readAll(err);
+  result.out = readTextFile(out);
+  result.err = readTextFile(err);
   return result;
 }
 

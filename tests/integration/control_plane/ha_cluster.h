@@ -25,6 +25,9 @@ namespace mcmesh::testing {
  * there without moving any key). Proxy i serves "web" with --proxy_id=p<i> and lists the
  * replicas starting at replica i + 1, so p0 subscribes to B and p1 to C.
  */
+/** The whole file, or "" if it cannot be read (logs written by child processes). */
+std::string readTextFile(const std::string& path);
+
 class HaCluster {
  public:
   /**
@@ -54,6 +57,8 @@ class HaCluster {
                                    const std::string& address);
   absl::StatusOr<mcmesh::v1::Topology> topology(int replica);
   absl::StatusOr<std::vector<mcmesh::v1::ProxyStatus>> proxies(int replica);
+  /** Polls GetTopology on a replica until it reports `version`. @return the last version seen. */
+  uint64_t awaitReplicaVersion(int replica, uint64_t version, absl::Duration timeout);
 
   // Proxies.
   int proxyCount() const { return static_cast<int>(proxies_.size()); }
@@ -61,8 +66,7 @@ class HaCluster {
   /** The proxy's topology_version from `stats proxy` (0 if unreadable). */
   uint64_t proxyVersion(int i);
   /** Polls until proxy i runs `version` or later. @return how long it took, or nullopt. */
-  absl::StatusOr<absl::Duration> awaitProxyVersion(int i, uint64_t version,
-                                                   absl::Duration timeout);
+  absl::StatusOr<absl::Duration> awaitProxyVersion(int i, uint64_t version, absl::Duration timeout);
 
   MemcachedServer& memcached(int i) { return *memcached_[i]; }
 

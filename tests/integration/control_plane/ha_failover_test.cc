@@ -120,10 +120,11 @@ TEST_F(HaFailoverTest, KillingTheReplicaAProxyUsesMovesItWithinTwoSecondsWithout
   }
   absl::SleepFor(absl::Milliseconds(300));
   load.stop();
-  std::printf("replica B killed: p0 runs version %llu from replica %s %s after the kill; client "
-              "through p0: %d requests, %d errors\n",
-              static_cast<unsigned long long>(*version), now_on.c_str(),
-              absl::FormatDuration(moved).c_str(), load.requests(), load.errors());
+  std::printf(
+      "replica B killed: p0 runs version %llu from replica %s %s after the kill; client "
+      "through p0: %d requests, %d errors\n",
+      static_cast<unsigned long long>(*version), now_on.c_str(),
+      absl::FormatDuration(moved).c_str(), load.requests(), load.errors());
   EXPECT_LT(moved, absl::Seconds(2));
   EXPECT_NE(now_on, "B");
   EXPECT_FALSE(now_on.empty());
@@ -148,7 +149,8 @@ TEST_F(HaFailoverTest, KillingTheEtcdLeaderLosesNoAcknowledgedChange) {
   for (int r = 0; r < 3; ++r) {
     writers.emplace_back([&, r] {
       for (int i = 0; !stopping; ++i) {
-        const std::string address = absl::StrCat("10.5.", r, ".", i % 250 + 1, ":", 11211 + i / 250);
+        const std::string address =
+            absl::StrCat("10.5.", r, ".", i % 250 + 1, ":", 11211 + i / 250);
         const int64_t started = now_us();
         auto version = ha_->addNode(r, "scratch", address);
         std::lock_guard<std::mutex> lock(mutex);
@@ -180,12 +182,12 @@ TEST_F(HaFailoverTest, KillingTheEtcdLeaderLosesNoAcknowledgedChange) {
   for (auto& w : writers) w.join();
   load.stop();
 
-  std::printf("etcd leader m%d killed: new leader m%d seen after %.0f ms; first change started "
-              "after the kill acknowledged after %.0f ms; %zu changes acknowledged before the "
-              "kill, %zu in all, %zu refused during the election\n",
-              *leader, *new_leader, elected_us / 1000.0,
-              first_success_after_kill_us.load() / 1000.0, acked_before, acked.size(),
-              refused.size());
+  std::printf(
+      "etcd leader m%d killed: new leader m%d seen after %.0f ms; first change started "
+      "after the kill acknowledged after %.0f ms; %zu changes acknowledged before the "
+      "kill, %zu in all, %zu refused during the election\n",
+      *leader, *new_leader, elected_us / 1000.0, first_success_after_kill_us.load() / 1000.0,
+      acked_before, acked.size(), refused.size());
   for (const std::string& r : refused) std::printf("  refused: %s\n", r.c_str());
   EXPECT_GE(first_success_after_kill_us.load(), 0) << "no change succeeded after the kill";
   // Election (~1 s here) plus, for calls caught in flight, the 2 s etcd deadline.
@@ -198,14 +200,9 @@ TEST_F(HaFailoverTest, KillingTheEtcdLeaderLosesNoAcknowledgedChange) {
   const std::set<std::string> present = scratchNodes(*topology);
   for (const std::string& a : acked) EXPECT_TRUE(present.count(a)) << a << " was lost";
   for (int r = 0; r < 3; ++r) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(5);
-    uint64_t seen = 0;
-    while (absl::Now() < deadline && seen != topology->version()) {
-      auto t = ha_->topology(r);
-      seen = t.ok() ? t->version() : 0;
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    EXPECT_EQ(seen, topology->version()) << "replica " << ha_->replicaName(r);
+    EXPECT_EQ(ha_->awaitReplicaVersion(r, topology->version(), absl::Seconds(5)),
+              topology->version())
+        << "replica " << ha_->replicaName(r);
   }
   for (int p = 0; p < 2; ++p) {
     EXPECT_TRUE(ha_->awaitProxyVersion(p, topology->version(), absl::Seconds(5)).ok());
@@ -246,8 +243,8 @@ TEST_F(HaFailoverTest, LosingEtcdQuorumRefusesChangesWhileProxiesServe) {
   }
   EXPECT_FALSE(refused.empty()) << "every change timed out instead of being refused";
   auto ctl = ha_->ctl({"add-node", "scratch", "10.7.1.1:11211"});
-  std::printf("quorum lost: first refusal: %s\nmcmeshctl exit %d: %s", first_refusal.ToString().c_str(),
-              ctl.exit_code, ctl.err.c_str());
+  std::printf("quorum lost: first refusal: %s\nmcmeshctl exit %d: %s",
+              first_refusal.ToString().c_str(), ctl.exit_code, ctl.err.c_str());
   EXPECT_EQ(ctl.exit_code, 3);
   EXPECT_TRUE(absl::StrContains(ctl.err, "cannot change the topology now")) << ctl.err;
   EXPECT_TRUE(absl::StrContains(ctl.err, "etcd")) << ctl.err;
@@ -278,11 +275,11 @@ TEST_F(HaFailoverTest, LosingEtcdQuorumRefusesChangesWhileProxiesServe) {
   ASSERT_TRUE(after.ok());
   const std::set<std::string> present = scratchNodes(*after);
   for (const std::string& a : refused) EXPECT_FALSE(present.count(a)) << a << " was half-applied";
-  std::printf("quorum back: changes accepted again %s after the members restarted (%s after "
-              "the outage began); clients: %d + %d requests, %d + %d errors\n",
-              absl::FormatDuration(resumed).c_str(),
-              absl::FormatDuration(absl::Now() - stopped).c_str(), load0.requests(),
-              load1.requests(), load0.errors(), load1.errors());
+  std::printf(
+      "quorum back: changes accepted again %s after the members restarted (%s after "
+      "the outage began); clients: %d + %d requests, %d + %d errors\n",
+      absl::FormatDuration(resumed).c_str(), absl::FormatDuration(absl::Now() - stopped).c_str(),
+      load0.requests(), load1.requests(), load0.errors(), load1.errors());
   EXPECT_EQ(load0.errors(), 0) << load0.firstError();
   EXPECT_EQ(load1.errors(), 0) << load1.firstError();
 }
@@ -313,23 +310,17 @@ TEST(HaPartitionTest, AReplicaCutOffFromEtcdSendsItsProxiesToTheOthers) {
   ASSERT_TRUE(took.ok()) << took.status();
   const absl::Duration moved = absl::Now() - cut;
   load.stop();
-  std::printf("etcd member 1 killed, cutting replica B off: p0 (was on B) runs the change made "
-              "through A %s after the cut (B lets go of its proxies after 3 s); client: %d "
-              "requests, %d errors\n",
-              absl::FormatDuration(moved).c_str(), load.requests(), load.errors());
+  std::printf(
+      "etcd member 1 killed, cutting replica B off: p0 (was on B) runs the change made "
+      "through A %s after the cut (B lets go of its proxies after 3 s); client: %d "
+      "requests, %d errors\n",
+      absl::FormatDuration(moved).c_str(), load.requests(), load.errors());
   EXPECT_LT(moved, absl::Seconds(6));
   EXPECT_EQ(load.errors(), 0) << load.firstError();
 
   // Member 1 back: B follows the store again, catches up, and serves proxies again.
   ASSERT_TRUE(ha.etcd().restart(1).ok());
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  uint64_t seen = 0;
-  while (absl::Now() < deadline && seen != *version) {
-    auto t = ha.topology(kB);
-    seen = t.ok() ? t->version() : 0;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  EXPECT_EQ(seen, *version);
+  EXPECT_EQ(ha.awaitReplicaVersion(kB, *version, absl::Seconds(10)), *version);
 }
 
 }  // namespace

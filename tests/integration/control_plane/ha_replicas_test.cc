@@ -6,11 +6,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -32,13 +30,6 @@ std::set<std::string> addresses(const mcmesh::v1::Topology& topology, const std:
     for (const auto& node : cluster.primary().nodes()) out.insert(node.address());
   }
   return out;
-}
-
-std::string readAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 class HaReplicasTest : public ::testing::Test {
@@ -81,11 +72,12 @@ TEST_F(HaReplicasTest, AddNodeThroughOneReplicaReachesProxiesOfTheOthersWithinOn
     auto p1 = ha_->awaitProxyVersion(1, *version, absl::Seconds(5));
     ASSERT_TRUE(p0.ok() && p1.ok()) << p0.status() << " " << p1.status();
     const absl::Duration both = absl::Now() - start;
-    std::printf("add-node %s %s via A -> version %llu: p0 (via B) runs it %s after the call "
-                "began, p1 (via C) %s; both within %s\n",
-                cluster.c_str(), address.c_str(), static_cast<unsigned long long>(*version),
-                absl::FormatDuration(*p0).c_str(), absl::FormatDuration(*p1).c_str(),
-                absl::FormatDuration(both).c_str());
+    std::printf(
+        "add-node %s %s via A -> version %llu: p0 (via B) runs it %s after the call "
+        "began, p1 (via C) %s; both within %s\n",
+        cluster.c_str(), address.c_str(), static_cast<unsigned long long>(*version),
+        absl::FormatDuration(*p0).c_str(), absl::FormatDuration(*p1).c_str(),
+        absl::FormatDuration(both).c_str());
     EXPECT_LT(both, absl::Seconds(1));
   }
 }
@@ -119,9 +111,10 @@ TEST_F(HaReplicasTest, ConcurrentChangesThroughAllReplicasAreNeverLost) {
   }
   for (auto& thread : threads) thread.join();
   const absl::Duration took = absl::Now() - start;
-  std::printf("%d concurrent add-node calls over 3 replicas (%d threads): %zu acknowledged, %zu "
-              "refused, in %s\n",
-              kChanges, kThreads, acked.size(), failed.size(), absl::FormatDuration(took).c_str());
+  std::printf(
+      "%d concurrent add-node calls over 3 replicas (%d threads): %zu acknowledged, %zu "
+      "refused, in %s\n",
+      kChanges, kThreads, acked.size(), failed.size(), absl::FormatDuration(took).c_str());
   for (const std::string& f : failed) std::printf("  refused: %s\n", f.c_str());
   EXPECT_TRUE(failed.empty());
 
@@ -139,15 +132,8 @@ TEST_F(HaReplicasTest, ConcurrentChangesThroughAllReplicasAreNeverLost) {
 
   // Every replica and every proxy converges to the final version.
   for (int r = 0; r < 3; ++r) {
-    absl::Time deadline = absl::Now() + absl::Seconds(5);
-    uint64_t seen = 0;
-    while (absl::Now() < deadline) {
-      auto t = ha_->topology(r);
-      seen = t.ok() ? t->version() : 0;
-      if (seen == final_version) break;
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    EXPECT_EQ(seen, final_version) << "replica " << ha_->replicaName(r);
+    EXPECT_EQ(ha_->awaitReplicaVersion(r, final_version, absl::Seconds(5)), final_version)
+        << "replica " << ha_->replicaName(r);
   }
   for (int p = 0; p < ha_->proxyCount(); ++p) {
     auto took_proxy = ha_->awaitProxyVersion(p, final_version, absl::Seconds(5));
@@ -160,9 +146,9 @@ TEST_F(HaReplicasTest, ConcurrentChangesThroughAllReplicasAreNeverLost) {
 
 TEST_F(HaReplicasTest, ListProxiesOnAnyReplicaShowsEveryProxyAndForgetsADeadReplicasOnes) {
   // A third proxy that knows only replica B: when B dies it has nowhere to go.
-  auto lonely = McmeshProcess::start({"--cluster=web", "--proxy_id=p-only-b",
-                                      "--control_plane=" + ha_->replicaAddress(kB),
-                                      "--concurrency=1"});
+  auto lonely =
+      McmeshProcess::start({"--cluster=web", "--proxy_id=p-only-b",
+                            "--control_plane=" + ha_->replicaAddress(kB), "--concurrency=1"});
   ASSERT_TRUE(lonely.ok()) << lonely.status();
   auto listed = [&](int replica) {
     std::map<std::string, mcmesh::v1::ProxyStatus> out;
@@ -200,10 +186,10 @@ TEST_F(HaReplicasTest, ListProxiesOnAnyReplicaShowsEveryProxyAndForgetsADeadRepl
     }
     absl::SleepFor(absl::Milliseconds(50));
   }
-  std::printf("replica B killed: p0 listed under another replica after %s; p-only-b (only knew "
-              "B) gone from ListProxies after %s (lease TTL 2s)\n",
-              absl::FormatDuration(p0_moved_after).c_str(),
-              absl::FormatDuration(gone_after).c_str());
+  std::printf(
+      "replica B killed: p0 listed under another replica after %s; p-only-b (only knew "
+      "B) gone from ListProxies after %s (lease TTL 2s)\n",
+      absl::FormatDuration(p0_moved_after).c_str(), absl::FormatDuration(gone_after).c_str());
   EXPECT_LT(p0_moved_after, absl::Seconds(2));
   EXPECT_LT(gone_after, absl::Seconds(6));
   auto all = listed(kC);
@@ -231,7 +217,7 @@ TEST_F(HaReplicasTest, RestartedReplicaCatchesUpAndAStalledOneRereadsAfterCompac
   // compact its history: when C resumes, its watch cannot restart from where it was and C must
   // re-read the topology instead of missing versions.
   absl::SleepFor(absl::Milliseconds(300));  // C's new watch is established (it logs the member).
-  const std::string log = readAll(ha_->replicaLog(kC));
+  const std::string log = readTextFile(ha_->replicaLog(kC));
   const size_t watching = log.rfind(": watching ");
   ASSERT_NE(watching, std::string::npos) << log;
   const size_t from = log.rfind("etcd watch on ", watching) + 14;
@@ -265,16 +251,9 @@ TEST_F(HaReplicasTest, RestartedReplicaCatchesUpAndAStalledOneRereadsAfterCompac
       " get /mcmesh-test/topology -w fields | sed -n 's/^\"Revision\" : //p') >/dev/null");
   ASSERT_EQ(std::system(compact.c_str()), 0) << compact;
   ha_->replicaProcess(kC).kill(SIGCONT);
-  absl::Time deadline = absl::Now() + absl::Seconds(5);
-  uint64_t seen = 0;
-  while (absl::Now() < deadline && seen != version) {
-    auto t = ha_->topology(kC);
-    seen = t.ok() ? t->version() : 0;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  EXPECT_EQ(seen, version);
-  EXPECT_TRUE(absl::StrContains(readAll(ha_->replicaLog(kC)), "was compacted"))
-      << readAll(ha_->replicaLog(kC));
+  EXPECT_EQ(ha_->awaitReplicaVersion(kC, version, absl::Seconds(5)), version);
+  EXPECT_TRUE(absl::StrContains(readTextFile(ha_->replicaLog(kC)), "was compacted"))
+      << readTextFile(ha_->replicaLog(kC));
   ASSERT_TRUE(ha_->etcd().restart(member).ok());
 }
 

@@ -101,7 +101,9 @@ TEST(HaWalkthroughTest, DocumentedCommandsWorkAsShown) {
       if (!problem.empty() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(100));
     } while (!problem.empty() && absl::Now() < deadline);
     std::printf("$ mcmeshctl %s\n%s", shown.c_str(), result.out.c_str());
-    EXPECT_TRUE(problem.empty()) << "$ mcmeshctl " << shown << "\n" << problem << "\n" << result.out;
+    EXPECT_TRUE(problem.empty()) << "$ mcmeshctl " << shown << "\n"
+                                 << problem << "\n"
+                                 << result.out;
   }
 }
 
