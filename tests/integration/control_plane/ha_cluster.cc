@@ -30,6 +30,16 @@ absl::Status toStatus(const grpc::Status& status) {
 
 }  // namespace
 
+std::set<std::string> nodeAddresses(const mcmesh::v1::Topology& topology,
+                                    const std::string& cluster) {
+  std::set<std::string> out;
+  for (const auto& c : topology.clusters()) {
+    if (c.name() != cluster) continue;
+    for (const auto& node : c.primary().nodes()) out.insert(node.address());
+  }
+  return out;
+}
+
 std::string readTextFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream text;

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "api/mcmesh/v1/admin.grpc.pb.h"
+#include "gtest/gtest.h"
 #include "tests/support/child_process.h"
 #include "tests/support/etcd_cluster.h"
 #include "tests/support/mcmesh_process.h"
@@ -102,5 +104,21 @@ class HaCluster {
   std::vector<std::unique_ptr<McmeshProcess>> proxies_;
   std::vector<TextClientPtr> stats_clients_;
 };
+
+/** A test that starts the whole layout (two proxies) in SetUp and stops it in TearDown. */
+class HaClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto ha = HaCluster::start(2);
+    ASSERT_TRUE(ha.ok()) << ha.status();
+    ha_ = std::move(*ha);
+  }
+  void TearDown() override { ha_.reset(); }
+  std::unique_ptr<HaCluster> ha_;
+};
+
+/** The primary addresses of one cluster of a topology. */
+std::set<std::string> nodeAddresses(const mcmesh::v1::Topology& topology,
+                                    const std::string& cluster);
 
 }  // namespace mcmesh::testing

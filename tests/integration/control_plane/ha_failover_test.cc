@@ -20,15 +20,6 @@ namespace {
 
 constexpr int kA = 0, kB = 1;
 
-std::set<std::string> scratchNodes(const mcmesh::v1::Topology& topology) {
-  std::set<std::string> out;
-  for (const auto& cluster : topology.clusters()) {
-    if (cluster.name() != "scratch") continue;
-    for (const auto& node : cluster.primary().nodes()) out.insert(node.address());
-  }
-  return out;
-}
-
 // Sets and reads back keys through one proxy until stopped; counts every failed or wrong reply.
 class ClientLoad {
  public:
@@ -85,15 +76,7 @@ class ClientLoad {
   std::thread thread_;
 };
 
-class HaFailoverTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto ha = HaCluster::start(2);
-    ASSERT_TRUE(ha.ok()) << ha.status();
-    ha_ = std::move(*ha);
-  }
-  std::unique_ptr<HaCluster> ha_;
-};
+class HaFailoverTest : public HaClusterTest {};
 
 TEST_F(HaFailoverTest, KillingTheReplicaAProxyUsesMovesItWithinTwoSecondsWithoutClientErrors) {
   ClientLoad load(ha_->proxy(0).port(), "kill-replica");
@@ -197,7 +180,7 @@ TEST_F(HaFailoverTest, KillingTheEtcdLeaderLosesNoAcknowledgedChange) {
   ASSERT_TRUE(ha_->etcd().restart(*leader).ok());
   auto topology = ha_->topology(kA);
   ASSERT_TRUE(topology.ok()) << topology.status();
-  const std::set<std::string> present = scratchNodes(*topology);
+  const std::set<std::string> present = nodeAddresses(*topology, "scratch");
   for (const std::string& a : acked) EXPECT_TRUE(present.count(a)) << a << " was lost";
   for (int r = 0; r < 3; ++r) {
     EXPECT_EQ(ha_->awaitReplicaVersion(r, topology->version(), absl::Seconds(5)),
@@ -273,7 +256,7 @@ TEST_F(HaFailoverTest, LosingEtcdQuorumRefusesChangesWhileProxiesServe) {
   load1.stop();
   auto after = ha_->topology(2);
   ASSERT_TRUE(after.ok());
-  const std::set<std::string> present = scratchNodes(*after);
+  const std::set<std::string> present = nodeAddresses(*after, "scratch");
   for (const std::string& a : refused) EXPECT_FALSE(present.count(a)) << a << " was half-applied";
   std::printf(
       "quorum back: changes accepted again %s after the members restarted (%s after "

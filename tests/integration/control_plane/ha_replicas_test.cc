@@ -23,24 +23,7 @@ namespace {
 
 constexpr int kA = 0, kB = 1, kC = 2;
 
-std::set<std::string> addresses(const mcmesh::v1::Topology& topology, const std::string& name) {
-  std::set<std::string> out;
-  for (const auto& cluster : topology.clusters()) {
-    if (cluster.name() != name) continue;
-    for (const auto& node : cluster.primary().nodes()) out.insert(node.address());
-  }
-  return out;
-}
-
-class HaReplicasTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto ha = HaCluster::start(2);
-    ASSERT_TRUE(ha.ok()) << ha.status();
-    ha_ = std::move(*ha);
-  }
-  std::unique_ptr<HaCluster> ha_;
-};
+class HaReplicasTest : public HaClusterTest {};
 
 TEST_F(HaReplicasTest, AddNodeThroughOneReplicaReachesProxiesOfTheOthersWithinOneSecond) {
   // p0 is subscribed to B and p1 to C (ListProxies says so, from etcd, on any replica).
@@ -127,7 +110,7 @@ TEST_F(HaReplicasTest, ConcurrentChangesThroughAllReplicasAreNeverLost) {
   ASSERT_TRUE(final_topology.ok());
   const uint64_t final_version = final_topology->version();
   EXPECT_EQ(final_version, 1 + acked.size()) << "the bootstrap is version 1";
-  const std::set<std::string> present = addresses(*final_topology, "scratch");
+  const std::set<std::string> present = nodeAddresses(*final_topology, "scratch");
   for (const auto& a : acked) EXPECT_TRUE(present.count(a.second)) << a.second << " was lost";
 
   // Every replica and every proxy converges to the final version.
