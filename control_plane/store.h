@@ -65,11 +65,13 @@ public:
    */
   virtual absl::StatusOr<int64_t> saveIfRevision(const mcmesh::v1::Topology& topology,
                                                  int64_t revision) {
+    (void)revision; // Nobody else writes: the stored topology is always the one read.
     absl::Status status = save(topology);
     if (!status.ok()) {
       return status;
     }
-    return revision + 1;
+    // As read() does: with one writer, the version itself orders the commits.
+    return static_cast<int64_t>(topology.version());
   }
 
   /**

@@ -219,6 +219,20 @@ absl::StatusOr<TopologyConstSharedPtr> TopologyService::update(const std::string
     if (status.ok()) {
       next->set_version(base->version());
       if (google::protobuf::util::MessageDifferencer::Equals(*next, *base)) {
+        // "Nothing to do" is an answer about the latest topology: with other writers ours may
+        // be a few milliseconds old, so check the store still holds it before saying so.
+        absl::StatusOr<StoredTopology> latest = store_.read();
+        if (latest.ok() && latest->revision != base_revision && attempt < kMaxAttempts) {
+          adopt(*latest, "re-read");
+          continue;
+        }
+        if (!latest.ok() && !absl::IsNotFound(latest.status())) {
+          absl::Status error(absl::StatusCode::kUnavailable,
+                             absl::StrCat("cannot check the change against the store: ",
+                                          latest.status().message(), "; nothing was changed"));
+          logLine(absl::StrCat("refused \"", description, "\": ", error.ToString()));
+          return error;
+        }
         logLine(absl::StrCat("change \"", description, "\" is a no-op; version stays ",
                              base->version()));
         return base;

@@ -108,6 +108,31 @@ TEST(SharedStoreTest, LostRaceIsRetriedOnTheNewStateAndKeepsBothChanges) {
   EXPECT_THAT(published, ::testing::ElementsAre(2u, 3u, 4u));
 }
 
+TEST(SharedStoreTest, ANoOpOnAStaleCopyIsCheckedAgainstTheStore) {
+  SharedStore store;
+  const mcmesh::v1::Topology initial = bootstrap();
+  auto service = TopologyService::create(store, &initial);
+  ASSERT_TRUE(service.ok());
+  // Another replica set the weight to 5; our watch has not delivered it yet.
+  mcmesh::v1::Topology theirs = store.stored_.topology;
+  theirs.mutable_clusters(0)->mutable_primary()->mutable_nodes(0)->set_weight(5);
+  theirs.set_version(2);
+  store.stored_ = {theirs, store.stored_.revision + 10};
+
+  // Weight 1 is what our copy already has, but not what the store has: not a no-op.
+  auto result = (*service)->setWeight("web", mcmesh::v1::POOL_KIND_PRIMARY, "127.0.0.1:11211", 1);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ((*result)->version(), 3u);
+  EXPECT_EQ(store.stored_.topology.clusters(0).primary().nodes(0).weight(), 1u);
+
+  // Now it is one, and the store agrees: nothing written.
+  const int64_t revision = store.stored_.revision;
+  auto again = (*service)->setWeight("web", mcmesh::v1::POOL_KIND_PRIMARY, "127.0.0.1:11211", 1);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->version(), 3u);
+  EXPECT_EQ(store.stored_.revision, revision);
+}
+
 TEST(SharedStoreTest, EndlessRacesEndWithAbortedAndNothingChanged) {
   SharedStore store;
   const mcmesh::v1::Topology initial = bootstrap();
