@@ -227,7 +227,9 @@ TEST_F(ContinuityTest, HitRatioAcrossAPrimaryKilledAndRestartedEmpty) {
   std::cout << "hit ratio across a primary kill and empty restart: " << ratio << " (" << hits
             << " hits, " << misses << " misses, " << errors << " errors)\n";
   EXPECT_EQ(errors, 0u);
-  if (kHoldToBars) EXPECT_GE(ratio, 0.999);
+  if (kHoldToBars) {
+    EXPECT_GE(ratio, 0.999);
+  }
 }
 
 }  // namespace

@@ -42,6 +42,14 @@ void SimNetwork::kill(int proxy) {
   }
 }
 
+void SimNetwork::reapDead() {
+  while (!lost_.empty()) {
+    std::unique_ptr<Pending> p = std::move(lost_.back());
+    lost_.pop_back();
+    if (!p->cancelled && p->callback) p->callback(Response::upstreamFailure("proxy is gone"));
+  }
+}
+
 void SimNetwork::deliver(size_t index) {
   auto it = queues_.begin();
   std::advance(it, index);

@@ -47,6 +47,8 @@ class SimNetwork {
   bool idle() const { return queues_.empty(); }
   /** The proxy's process died: its queued requests are never sent, nor anything it sends. */
   void kill(int proxy);
+  /** Fails every send of a dead proxy (and what those failures send in turn) until none is left. */
+  void reapDead();
   bool dead(int proxy) const { return dead_.count(proxy) != 0; }
   /** One line per delivered request: connection, request, reply (for failing schedules). */
   const std::vector<std::string>& trace() const { return trace_; }

@@ -66,7 +66,11 @@ World::World(const ClusterSpec& spec) : net_(absl::FromUnixSeconds(kStartUnix)) 
   }
 }
 
-World::~World() = default;
+World::~World() {
+  // A killed proxy's process would fail its pending requests as it exits (its pools close), and
+  // its copies end; do that here, while its objects still exist, so nothing is leaked.
+  net_.reapDead();
+}
 
 upstream::ClusterSnapshotConstSharedPtr World::nextSnapshot(const ClusterSpec& spec,
                                                             bool draining_first) const {
