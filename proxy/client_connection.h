@@ -19,7 +19,7 @@ struct ConnectionLimits {
   // Unsent reply bytes (socket buffer plus replies waiting behind an unanswered head) before we
   // stop parsing; at kOutputRefuseFactor times it, retrieval replies become SERVER_ERROR.
   size_t max_output_bytes = 4 * 1024 * 1024;
-  static constexpr size_t kOutputRefuseFactor = 4;
+  static constexpr size_t kOutputRefuseFactor = 2;
   // Unparsed bytes a client may leave buffered; enough for one largest request (value or
   // multiget line). Beyond it the request can never complete: answer and close.
   size_t max_read_buffer = 3 * 1024 * 1024;

@@ -99,7 +99,7 @@ mcmesh options:
   --max_pending_request_bytes=N  bytes of unfinished requests all connections may hold
                            together; past it a growing one is refused and closed (default 256 MiB)
   --max_client_output_bytes=N  unsent reply bytes per connection before reading pauses
-                           (default 4 MiB); at 4x, retrieval replies become SERVER_ERROR
+                           (default 4 MiB); at 2x, retrieval replies become SERVER_ERROR
   --reserved_fds=N         descriptors kept free for upstreams, admin and control plane: client
                            connections are capped at the fd limit minus these (default: derived)
   --drain_timeout_s=N      SIGTERM/SIGINT drain deadline (default 5)

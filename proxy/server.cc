@@ -184,7 +184,10 @@ void Server::capConnectionsByDescriptors(int concurrency) {
                          : std::max<uint64_t>(32, limit.rlim_cur / 8) +
                                static_cast<uint64_t>(concurrency) * 16;
   uint64_t per_worker_loop = 8;  // epoll, eventfd, listener, signal pipe...
-  uint64_t used = open_now + reserve + static_cast<uint64_t>(concurrency) * per_worker_loop;
+  // An explicit --reserved_fds is taken as the whole margin (0 lets clients take everything).
+  uint64_t used = open_now + reserve +
+                  (options_.reserved_fds >= 0 ? 0 : static_cast<uint64_t>(concurrency) *
+                                                         per_worker_loop);
   if (limit.rlim_cur < used + budget_.max && limit.rlim_cur < limit.rlim_max) {
     // As memcached does for -c: raise the soft limit towards the hard one when -n needs it.
     rlimit raised = limit;
@@ -475,6 +478,11 @@ StatLines Server::report(absl::string_view args) const {
     add("read_buffer_overflows", sumCounter(&ProxyCounters::read_buffer_overflows));
     add("inflight_limit_pauses", sumCounter(&ProxyCounters::inflight_limit_pauses));
     add("values_too_large", sumCounter(&ProxyCounters::values_too_large));
+    add("accept_errors", sumCounter(&ProxyCounters::accept_errors));
+    add("slow_requests_closed", sumCounter(&ProxyCounters::slow_requests_closed));
+    add("pending_bytes_refusals", sumCounter(&ProxyCounters::pending_bytes_refusals));
+    add("output_limit_pauses", sumCounter(&ProxyCounters::output_limit_pauses));
+    add("output_overflows", sumCounter(&ProxyCounters::output_overflows));
     for (size_t c = 0; c < kCommandCount; ++c) {
       uint64_t sum = 0;
       for (const auto& w : workers_) sum += w->cluster().counters().commands[c].value();

@@ -37,6 +37,13 @@ void HostState::onRecovered() {
   }
 }
 
+void HostState::onUpstreamDesync() {
+  if (health.forceEject(dispatcher.now())) {
+    stats.ejections.inc();
+    if (on_event) on_event(HostEvent::kEjected);
+  }
+}
+
 void HostState::onUpstreamFailure(RequestClass c) {
   if (health.recordFailure(dispatcher.now(), c)) {
     stats.ejections.inc();

@@ -30,6 +30,7 @@ struct HostState : public PoolEvents {
   ~HostState() override;
   void onUpstreamSuccess(RequestClass c) override;
   void onUpstreamFailure(RequestClass c) override;
+  void onUpstreamDesync() override;
   // Readmits the host whatever class ejected it (a good probe, a drained journal).
   void onRecovered();
 

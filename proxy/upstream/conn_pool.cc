@@ -217,7 +217,11 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
                 absl::StrCat("upstream ", pool_.host_.address,
                              " answered a get with a key it did not ask for (out of step: "
                              "unsolicited bytes?); resetting the connection"));
+        ConnPool& pool = pool_;
         fail(absl::StrCat("reply from ", pool_.host_.address, " out of step with requests"));
+        // A server caught answering with another key's data is not trusted for a backoff,
+        // however many replies it gets right in between (fail() counted one failure).
+        pool.events_.onUpstreamDesync();
         return;
       }
       evbuffer_drain(input, consumed);

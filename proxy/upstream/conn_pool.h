@@ -64,6 +64,8 @@ class PoolEvents {
   virtual ~PoolEvents() = default;
   virtual void onUpstreamSuccess(RequestClass c) = 0;
   virtual void onUpstreamFailure(RequestClass c) = 0;
+  /** A reply was out of step with the requests (another key's data): eject at once. */
+  virtual void onUpstreamDesync() = 0;
 };
 
 class UpstreamConnection;
