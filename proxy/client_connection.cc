@@ -79,6 +79,17 @@ bool ClientConnection::accountPending(size_t held) {
   return false;
 }
 
+size_t ClientConnection::stalledOutputSince(absl::Time now, absl::Time cutoff) {
+  size_t unsent = closed_ ? 0 : unsentBytes();
+  if (unsent < worker_.limits().max_output_bytes) {
+    stall_unsent_ = 0;
+    return 0;
+  }
+  if (stall_unsent_ == 0 || unsent < stall_unsent_) stall_since_ = now;  // over, or progress.
+  stall_unsent_ = unsent;
+  return stall_since_ <= cutoff ? unsent : 0;
+}
+
 void ClientConnection::closeWhenAnswered() {
   if (closed_) return;
   close_after_flush_ = true;

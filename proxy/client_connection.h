@@ -54,6 +54,11 @@ class ClientConnection : public RequestOwner,
   bool incompleteSince(absl::Time cutoff) const {
     return !closed_ && incomplete_ && reading_ && incomplete_since_ <= cutoff;
   }
+  /**
+   * Sweep for clients that stopped reading: @return the unsent reply bytes if they have been
+   * over the output cap without shrinking since `cutoff` (the caller closes it), else 0.
+   */
+  size_t stalledOutputSince(absl::Time now, absl::Time cutoff);
   /** Stops reading; closes once every request already read has been answered (drain). */
   void closeWhenAnswered();
 
@@ -101,6 +106,8 @@ class ClientConnection : public RequestOwner,
   size_t pending_counted_ = 0;   // its bytes, as counted in ConnectionBudget.
   size_t queued_reply_bytes_ = 0;  // encoded replies waiting behind an unanswered head.
   bool paused_by_output_ = false;
+  size_t stall_unsent_ = 0;   // unsent bytes at the last sweep, while over the output cap.
+  absl::Time stall_since_;    // when they last shrank (or went over the cap).
 };
 
 }  // namespace mcmesh

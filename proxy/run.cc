@@ -1,7 +1,6 @@
 // runMcmesh: parse options, bind, daemonize (unless -D), drop privileges, run.
 #include <fcntl.h>
 #include <grp.h>
-#include <malloc.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -64,10 +63,6 @@ namespace mcmesh {
 int runMcmesh(int argc, char** argv, const std::function<void(FilterRegistry&)>& add_filters) {
   // Before any thread starts, so every thread inherits it. SIGHUP, SIGTERM and SIGINT are
   // handled by Server (logged; a drain); these would otherwise kill the process.
-  // A fixed threshold: buffers of big values and replies are mmapped and given back to the
-  // system when freed. glibc's default raises the threshold after such frees, after which a
-  // burst of slow readers' replies stayed in the heap for good (RSS never came back down).
-  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   // SIGHUP is ignored too until Server::init() installs its logging handler.
   for (int sig : {SIGPIPE, SIGUSR1, SIGUSR2, SIGALRM, SIGHUP}) std::signal(sig, SIG_IGN);
   auto options = mcmesh::parseOptions(argc, argv);

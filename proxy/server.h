@@ -128,6 +128,7 @@ class Server {
   bool finishing_ = false;     // past drain_deadline_: connections close once answered.
   absl::Time finish_deadline_;
   TimerPtr drain_timer_;       // declared after main_: freed before its loop.
+  TimerPtr trim_timer_;        // gives free heap memory back to the system (malloc_trim).
   // Which workers have each host ejected now, from their host events (rare; read by stats).
   mutable std::mutex ejected_mutex_;
   std::map<std::string, std::vector<bool>> ejected_;

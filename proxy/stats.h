@@ -68,6 +68,7 @@ struct ProxyCounters {
   Counter pending_bytes_refusals;  // closed: all connections' unfinished requests over the cap.
   Counter output_limit_pauses;     // reading paused: unsent replies over the output cap.
   Counter output_overflows;        // replies refused: the client stopped reading far past it.
+  Counter output_stalls_closed;    // closed: over the output cap, reading nothing, too long.
   // replication: reads and copies
   Counter failover_reads;     // keys re-read from the backup (primary down or missed).
   Counter failover_writes;    // writes sent to the backup because the primary was down.

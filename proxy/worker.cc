@@ -68,6 +68,26 @@ void Worker::sweepSlowRequests() {
     cluster_.counters().slow_requests_closed.inc();
     c->close();  // close() erases from connections_.
   }
+  // Clients that stopped reading with more than the output cap unsent: their replies hold
+  // memory and their requests hold upstream slots. Same limit as an unfinished request.
+  std::vector<ClientConnection*> stalled;
+  size_t stalled_bytes = 0;
+  for (const auto& entry : connections_) {
+    size_t unsent = entry.first->stalledOutputSince(dispatcher_.now(), cutoff);
+    if (unsent == 0) continue;
+    stalled.push_back(entry.first);
+    stalled_bytes += unsent;
+  }
+  for (ClientConnection* c : stalled) {
+    cluster_.counters().output_stalls_closed.inc();
+    c->close();
+  }
+  if (!stalled.empty()) {
+    logLine(LogLevel::kWarn,
+            absl::StrCat("closed ", stalled.size(), " client connection(s) that read nothing for ",
+                         absl::FormatDuration(options_.limits.request_read_timeout), " with ",
+                         stalled_bytes, " reply bytes unsent (worker ", index_, ")"));
+  }
 }
 
 void Worker::finishDrain() {

@@ -59,6 +59,10 @@ const CounterFamily kCounterFamilies[] = {
      "Times reading from a client paused at --max_client_output_bytes of unsent replies."},
     {"mcmesh_client_output_overflows_total", Type::kCounter, &ProxyCounters::output_overflows,
      "Retrieval replies refused (SERVER_ERROR): the client was far over its output cap."},
+    {"mcmesh_client_output_stalls_closed_total", Type::kCounter,
+     &ProxyCounters::output_stalls_closed,
+     "Client connections closed: over the output cap and reading nothing for "
+     "--request_read_timeout_s."},
     {"mcmesh_failover_reads_total", Type::kCounter, &ProxyCounters::failover_reads,
      "Keys re-read from the backup because the primary was down or missed."},
     {"mcmesh_failover_writes_total", Type::kCounter, &ProxyCounters::failover_writes,

@@ -276,6 +276,16 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
       if (!closed_ && !pending_.empty()) armTimer();
       return;
     }
+    absl::Time now = pool_.dispatcher_.now();
+    if (!connecting_ && now - last_read_at_ < pool_.options_.request_timeout) {
+      // Still receiving, past the stretch: the head waits behind a huge volume of replies (big
+      // multi-gets, pipelined big values of some client). The server is answering; the volume
+      // is the clients' doing, so this fails the requests without counting against the server.
+      fail(absl::StrCat("request to ", pool_.host_.address,
+                        " waited too long behind other large replies"),
+           /*server_fault=*/false);
+      return;
+    }
     pool_.stats_.timeouts.inc();
     fail(absl::StrCat(connecting_ ? "connect to " : "request to ", pool_.host_.address,
                       " timed out"));

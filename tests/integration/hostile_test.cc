@@ -596,7 +596,8 @@ TEST(SlowlorisTest, UnfinishedRequestBytesAreCappedAcrossConnections) {
 TEST(SlowReaderTest, PipelinedBigGetsThatAreNeverReadStayBounded) {
   auto memcached = MemcachedServer::start();
   ASSERT_TRUE(memcached.ok()) << memcached.status();
-  auto proxy = McmeshProcess::start({"-s", (*memcached)->address(), "--concurrency=2"});
+  auto proxy = McmeshProcess::start(
+      {"-s", (*memcached)->address(), "--concurrency=2", "--request_read_timeout_s=2"});
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   int port = (*proxy)->port();
   pid_t pid = (*proxy)->process().pid();
@@ -632,6 +633,9 @@ TEST(SlowReaderTest, PipelinedBigGetsThatAreNeverReadStayBounded) {
   uint64_t peak = statusKb(pid, "VmHWM");
   uint64_t overflows = proxyStat(port, "output_overflows");
   uint64_t ejections = proxyStat(port, "ejections");
+  uint64_t timeouts = proxyStat(port, "timeouts");
+  absl::SleepFor(absl::Seconds(2));  // they read nothing: closed after the 2 s limit.
+  uint64_t stalls_closed = proxyStat(port, "output_stalls_closed");
   for (int fd : fds) ::close(fd);
   absl::SleepFor(absl::Seconds(1));
   uint64_t rss_after = statusKb(pid, "VmRSS");
@@ -639,11 +643,14 @@ TEST(SlowReaderTest, PipelinedBigGetsThatAreNeverReadStayBounded) {
   std::cout << "slow_readers: 10 clients x 100 pipelined 512 KiB gets, never read: rss_before="
             << rss_before / 1024 << " MiB peak_rss=" << peak / 1024
             << " MiB (unbounded: ~513 MiB) rss_after_they_left=" << rss_after / 1024
-            << " MiB; refused replies=" << overflows << " ejections=" << ejections
+            << " MiB; refused replies=" << overflows << " upstream timeouts=" << timeouts
+            << " ejections=" << ejections << " stalled readers closed=" << stalls_closed
             << "; well-behaved client: " << ms.size() << " sets, max " << ms.back()
             << " ms, p50 " << ms[ms.size() / 2] << " ms, errors " << good_errors << "\n";
   EXPECT_LT(peak, rss_before + 200 * 1024);
   EXPECT_EQ(ejections, 0u);
+  EXPECT_GE(stalls_closed, 1u);
+  EXPECT_EQ(timeouts, 0u);  // waiting behind the slow readers' replies is not the server's fault.
   EXPECT_LT(rss_after, rss_before + 64 * 1024);
 }
 
