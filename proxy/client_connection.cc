@@ -204,7 +204,9 @@ void ClientConnection::processInput(bool may_read) {
     if (held != pending_counted_ && !accountPending(held)) return;
   }
   bool inflight_full = queue_.size() >= limits.max_inflight && evbuffer_get_length(input) > 0;
-  if (inflight_full && !paused_by_inflight_) worker_.cluster().counters().inflight_limit_pauses.inc();
+  if (inflight_full && !paused_by_inflight_) {
+    worker_.cluster().counters().inflight_limit_pauses.inc();
+  }
   paused_by_inflight_ = inflight_full;
   bool output_full = unsentBytes() >= limits.max_output_bytes;
   if (output_full && !paused_by_output_) worker_.cluster().counters().output_limit_pauses.inc();

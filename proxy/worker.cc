@@ -50,8 +50,9 @@ void Worker::onAcceptError(evconnlistener*, void* arg) {
   if (now - self->accept_error_logged_at_ >= kAcceptLogInterval) {
     logLine(LogLevel::kWarn,
             absl::StrCat("accept failed: ", evutil_socket_error_to_string(error), " (",
-                         self->accept_errors_since_log_, " time(s) since the last such line; worker ",
-                         self->index_, "); not accepting for ",
+                         self->accept_errors_since_log_,
+                         " time(s) since the last such line; worker ", self->index_,
+                         "); not accepting for ",
                          absl::FormatDuration(kAcceptPause), " at a time"));
     self->accept_error_logged_at_ = now;
     self->accept_errors_since_log_ = 0;

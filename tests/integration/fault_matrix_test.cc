@@ -1,8 +1,9 @@
 // Fault matrix: a mixed load runs through mcmesh (subscribed to a control plane, 2 primaries, 1
 // backup; the proxy under `ulimit -n 256`) while faults are applied in turn, including hostile
-// clients (slow readers, slowloris, descriptor exhaustion), signals and a desynchronised upstream. After each: the proxy is up, well-behaved clients were
-// unaffected, and every write acknowledged STORED is readable (unless memcached evicted it, told
-// apart by its eviction counters). Runs the whole matrix three times.
+// clients (slow readers, slowloris, descriptor exhaustion), signals and a desynchronised upstream.
+// After each: the proxy is up, well-behaved clients were unaffected, and every write acknowledged
+// STORED is readable (unless memcached evicted it, told apart by its eviction counters). Runs the
+// whole matrix three times.
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>

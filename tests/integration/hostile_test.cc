@@ -605,7 +605,9 @@ TEST(SlowReaderTest, PipelinedBigGetsThatAreNeverReadStayBounded) {
     auto c = TextClient::connect(port);
     ASSERT_TRUE(c.ok());
     std::string value(512 * 1024, 'v');
-    for (int k = 0; k < 10; ++k) ASSERT_EQ((*c)->set(absl::StrCat("big", k), value).value(), "STORED");
+    for (int k = 0; k < 10; ++k) {
+      ASSERT_EQ((*c)->set(absl::StrCat("big", k), value).value(), "STORED");
+    }
   }
   uint64_t rss_before = statusKb(pid, "VmRSS");
   // 10 clients pipeline 100 gets of 512 KiB each (51 MB of replies apiece) and never read.
@@ -789,7 +791,8 @@ TEST(AdminHostTest, DrainRefusesForeignHostOrOrigin) {
   std::string evil_origin = status(absl::StrCat(
       "POST /drain HTTP/1.1\r\nHost: 127.0.0.1:", admin_port,
       "\r\nOrigin: http://evil.example\r\n\r\n"));
-  std::string null_origin = status("POST /drain HTTP/1.1\r\nHost: localhost\r\nOrigin: null\r\n\r\n");
+  std::string null_origin =
+      status("POST /drain HTTP/1.1\r\nHost: localhost\r\nOrigin: null\r\n\r\n");
   std::string scrape = status("GET /healthz HTTP/1.1\r\nHost: cache-proxy-1:9901\r\n\r\n");
   bool alive = (*proxy)->process().running();
   std::string local = status(absl::StrCat("POST /drain HTTP/1.1\r\nHost: localhost:", admin_port,
