@@ -15,10 +15,16 @@ grpc::Status toGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
+// Trailing metadata telling clients that the control plane answered (as opposed to a transport
+// failure on the way to it): mcmeshctl then says "the store is unavailable", not "cannot reach".
+constexpr char kAnsweredKey[] = "mcmesh-answered-by";
+
 // Response is TopologyChangeResponse or SetFiltersResponse (same fields).
 template <class Response>
-grpc::Status answer(const absl::StatusOr<TopologyConstSharedPtr>& result, Response* response) {
+grpc::Status answer(grpc::ServerContext* context,
+                    const absl::StatusOr<TopologyConstSharedPtr>& result, Response* response) {
   if (!result.ok()) {
+    context->AddTrailingMetadata(kAnsweredKey, "mcmesh_cp");
     return toGrpc(result.status());
   }
   response->set_version((*result)->version());
@@ -41,9 +47,9 @@ bool constantTimeEquals(const std::string& a, const std::string& b) {
 
 } // namespace
 
-AdminServiceImpl::AdminServiceImpl(TopologyService& topology, ProxyRegistry& registry,
+AdminServiceImpl::AdminServiceImpl(TopologyService& topology, ProxyDirectory& proxies,
                                    std::string token)
-    : topology_(topology), registry_(registry), token_(std::move(token)) {}
+    : topology_(topology), proxies_(proxies), token_(std::move(token)) {}
 
 grpc::Status AdminServiceImpl::authenticate(grpc::ServerContext* context,
                                             const char* method) const {
@@ -72,7 +78,7 @@ grpc::Status AdminServiceImpl::CreateCluster(grpc::ServerContext* context,
   if (!auth.ok()) {
     return auth;
   }
-  return answer(topology_.createCluster(request->cluster()), response);
+  return answer(context, topology_.createCluster(request->cluster()), response);
 }
 
 grpc::Status AdminServiceImpl::AddNode(grpc::ServerContext* context,
@@ -83,6 +89,7 @@ grpc::Status AdminServiceImpl::AddNode(grpc::ServerContext* context,
     return auth;
   }
   return answer(
+      context,
       topology_.addNode(request->cluster(), request->pool(), request->address(), request->weight()),
       response);
 }
@@ -94,7 +101,8 @@ grpc::Status AdminServiceImpl::DrainNode(grpc::ServerContext* context,
   if (!auth.ok()) {
     return auth;
   }
-  return answer(topology_.drainNode(request->cluster(), request->pool(), request->address()),
+  return answer(context,
+                topology_.drainNode(request->cluster(), request->pool(), request->address()),
                 response);
 }
 
@@ -105,7 +113,8 @@ grpc::Status AdminServiceImpl::RemoveNode(grpc::ServerContext* context,
   if (!auth.ok()) {
     return auth;
   }
-  return answer(topology_.removeNode(request->cluster(), request->pool(), request->address()),
+  return answer(context,
+                topology_.removeNode(request->cluster(), request->pool(), request->address()),
                 response);
 }
 
@@ -116,7 +125,8 @@ grpc::Status AdminServiceImpl::SetWeight(grpc::ServerContext* context,
   if (!auth.ok()) {
     return auth;
   }
-  return answer(topology_.setWeight(request->cluster(), request->pool(), request->address(),
+  return answer(context,
+                topology_.setWeight(request->cluster(), request->pool(), request->address(),
                                     request->weight()),
                 response);
 }
@@ -128,7 +138,7 @@ grpc::Status AdminServiceImpl::SetBackup(grpc::ServerContext* context,
   if (!auth.ok()) {
     return auth;
   }
-  return answer(topology_.setBackup(request->cluster(), request->backup()), response);
+  return answer(context, topology_.setBackup(request->cluster(), request->backup()), response);
 }
 
 grpc::Status AdminServiceImpl::SetFilters(grpc::ServerContext* context,
@@ -138,7 +148,7 @@ grpc::Status AdminServiceImpl::SetFilters(grpc::ServerContext* context,
   if (!auth.ok()) {
     return auth;
   }
-  return answer(topology_.setFilters(request->cluster(), request->filters()), response);
+  return answer(context, topology_.setFilters(request->cluster(), request->filters()), response);
 }
 
 grpc::Status AdminServiceImpl::GetTopology(grpc::ServerContext* context,
@@ -159,7 +169,7 @@ grpc::Status AdminServiceImpl::ListProxies(grpc::ServerContext* context,
   if (!auth.ok()) {
     return auth;
   }
-  for (mcmesh::v1::ProxyStatus& status : registry_.list()) {
+  for (mcmesh::v1::ProxyStatus& status : proxies_.listProxies()) {
     *response->add_proxies() = std::move(status);
   }
   return grpc::Status::OK;

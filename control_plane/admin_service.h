@@ -4,20 +4,20 @@
 #include <string>
 
 #include "api/mcmesh/v1/admin.grpc.pb.h"
-#include "control_plane/proxy_registry.h"
+#include "control_plane/proxy_directory.h"
 #include "control_plane/topology_service.h"
 
 namespace mcmesh {
 namespace control_plane {
 
 /**
- * Thin gRPC adapter over TopologyService and ProxyRegistry. When `token` is non-empty every call
+ * Thin gRPC adapter over TopologyService and a ProxyDirectory. When `token` is non-empty every call
  * must carry metadata "authorization: Bearer <token>" or is refused with UNAUTHENTICATED (the
  * token is compared in constant time and never logged).
  */
 class AdminServiceImpl final : public mcmesh::v1::AdminService::Service {
 public:
-  AdminServiceImpl(TopologyService& topology, ProxyRegistry& registry, std::string token);
+  AdminServiceImpl(TopologyService& topology, ProxyDirectory& proxies, std::string token);
 
   grpc::Status CreateCluster(grpc::ServerContext* context,
                              const mcmesh::v1::CreateClusterRequest* request,
@@ -48,7 +48,7 @@ private:
   grpc::Status authenticate(grpc::ServerContext* context, const char* method) const;
 
   TopologyService& topology_;
-  ProxyRegistry& registry_;
+  ProxyDirectory& proxies_;
   const std::string token_;
 };
 

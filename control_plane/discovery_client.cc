@@ -7,6 +7,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
@@ -25,8 +26,9 @@ DiscoveryClient::DiscoveryClient(std::string target, std::string proxy_id, std::
 
 DiscoveryClient::DiscoveryClient(std::string target, std::string proxy_id, std::string cluster,
                                  ApplyFn apply, DiscoveryClientOptions options)
-    : target_(std::move(target)), proxy_id_(std::move(proxy_id)), cluster_(std::move(cluster)),
-      apply_(std::move(apply)), options_(std::move(options)) {}
+    : target_(std::move(target)), targets_(absl::StrSplit(target_, ',', absl::SkipWhitespace())),
+      proxy_id_(std::move(proxy_id)), cluster_(std::move(cluster)), apply_(std::move(apply)),
+      options_(std::move(options)) {}
 
 DiscoveryClient::~DiscoveryClient() { stop(); }
 
@@ -77,12 +79,20 @@ void DiscoveryClient::run() {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   std::shared_ptr<grpc::ChannelCredentials> credentials =
       options_.credentials != nullptr ? options_.credentials : grpc::InsecureChannelCredentials();
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(target_, credentials, args);
-  std::unique_ptr<mcmesh::v1::DiscoveryService::Stub> stub =
-      mcmesh::v1::DiscoveryService::NewStub(channel);
+  std::vector<std::unique_ptr<mcmesh::v1::DiscoveryService::Stub>> stubs;
+  for (const std::string& target : targets_) {
+    stubs.push_back(mcmesh::v1::DiscoveryService::NewStub(
+        grpc::CreateCustomChannel(target, credentials, args)));
+  }
+  if (stubs.empty()) {
+    log("no control plane address given");
+    return;
+  }
 
   std::mt19937 random(std::random_device{}());
   std::chrono::milliseconds backoff = options_.initial_backoff;
+  size_t index = 0;
+  size_t failed_in_a_row = 0;
   while (true) {
     {
       absl::MutexLock lock(&mutex_);
@@ -90,8 +100,21 @@ void DiscoveryClient::run() {
         return;
       }
     }
-    if (runStream(*stub)) {
+    const bool got_snapshot = runStream(*stubs[index], targets_[index], stubs.size() == 1);
+    if (got_snapshot) {
       backoff = options_.initial_backoff;
+      failed_in_a_row = 0;
+    } else {
+      ++failed_in_a_row;
+    }
+    if (stubs.size() > 1) {
+      // Another replica serves the same topology: try it at once, unless every one has just
+      // failed, in which case back off before the next round.
+      index = (index + 1) % stubs.size();
+      if (failed_in_a_row < stubs.size()) {
+        continue;
+      }
+      failed_in_a_row = 0;
     }
     std::uniform_real_distribution<double> jitter(0.8, 1.2);
     const auto delay = std::chrono::milliseconds(
@@ -103,7 +126,8 @@ void DiscoveryClient::run() {
   }
 }
 
-bool DiscoveryClient::runStream(mcmesh::v1::DiscoveryService::Stub& stub) {
+bool DiscoveryClient::runStream(mcmesh::v1::DiscoveryService::Stub& stub, const std::string& target,
+                                bool wait_for_ready) {
   auto context = std::make_shared<grpc::ClientContext>();
   {
     absl::MutexLock lock(&mutex_);
@@ -112,10 +136,10 @@ bool DiscoveryClient::runStream(mcmesh::v1::DiscoveryService::Stub& stub) {
     }
     context_ = context;
   }
-  // Wait for the channel to (re)connect instead of failing fast while it is in
+  // With one target, wait for the channel to (re)connect instead of failing fast while it is in
   // TRANSIENT_FAILURE: a restarted control plane is then picked up as soon as gRPC's reconnect
   // attempt succeeds. stop() cancels the context, so this never blocks shutdown.
-  context->set_wait_for_ready(true);
+  context->set_wait_for_ready(wait_for_ready);
   auto stream = stub.StreamTopology(context.get());
 
   DiscoveryRequest hello;
@@ -127,7 +151,7 @@ bool DiscoveryClient::runStream(mcmesh::v1::DiscoveryService::Stub& stub) {
     DiscoveryResponse response;
     while (stream->Read(&response)) {
       if (!got_snapshot) {
-        log(absl::StrCat("subscribed to ", target_, " for cluster ", cluster_));
+        log(absl::StrCat("subscribed to ", target, " for cluster ", cluster_));
       }
       got_snapshot = true;
       connected_.store(true);
@@ -169,8 +193,9 @@ bool DiscoveryClient::runStream(mcmesh::v1::DiscoveryService::Stub& stub) {
       return got_snapshot;
     }
   }
-  log(absl::StrCat("stream to ", target_, " ended: ", status.error_code(), " ",
-                   status.error_message(), "; reconnecting"));
+  log(absl::StrCat("stream to ", target, " ended: ", status.error_code(), " ",
+                   status.error_message(),
+                   targets_.size() > 1 ? "; trying the next control plane" : "; reconnecting"));
   return got_snapshot;
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -38,6 +39,9 @@ struct DiscoveryClientOptions {
  * answer ACK (apply returned OK) or NACK with apply's message (the proxy keeps its last good
  * topology). A snapshot identical to the last applied one is ACKed without calling `apply` again
  * (e.g. after a reconnect). When the stream breaks it reconnects with exponential backoff.
+ * `target` may list several control-plane replicas ("a:18000,b:18000,c:18000"): when the stream
+ * to one breaks, the client moves straight on to the next (backing off only after a whole round
+ * without a snapshot), keeping the last applied topology meanwhile.
  * `apply` runs on the client's thread; the proxy validates (validateTopology, filter names) and
  * posts the new snapshot to its workers from there.
  */
@@ -61,13 +65,18 @@ public:
 
 private:
   void run();
-  // One stream, from open to close. @return true if it delivered at least one snapshot.
-  bool runStream(mcmesh::v1::DiscoveryService::Stub& stub);
+  // One stream to `target`, from open to close. @return true if it delivered a snapshot.
+  // wait_for_ready: wait for the channel to connect (one target) instead of failing fast (several
+  // targets, where failing fast means trying the next one).
+  bool runStream(mcmesh::v1::DiscoveryService::Stub& stub, const std::string& target,
+                 bool wait_for_ready);
   // Sleeps for `delay` unless stop() is called first. @return false if stopping.
   bool sleepUnlessStopping(std::chrono::milliseconds delay);
   void log(absl::string_view line) const;
 
   const std::string target_;
+  // target_ split at commas.
+  const std::vector<std::string> targets_;
   const std::string proxy_id_;
   const std::string cluster_;
   const ApplyFn apply_;

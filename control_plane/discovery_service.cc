@@ -71,6 +71,19 @@ void DiscoveryServiceImpl::shutdown() {
   }
 }
 
+void DiscoveryServiceImpl::setServing(bool serving, const std::string& reason) {
+  absl::MutexLock lock(&mutex_);
+  if (serving) {
+    not_serving_reason_.clear();
+    return;
+  }
+  not_serving_reason_ = reason.empty() ? "not serving" : reason;
+  for (Stream* stream : streams_) {
+    stream->finish();
+    stream->context->TryCancel();
+  }
+}
+
 grpc::Status DiscoveryServiceImpl::StreamTopology(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<DiscoveryResponse, DiscoveryRequest>* grpc_stream) {
@@ -91,6 +104,9 @@ grpc::Status DiscoveryServiceImpl::StreamTopology(
     absl::MutexLock lock(&mutex_);
     if (shutting_down_) {
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "control plane is shutting down");
+    }
+    if (!not_serving_reason_.empty()) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, not_serving_reason_);
     }
     stream.stream_id = next_stream_id_++;
     streams_.insert(&stream);
@@ -187,14 +203,19 @@ grpc::Status DiscoveryServiceImpl::StreamTopology(
   topology_.unsubscribe(subscription);
   registry_.disconnected(stream.proxy_id, stream.generation);
   bool shutting_down = false;
+  std::string not_serving;
   {
     absl::MutexLock lock(&mutex_);
     streams_.erase(&stream);
     shutting_down = shutting_down_;
+    not_serving = not_serving_reason_;
   }
   logLine(absl::StrCat(stream.label, " disconnected"));
   if (shutting_down) {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "control plane is shutting down");
+  }
+  if (!not_serving.empty()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, not_serving);
   }
   return grpc::Status::OK;
 }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <set>
+#include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -33,6 +34,13 @@ public:
   /** Cancels all open streams and refuses new ones (UNAVAILABLE). Idempotent. */
   void shutdown();
 
+  /**
+   * Stops (false) or resumes (true) serving proxies without shutting down: when stopping, open
+   * streams are cancelled and new ones refused with UNAVAILABLE and `reason`, so proxies move to
+   * another control-plane replica. Used while this replica has lost its store.
+   */
+  void setServing(bool serving, const std::string& reason);
+
 private:
   struct Stream;
 
@@ -40,6 +48,8 @@ private:
   ProxyRegistry& registry_;
   absl::Mutex mutex_;
   bool shutting_down_ ABSL_GUARDED_BY(mutex_) = false;
+  // Non-empty while not serving (setServing(false)): why, for the refused proxies.
+  std::string not_serving_reason_ ABSL_GUARDED_BY(mutex_);
   std::set<Stream*> streams_ ABSL_GUARDED_BY(mutex_);
   uint64_t next_stream_id_ ABSL_GUARDED_BY(mutex_) = 1;
 };

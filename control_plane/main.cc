@@ -7,7 +7,11 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "control_plane/cli_args.h"
+#include "control_plane/etcd_client.h"
+#include "control_plane/etcd_proxy_directory.h"
+#include "control_plane/etcd_store.h"
 #include "control_plane/file_store.h"
 #include "control_plane/log.h"
 #include "control_plane/metrics_http.h"
@@ -19,13 +23,22 @@ namespace control_plane {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: mcmesh_cp [--listen=HOST:PORT] [--store_path=FILE] [--bootstrap=FILE]\n"
-    "                 [--token_file=FILE] [--tls_cert=FILE --tls_key=FILE] [--port_file=FILE]\n"
+    "usage: mcmesh_cp [--listen=HOST:PORT] [--store_path=FILE | --store=etcd://...]\n"
+    "                 [--bootstrap=FILE] [--token_file=FILE] [--tls_cert=FILE --tls_key=FILE]\n"
+    "                 [--port_file=FILE] [--metrics_listen=HOST:PORT]\n"
     "  --listen      address to serve admin and discovery on (default 127.0.0.1:18000; port 0 "
     "picks one)\n"
     "  --store_path  topology store, replaced atomically on every change (default "
     "./mcmesh-topology.pb;\n"
     "                a .textproto/.txtpb/.txt name stores text format)\n"
+    "  --store=etcd://HOST:PORT[,HOST:PORT...]/PREFIX  keep the topology in etcd v3 instead, "
+    "shared\n"
+    "                by every mcmesh_cp on the same PREFIX (run several for high availability)\n"
+    "  --etcd_user=U --etcd_password_file=F   etcd authentication\n"
+    "  --etcd_tls, --etcd_ca=PEM, --etcd_cert=PEM --etcd_key=PEM   TLS to etcd\n"
+    "  --etcd_timeout=DURATION  deadline of each etcd call (default 3s)\n"
+    "  --name        this replica's name in ListProxies (default: the --listen address)\n"
+    "  --proxy_ttl   etcd lease TTL of this replica's proxy entries (default 10s)\n"
     "  --bootstrap   text-format Topology used only when the store is empty\n"
     "  --token_file  file holding the admin bearer token (admin calls without it are refused)\n"
     "  --tls_cert, --tls_key  PEM files; serve TLS instead of plaintext\n"
@@ -38,11 +51,63 @@ int fail(const std::string& message, int code) {
   return code;
 }
 
+// The etcd client for --store=etcd://..., with the etcd_* flags applied.
+absl::StatusOr<std::shared_ptr<EtcdClient>> makeEtcdClient(const CliArgs& args,
+                                                           const std::string& url) {
+  absl::StatusOr<EtcdConfig> config = parseEtcdUrl(url);
+  if (!config.ok()) {
+    return config.status();
+  }
+  config->user = args.get("etcd_user");
+  if (args.has("etcd_password_file")) {
+    absl::StatusOr<std::string> password = readFile(args.get("etcd_password_file"));
+    if (!password.ok()) {
+      return password.status();
+    }
+    config->password = std::string(absl::StripTrailingAsciiWhitespace(*password));
+  }
+  if (!config->password.empty() && config->user.empty()) {
+    return absl::InvalidArgumentError("--etcd_password_file needs --etcd_user");
+  }
+  config->tls = args.flag("etcd_tls") || args.has("etcd_ca") || args.has("etcd_cert");
+  if (args.has("etcd_cert") != args.has("etcd_key")) {
+    return absl::InvalidArgumentError("--etcd_cert and --etcd_key go together");
+  }
+  for (const auto& [flag, pem] : {std::make_pair("etcd_ca", &config->tls_ca_pem),
+                                  std::make_pair("etcd_cert", &config->tls_cert_pem),
+                                  std::make_pair("etcd_key", &config->tls_key_pem)}) {
+    if (args.has(flag)) {
+      absl::StatusOr<std::string> text = readFile(args.get(flag));
+      if (!text.ok()) {
+        return text.status();
+      }
+      *pem = *text;
+    }
+  }
+  if (args.has("etcd_timeout") &&
+      (!absl::ParseDuration(args.get("etcd_timeout"), &config->request_timeout) ||
+       config->request_timeout <= absl::ZeroDuration())) {
+    return absl::InvalidArgumentError("--etcd_timeout is a positive duration, e.g. 3s");
+  }
+  logLine(absl::StrCat("store: etcd ", config->endpointList(), " prefix ", config->prefix,
+                       config->tls ? " (TLS)" : "",
+                       config->user.empty() ? "" : absl::StrCat(" as ", config->user)));
+  return std::make_shared<EtcdClient>(*std::move(config));
+}
+
 int run(int argc, char** argv) {
-  CliArgs args(
-      {"listen", "store_path", "bootstrap", "token_file", "tls_cert", "tls_key", "port_file",
-       "metrics_listen"},
-      {"help"});
+  // Block the stop signals before any gRPC thread starts (the etcd client starts some), so only
+  // sigwait() below sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  CliArgs args({"listen", "store_path", "store", "bootstrap", "token_file", "tls_cert", "tls_key",
+                "port_file", "metrics_listen", "etcd_user", "etcd_password_file", "etcd_ca",
+                "etcd_cert", "etcd_key", "etcd_timeout", "name", "proxy_ttl"},
+               {"help", "etcd_tls"});
   absl::Status parsed = args.parse(argc, argv);
   if (!parsed.ok() || !args.positional().empty() || args.flag("help")) {
     if (!parsed.ok()) {
@@ -91,19 +156,56 @@ int run(int argc, char** argv) {
     bootstrap = *std::move(topology);
   }
 
-  FileTopologyStore store(args.get("store_path", "mcmesh-topology.pb"));
+  const std::string store_flag = args.get("store");
+  const bool use_etcd = isEtcdUrl(store_flag);
+  if (use_etcd && args.has("store_path")) {
+    return fail("--store=etcd://... and --store_path are alternatives; give one", 2);
+  }
+  std::shared_ptr<EtcdClient> etcd;
+  TopologyStorePtr store;
+  if (use_etcd) {
+    absl::StatusOr<std::shared_ptr<EtcdClient>> client = makeEtcdClient(args, store_flag);
+    if (!client.ok()) {
+      return fail(std::string(client.status().message()), 2);
+    }
+    etcd = *client;
+    store = std::make_unique<EtcdTopologyStore>(etcd);
+  } else {
+    store = std::make_unique<FileTopologyStore>(
+        args.get("store_path", store_flag.empty() ? "mcmesh-topology.pb" : store_flag));
+  }
+  absl::Duration proxy_ttl = absl::Seconds(10);
+  if (args.has("proxy_ttl") &&
+      (!absl::ParseDuration(args.get("proxy_ttl"), &proxy_ttl) || proxy_ttl < absl::Seconds(1))) {
+    return fail("--proxy_ttl is a duration of at least 1s, e.g. 10s", 2);
+  }
+
+  // A replica started while etcd is unreachable waits for it a little (members often start
+  // together) rather than exiting at once.
+  const absl::Time give_up = absl::Now() + (use_etcd ? absl::Seconds(30) : absl::ZeroDuration());
   absl::StatusOr<TopologyServicePtr> service =
-      TopologyService::create(store, has_bootstrap ? &bootstrap : nullptr);
+      TopologyService::create(*store, has_bootstrap ? &bootstrap : nullptr);
+  while (!service.ok() &&
+         (absl::IsUnavailable(service.status()) || absl::IsDeadlineExceeded(service.status())) &&
+         absl::Now() < give_up) {
+    logLine(absl::StrCat("waiting for etcd: ", service.status().message()));
+    absl::SleepFor(absl::Seconds(1));
+    service = TopologyService::create(*store, has_bootstrap ? &bootstrap : nullptr);
+  }
   if (!service.ok()) {
     return fail(std::string(service.status().message()), 1);
   }
-
-  // Block the stop signals before gRPC starts its threads, so only sigwait() below sees them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  if (etcd != nullptr) {
+    const std::string replica = args.get("name", options.listen);
+    // A replica that cannot follow etcd would serve stale topology: after this long its proxies
+    // are sent to other replicas.
+    options.shed_proxies_after = absl::Seconds(3);
+    options.proxy_directory = [etcd, replica, proxy_ttl](ProxyRegistry& registry) {
+      auto directory = std::make_unique<EtcdProxyDirectory>(etcd, registry, replica, proxy_ttl);
+      directory->start();
+      return std::unique_ptr<ProxyDirectory>(std::move(directory));
+    };
+  }
 
   absl::StatusOr<ControlPlaneServerPtr> server = ControlPlaneServer::start(options, **service);
   if (!server.ok()) {
@@ -118,9 +220,10 @@ int run(int argc, char** argv) {
       return fail(std::string(started.status().message()), 1);
     }
     metrics = std::move(*started);
-    logLine(absl::StrCat("metrics on http://", args.get("metrics_listen").substr(
-                                                   0, args.get("metrics_listen").rfind(':')),
-                         ":", metrics->port(), "/metrics"));
+    logLine(
+        absl::StrCat("metrics on http://",
+                     args.get("metrics_listen").substr(0, args.get("metrics_listen").rfind(':')),
+                     ":", metrics->port(), "/metrics"));
   }
   if (args.has("port_file")) {
     const std::string path = args.get("port_file");

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "api/mcmesh/v1/admin.grpc.pb.h"
 #include "control_plane/cli_args.h"
@@ -49,13 +50,15 @@ commands:
   <filter> is <name>[:<key>=<value>[,<key>=<value>...]], e.g. backup_mirror:mode=sync
 
 global flags:
-  --control_plane=HOST:PORT   (default 127.0.0.1:18000)
+  --control_plane=HOST:PORT[,HOST:PORT...]   (default 127.0.0.1:18000); with several
+                              replicas, each is tried in turn until one answers
   --token=T | --token_file=F  admin bearer token (also $MCMESH_TOKEN)
   --tls | --tls_ca=PEM        use TLS (system roots or the given CA)
   --timeout=SECONDS           per call (default 5)
   --json                      print the server's response as JSON (proto3 JSON mapping)
 
 exit codes: 0 ok, 1 refused by the control plane, 2 usage error, 3 control plane unreachable
+            or its store (etcd) unavailable: nothing changed, try again later
 )";
 
 int usage(const std::string& message) {
@@ -66,9 +69,13 @@ int usage(const std::string& message) {
   return kExitUsage;
 }
 
+// Trailing metadata the control plane adds to refusals (control_plane/admin_service.cc).
+constexpr char kAnsweredKey[] = "mcmesh-answered-by";
+
 struct Context {
-  std::unique_ptr<AdminService::Stub> stub;
-  std::string target;
+  // One stub per --control_plane address, tried in order.
+  std::vector<std::string> targets;
+  std::vector<std::unique_ptr<AdminService::Stub>> stubs;
   std::string token;
   absl::Duration timeout = absl::Seconds(5);
   bool json = false;
@@ -107,25 +114,59 @@ std::string jsonEscape(const std::string& text) {
   return out;
 }
 
+// The outcome of one admin call, possibly after trying several control planes.
+struct CallResult {
+  grpc::Status status;
+  // The control plane that gave this answer (the last one tried).
+  std::string target;
+  // The control plane itself refused (as opposed to a failure on the way to it).
+  bool answered = false;
+};
+
+// Runs `call` (grpc::Status(AdminService::Stub&, grpc::ClientContext&)) against each control
+// plane in turn while they answer UNAVAILABLE: unreachable, shutting down, or their store is
+// down, all of which mean nothing was changed there.
+template <class Call> CallResult invoke(const Context& ctx, const Call& call) {
+  CallResult result;
+  for (size_t i = 0; i < ctx.stubs.size(); ++i) {
+    grpc::ClientContext context;
+    ctx.prepare(context);
+    result.status = call(*ctx.stubs[i], context);
+    result.target = ctx.targets[i];
+    result.answered = context.GetServerTrailingMetadata().count(kAnsweredKey) > 0;
+    if (result.status.error_code() != grpc::StatusCode::UNAVAILABLE) {
+      break;
+    }
+  }
+  return result;
+}
+
 // Prints the error (stderr; also a JSON object on stdout with --json) and maps it to an exit code.
-int reportError(const Context& ctx, const grpc::Status& status) {
-  const bool unreachable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+int reportError(const Context& ctx, const CallResult& result) {
+  const grpc::Status& status = result.status;
+  const bool unavailable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                            status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+  const bool unreachable = unavailable && !result.answered;
   const std::string code =
       absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
   if (unreachable) {
     std::fprintf(stderr, "mcmeshctl: cannot reach the control plane at %s: %s (%s)\n",
-                 ctx.target.c_str(), status.error_message().c_str(), code.c_str());
+                 result.target.c_str(), status.error_message().c_str(), code.c_str());
+  } else if (unavailable) {
+    std::fprintf(stderr,
+                 "mcmeshctl: the control plane at %s cannot change the topology now: %s (%s)\n",
+                 result.target.c_str(), status.error_message().c_str(), code.c_str());
   } else {
     std::fprintf(stderr, "mcmeshctl: refused by the control plane: %s: %s\n", code.c_str(),
                  status.error_message().c_str());
   }
   if (ctx.json) {
     std::printf("{\"error\":{\"code\":\"%s\",\"reason\":\"%s\",\"message\":\"%s\"}}\n",
-                code.c_str(), unreachable ? "unreachable" : "refused",
+                code.c_str(),
+                unreachable ? "unreachable" : (unavailable ? "unavailable" : "refused"),
                 jsonEscape(status.error_message()).c_str());
   }
-  return unreachable ? kExitUnreachable : kExitRefused;
+  return unavailable ? kExitUnreachable : kExitRefused;
 }
 
 std::string durationText(const google::protobuf::Duration& d) {
@@ -171,17 +212,25 @@ void printProxies(const mcmesh::v1::ListProxiesResponse& response) {
     std::printf("no proxies have subscribed\n");
     return;
   }
-  std::printf("%-24s %-12s %-9s %7s %7s  %-28s %s\n", "PROXY", "CLUSTER", "CONNECTED", "APPLIED",
-              "SENT", "PEER", "LAST NACK");
+  // Replicas sharing an etcd store name the one serving each proxy; a lone control plane does not.
+  bool replicas = false;
+  for (const mcmesh::v1::ProxyStatus& proxy : response.proxies()) {
+    replicas = replicas || !proxy.control_plane().empty();
+  }
+  std::printf("%-24s %-12s %-9s %7s %7s  %-28s %s%s\n", "PROXY", "CLUSTER", "CONNECTED", "APPLIED",
+              "SENT", "PEER", replicas ? "CONTROL PLANE          " : "", "LAST NACK");
   for (const mcmesh::v1::ProxyStatus& proxy : response.proxies()) {
     const std::string nack =
         proxy.last_nack_version() == 0
             ? "-"
             : absl::StrCat("version ", proxy.last_nack_version(), ": ", proxy.last_nack_reason());
-    std::printf(
-        "%-24s %-12s %-9s %7llu %7llu  %-28s %s\n", proxy.id().c_str(), proxy.cluster().c_str(),
-        proxy.connected() ? "yes" : "no", static_cast<unsigned long long>(proxy.applied_version()),
-        static_cast<unsigned long long>(proxy.sent_version()), proxy.peer().c_str(), nack.c_str());
+    const std::string replica =
+        replicas ? absl::StrFormat("%-22s ", proxy.control_plane()) : std::string();
+    std::printf("%-24s %-12s %-9s %7llu %7llu  %-28s %s%s\n", proxy.id().c_str(),
+                proxy.cluster().c_str(), proxy.connected() ? "yes" : "no",
+                static_cast<unsigned long long>(proxy.applied_version()),
+                static_cast<unsigned long long>(proxy.sent_version()), proxy.peer().c_str(),
+                replica.c_str(), nack.c_str());
   }
 }
 
@@ -220,12 +269,13 @@ template <class Request, class Response>
 int change(const Context& ctx, const Request& request, const std::string& what,
            grpc::Status (AdminService::Stub::*method)(grpc::ClientContext*, const Request&,
                                                       Response*)) {
-  grpc::ClientContext context;
-  ctx.prepare(context);
   Response response;
-  const grpc::Status status = ((*ctx.stub).*method)(&context, request, &response);
-  if (!status.ok()) {
-    return reportError(ctx, status);
+  const CallResult result =
+      invoke(ctx, [&](AdminService::Stub& stub, grpc::ClientContext& context) {
+        return (stub.*method)(&context, request, &response);
+      });
+  if (!result.status.ok()) {
+    return reportError(ctx, result);
   }
   if (ctx.json) {
     std::printf("%s\n", toJson(response).c_str());
@@ -256,7 +306,11 @@ int run(int argc, char** argv) {
 
   Context ctx;
   ctx.json = args.flag("json");
-  ctx.target = args.get("control_plane", "127.0.0.1:18000");
+  ctx.targets =
+      absl::StrSplit(args.get("control_plane", "127.0.0.1:18000"), ',', absl::SkipWhitespace());
+  if (ctx.targets.empty()) {
+    return usage("--control_plane needs at least one HOST:PORT");
+  }
   double timeout_seconds = 5;
   if (!absl::SimpleAtod(args.get("timeout", "5"), &timeout_seconds) || timeout_seconds <= 0) {
     return usage("--timeout must be a positive number of seconds");
@@ -285,7 +339,9 @@ int run(int argc, char** argv) {
     }
     credentials = grpc::SslCredentials(ssl);
   }
-  ctx.stub = AdminService::NewStub(grpc::CreateChannel(ctx.target, credentials));
+  for (const std::string& target : ctx.targets) {
+    ctx.stubs.push_back(AdminService::NewStub(grpc::CreateChannel(target, credentials)));
+  }
 
   mcmesh::v1::PoolKind pool = mcmesh::v1::POOL_KIND_PRIMARY;
   if (!parsePool(args, &pool)) {
@@ -297,24 +353,26 @@ int run(int argc, char** argv) {
     if (nargs != 0) {
       return usage(absl::StrCat(command, " takes no arguments"));
     }
-    grpc::ClientContext context;
-    ctx.prepare(context);
-    grpc::Status status;
+    CallResult result;
     if (command == "topology") {
       mcmesh::v1::GetTopologyResponse response;
-      status = ctx.stub->GetTopology(&context, mcmesh::v1::GetTopologyRequest(), &response);
-      if (status.ok()) {
+      result = invoke(ctx, [&](AdminService::Stub& stub, grpc::ClientContext& context) {
+        return stub.GetTopology(&context, mcmesh::v1::GetTopologyRequest(), &response);
+      });
+      if (result.status.ok()) {
         ctx.json ? (void)std::printf("%s\n", toJson(response).c_str())
                  : printTopology(response.topology());
       }
     } else {
       mcmesh::v1::ListProxiesResponse response;
-      status = ctx.stub->ListProxies(&context, mcmesh::v1::ListProxiesRequest(), &response);
-      if (status.ok()) {
+      result = invoke(ctx, [&](AdminService::Stub& stub, grpc::ClientContext& context) {
+        return stub.ListProxies(&context, mcmesh::v1::ListProxiesRequest(), &response);
+      });
+      if (result.status.ok()) {
         ctx.json ? (void)std::printf("%s\n", toJson(response).c_str()) : printProxies(response);
       }
     }
-    return status.ok() ? kExitOk : reportError(ctx, status);
+    return result.status.ok() ? kExitOk : reportError(ctx, result);
   }
 
   if (command == "create-cluster") {

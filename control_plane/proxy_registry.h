@@ -9,6 +9,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "api/mcmesh/v1/admin.pb.h"
+#include "control_plane/proxy_directory.h"
 
 namespace mcmesh {
 namespace control_plane {
@@ -19,7 +20,7 @@ namespace control_plane {
  * proxy id has two streams (a reconnect racing the old stream's teardown), the newest stream
  * owns the entry: each stream gets a generation and only the owner may mark it disconnected.
  */
-class ProxyRegistry {
+class ProxyRegistry : public ProxyDirectory {
 public:
   /** A stream opened. @return the stream's generation for the calls below. */
   uint64_t connected(const std::string& id, const std::string& cluster, const std::string& peer,
@@ -36,6 +37,8 @@ public:
 
   /** @return every proxy ever seen, sorted by id. */
   std::vector<mcmesh::v1::ProxyStatus> list() const;
+  /** ProxyDirectory: this control plane's own proxies. */
+  std::vector<mcmesh::v1::ProxyStatus> listProxies() override { return list(); }
 
   // Totals since start, for the control plane's /metrics.
   struct Totals {

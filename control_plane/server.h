@@ -1,8 +1,13 @@
 // ControlPlaneServer: the gRPC server hosting the admin and discovery services.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 #include "absl/status/statusor.h"
 #include "control_plane/admin_service.h"
@@ -22,6 +27,13 @@ struct ControlPlaneOptions {
   // PEM certificate chain and private key; both empty = plaintext.
   std::string tls_cert_pem;
   std::string tls_key_pem;
+  // Makes the directory ListProxies answers from, given this server's registry (e.g. an
+  // EtcdProxyDirectory shared by replicas). Unset: the registry itself.
+  std::function<std::unique_ptr<ProxyDirectory>(ProxyRegistry&)> proxy_directory;
+  // When the store's watch has been down this long, stop serving proxies (they move to another
+  // replica, which can still follow the store) until it is back. Zero: never (one control plane,
+  // nowhere else to go).
+  absl::Duration shed_proxies_after = absl::ZeroDuration();
 };
 
 /**
@@ -42,14 +54,23 @@ public:
   void shutdown();
 
 private:
-  ControlPlaneServer(TopologyService& topology, const std::string& token);
+  // Watchdog thread body: applies options.shed_proxies_after every 250 ms until shutdown.
+  void watchStore(absl::Duration shed_after);
+
+  ControlPlaneServer(TopologyService& topology, const ControlPlaneOptions& options);
 
   ProxyRegistry registry_;
+  // Null when ListProxies reads registry_ directly.
+  std::unique_ptr<ProxyDirectory> directory_;
   DiscoveryServiceImpl discovery_;
   AdminServiceImpl admin_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool stopped_ = false;
+  TopologyService& topology_;
+  absl::Mutex watchdog_mutex_;
+  bool watchdog_stopping_ ABSL_GUARDED_BY(watchdog_mutex_) = false;
+  std::thread watchdog_;
 };
 
 using ControlPlaneServerPtr = std::unique_ptr<ControlPlaneServer>;

@@ -84,46 +84,92 @@ const char* poolName(PoolKind pool) {
   return pool == mcmesh::v1::POOL_KIND_BACKUP ? "backup" : "primary";
 }
 
-TopologyService::TopologyService(TopologyStore& store, TopologyConstSharedPtr initial)
-    : store_(store), current_(std::move(initial)) {}
+TopologyService::TopologyService(TopologyStore& store, TopologyConstSharedPtr initial,
+                                 int64_t revision)
+    : store_(store), current_(std::move(initial)), revision_(revision) {}
+
+TopologyService::~TopologyService() { store_.stopWatching(); }
+
+namespace {
+
+// Reads the store; when it is empty, saves the bootstrap (if any). Another replica may save its
+// own bootstrap at the same moment: then the loser reads the winner's.
+absl::StatusOr<StoredTopology> loadOrBootstrap(TopologyStore& store, const Topology* bootstrap) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    absl::StatusOr<StoredTopology> stored = store.read();
+    if (stored.ok()) {
+      absl::Status valid = validateTopology(stored->topology);
+      if (!valid.ok()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("stored topology is invalid: ", valid.message()));
+      }
+      logLine(
+          absl::StrCat("loaded topology version ", stored->topology.version(), " from the store"));
+      return stored;
+    }
+    if (!absl::IsNotFound(stored.status())) {
+      return stored.status();
+    }
+    if (bootstrap == nullptr) {
+      logLine("store is empty and there is no bootstrap: starting with an empty topology");
+      return StoredTopology{};
+    }
+    Topology initial = *bootstrap;
+    if (initial.version() == 0) {
+      initial.set_version(1);
+    }
+    absl::Status valid = validateTopology(initial);
+    if (!valid.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bootstrap topology is invalid: ", valid.message()));
+    }
+    absl::StatusOr<int64_t> saved = store.saveIfRevision(initial, 0);
+    if (saved.ok()) {
+      logLine(
+          absl::StrCat("store is empty: saved bootstrap topology as version ", initial.version()));
+      return StoredTopology{std::move(initial), *saved};
+    }
+    if (!absl::IsAborted(saved.status())) {
+      return saved.status();
+    }
+    logLine("another control plane saved a topology first; reading it");
+  }
+  return absl::AbortedError("the store keeps changing during start-up; try again");
+}
+
+// The error a change ends with when the store did not take it.
+absl::Status persistError(const absl::Status& status, int attempts) {
+  if (absl::IsAborted(status)) {
+    return absl::AbortedError(absl::StrCat("other control planes changed the topology ", attempts,
+                                           " times while this change was being applied; nothing "
+                                           "was changed, try again"));
+  }
+  if (absl::IsDeadlineExceeded(status)) {
+    // The store took the write but did not confirm it: it may still commit (e.g. once etcd
+    // regains quorum). Say so rather than "nothing changed"; the watch will show the outcome.
+    return absl::UnavailableError(
+        absl::StrCat("cannot confirm the change: ", status.message(),
+                     "; it may still be applied when the store recovers, so check the topology "
+                     "before trying again"));
+  }
+  return absl::Status(status.code(), absl::StrCat("cannot persist topology: ", status.message(),
+                                                  "; nothing was changed"));
+}
+
+} // namespace
 
 absl::StatusOr<std::unique_ptr<TopologyService>>
 TopologyService::create(TopologyStore& store, const Topology* bootstrap) {
-  absl::StatusOr<Topology> stored = store.load();
-  if (stored.ok()) {
-    absl::Status valid = validateTopology(*stored);
-    if (!valid.ok()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("stored topology is invalid: ", valid.message()));
-    }
-    logLine(absl::StrCat("loaded topology version ", stored->version(), " from the store"));
-    return std::unique_ptr<TopologyService>(
-        new TopologyService(store, std::make_shared<const Topology>(std::move(*stored))));
-  }
-  if (!absl::IsNotFound(stored.status())) {
+  absl::StatusOr<StoredTopology> stored = loadOrBootstrap(store, bootstrap);
+  if (!stored.ok()) {
     return stored.status();
   }
-  if (bootstrap == nullptr) {
-    logLine("store is empty and there is no bootstrap: starting with an empty topology");
-    return std::unique_ptr<TopologyService>(
-        new TopologyService(store, std::make_shared<const Topology>()));
-  }
-  Topology initial = *bootstrap;
-  if (initial.version() == 0) {
-    initial.set_version(1);
-  }
-  absl::Status valid = validateTopology(initial);
-  if (!valid.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bootstrap topology is invalid: ", valid.message()));
-  }
-  absl::Status saved = store.save(initial);
-  if (!saved.ok()) {
-    return saved;
-  }
-  logLine(absl::StrCat("store is empty: saved bootstrap topology as version ", initial.version()));
-  return std::unique_ptr<TopologyService>(
-      new TopologyService(store, std::make_shared<const Topology>(std::move(initial))));
+  const int64_t revision = stored->revision;
+  std::unique_ptr<TopologyService> service(new TopologyService(
+      store, std::make_shared<const Topology>(std::move(stored->topology)), revision));
+  TopologyService* raw = service.get();
+  store.watch(revision, [raw](const StoredTopology& changed) { raw->adopt(changed, "store"); });
+  return service;
 }
 
 TopologyConstSharedPtr TopologyService::snapshot() const {
@@ -131,38 +177,98 @@ TopologyConstSharedPtr TopologyService::snapshot() const {
   return current_;
 }
 
-absl::StatusOr<TopologyConstSharedPtr> TopologyService::update(const std::string& description,
-                                                               const Mutation& mutation) {
-  absl::MutexLock lock(&mutex_);
-  auto next = std::make_shared<Topology>(*current_);
-  absl::Status status = mutation(*next);
-  if (status.ok()) {
-    next->set_version(current_->version());
-    if (google::protobuf::util::MessageDifferencer::Equals(*next, *current_)) {
-      logLine(absl::StrCat("change \"", description, "\" is a no-op; version stays ",
-                           current_->version()));
-      return current_;
-    }
-    next->set_version(current_->version() + 1);
-    status = validateTopology(*next);
-  }
-  if (status.ok()) {
-    status = store_.save(*next);
-    if (!status.ok()) {
-      status =
-          absl::Status(status.code(), absl::StrCat("cannot persist topology: ", status.message()));
-    }
-  }
-  if (!status.ok()) {
-    logLine(absl::StrCat("refused \"", description, "\": ", status.ToString()));
-    return status;
+bool TopologyService::installLocked(TopologyConstSharedPtr next, int64_t revision) {
+  if (revision <= revision_) {
+    return false;
   }
   current_ = std::move(next);
-  logLine(absl::StrCat("applied \"", description, "\": version ", current_->version()));
+  revision_ = revision;
   for (auto& entry : subscribers_) {
     entry.second(current_);
   }
-  return current_;
+  return true;
+}
+
+void TopologyService::adopt(const StoredTopology& stored, const char* source) {
+  absl::Status valid = validateTopology(stored.topology);
+  if (!valid.ok()) {
+    logLine(absl::StrCat("ignoring topology version ", stored.topology.version(), " from the ",
+                         source, ": ", valid.message()));
+    return;
+  }
+  absl::MutexLock lock(&mutex_);
+  if (installLocked(std::make_shared<const Topology>(stored.topology), stored.revision)) {
+    logLine(absl::StrCat("now at topology version ", stored.topology.version(), " (from the ",
+                         source, ", store revision ", stored.revision, ")"));
+  }
+}
+
+absl::StatusOr<TopologyConstSharedPtr> TopologyService::update(const std::string& description,
+                                                               const Mutation& mutation) {
+  absl::MutexLock update_lock(&update_mutex_);
+  for (int attempt = 1;; ++attempt) {
+    TopologyConstSharedPtr base;
+    int64_t base_revision = 0;
+    {
+      absl::MutexLock lock(&mutex_);
+      base = current_;
+      base_revision = revision_;
+    }
+    auto next = std::make_shared<Topology>(*base);
+    absl::Status status = mutation(*next);
+    if (status.ok()) {
+      next->set_version(base->version());
+      if (google::protobuf::util::MessageDifferencer::Equals(*next, *base)) {
+        // "Nothing to do" is an answer about the latest topology: with other writers ours may
+        // be a few milliseconds old, so check the store still holds it before saying so.
+        absl::StatusOr<StoredTopology> latest = store_.read();
+        if (latest.ok() && latest->revision != base_revision && attempt < kMaxAttempts) {
+          adopt(*latest, "re-read");
+          continue;
+        }
+        if (!latest.ok() && !absl::IsNotFound(latest.status())) {
+          absl::Status error(absl::StatusCode::kUnavailable,
+                             absl::StrCat("cannot check the change against the store: ",
+                                          latest.status().message(), "; nothing was changed"));
+          logLine(absl::StrCat("refused \"", description, "\": ", error.ToString()));
+          return error;
+        }
+        logLine(absl::StrCat("change \"", description, "\" is a no-op; version stays ",
+                             base->version()));
+        return base;
+      }
+      next->set_version(base->version() + 1);
+      status = validateTopology(*next);
+    }
+    if (!status.ok()) {
+      logLine(absl::StrCat("refused \"", description, "\": ", status.ToString()));
+      return status;
+    }
+    absl::StatusOr<int64_t> saved = store_.saveIfRevision(*next, base_revision);
+    if (saved.ok()) {
+      absl::MutexLock lock(&mutex_);
+      // The watch may have delivered this very commit already; then it is published.
+      installLocked(next, *saved);
+      logLine(absl::StrCat("applied \"", description, "\": version ", next->version()));
+      return TopologyConstSharedPtr(std::move(next));
+    }
+    if (!absl::IsAborted(saved.status()) || attempt == kMaxAttempts) {
+      absl::Status error = persistError(saved.status(), attempt);
+      logLine(absl::StrCat("refused \"", description, "\": ", error.ToString()));
+      return error;
+    }
+    // Another replica committed first: start again from what it committed.
+    absl::StatusOr<StoredTopology> fresh = store_.read();
+    if (!fresh.ok()) {
+      absl::Status error(absl::IsDeadlineExceeded(fresh.status()) ? absl::StatusCode::kUnavailable
+                                                                  : fresh.status().code(),
+                         absl::StrCat("cannot re-read the topology after a concurrent change: ",
+                                      fresh.status().message(), "; nothing was changed"));
+      logLine(absl::StrCat("refused \"", description, "\": ", error.ToString()));
+      return error;
+    }
+    adopt(*fresh, "re-read");
+  }
 }
 
 absl::StatusOr<TopologyConstSharedPtr> TopologyService::createCluster(const Cluster& cluster) {

@@ -21,10 +21,16 @@ namespace control_plane {
 using TopologyConstSharedPtr = std::shared_ptr<const mcmesh::v1::Topology>;
 
 /**
- * Owns the current topology. Every change runs under one mutex: copy the current topology, apply
- * the change, bump the version, validate (INVALID_ARGUMENT and nothing changed on failure),
- * persist to the store (error and nothing changed on failure), then publish to subscribers. A
- * change that leaves the topology identical is a no-op: no new version, no push.
+ * Owns the current topology. Changes run one at a time: copy the current topology, apply the
+ * change, bump the version, validate (INVALID_ARGUMENT and nothing changed on failure), persist
+ * to the store only if it still holds the topology the change started from (error and nothing
+ * changed on failure), then publish to subscribers. A change that leaves the topology identical
+ * is a no-op: no new version, no push.
+ *
+ * With a store shared by several control planes (etcd), another replica may commit between our
+ * read and our save: the store answers ABORTED, and the change is applied again to the newer
+ * topology, up to kMaxAttempts times. Commits by other replicas arrive through the store's watch
+ * and are published like local ones, so every replica pushes every version.
  */
 class TopologyService {
 public:
@@ -41,9 +47,17 @@ public:
    */
   static absl::StatusOr<std::unique_ptr<TopologyService>>
   create(TopologyStore& store, const mcmesh::v1::Topology* bootstrap = nullptr);
+  /** Stops watching the store. */
+  ~TopologyService();
+
+  /** How many times a change is tried against a store that other replicas keep changing. */
+  static constexpr int kMaxAttempts = 20;
 
   /** @return the current snapshot (never null). */
   TopologyConstSharedPtr snapshot() const;
+
+  /** How long the store's watch has been down (TopologyStore::outOfSyncFor()). Thread-safe. */
+  absl::Duration storeOutOfSyncFor() const { return store_.outOfSyncFor(); }
 
   /**
    * Applies a change (see class comment).
@@ -87,11 +101,24 @@ public:
   void unsubscribe(uint64_t id);
 
 private:
-  explicit TopologyService(TopologyStore& store, TopologyConstSharedPtr initial);
+  TopologyService(TopologyStore& store, TopologyConstSharedPtr initial, int64_t revision);
+
+  // A topology committed by anyone (watch, or a re-read after losing a race): installs and
+  // publishes it if it is newer than the current one, after validating it.
+  void adopt(const StoredTopology& stored, const char* source);
+  // Installs `next` if `revision` is newer than the current one; calls subscribers.
+  // @return false if it was not newer (nothing changed).
+  bool installLocked(TopologyConstSharedPtr next, int64_t revision)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   TopologyStore& store_;
+  // Serialises changes (held across store calls, which may take a network round trip), so
+  // mutex_ below is never held while waiting on the store.
+  absl::Mutex update_mutex_ ABSL_ACQUIRED_BEFORE(mutex_);
   mutable absl::Mutex mutex_;
   TopologyConstSharedPtr current_ ABSL_GUARDED_BY(mutex_);
+  // The store's revision of current_.
+  int64_t revision_ ABSL_GUARDED_BY(mutex_) = 0;
   std::map<uint64_t, Subscriber> subscribers_ ABSL_GUARDED_BY(mutex_);
   uint64_t next_subscriber_id_ ABSL_GUARDED_BY(mutex_) = 1;
 };

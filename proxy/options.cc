@@ -72,7 +72,8 @@ magent-compatible options:
 mcmesh options:
   --config=FILE            bootstrap topology (text-format mcmesh.v1.Topology)
   --cluster=NAME           cluster to serve from --config / the control plane (default "default")
-  --control_plane=HOST:PORT  subscribe to an mcmesh control plane for live topology
+  --control_plane=HOST:PORT[,HOST:PORT...]  subscribe to an mcmesh control plane for live
+                           topology (several replicas: moves to the next when one fails)
   --proxy_id=ID            this proxy's id at the control plane (default hostname:pid)
   --mirror=sync|async      backup mirroring: sync (default) acknowledges a write once the
                            backup has it too; async acknowledges after the primary

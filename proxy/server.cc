@@ -523,6 +523,19 @@ StatLines Server::report(absl::string_view args) const {
     add("mirror_errors", sumCounter(&ProxyCounters::mirror_errors));
     add("mirror_dropped", sumCounter(&ProxyCounters::mirror_dropped));
     add("mirror_inflight", sumCounter(&ProxyCounters::mirror_inflight));
+    {
+      // The backup's share of upstream requests, in percent: what miss-failover and mirroring
+      // cost the backup pool (one backup usually stands behind many primaries).
+      uint64_t backup = 0, all = 0;
+      for (const auto& w : workers_) {
+        w->cluster().forEachHost([&](const std::string& address, const upstream::HostState& h) {
+          const uint64_t n = h.stats.requests.value();
+          all += n;
+          if (snapshot != nullptr && snapshot->isBackup(address)) backup += n;
+        });
+      }
+      add("backup_request_share_pct", all == 0 ? 0 : backup * 100 / all);
+    }
     add("topology_version", snapshot ? snapshot->version() : 0);
     absl::Time applied = lastAppliedTime();
     add("topology_applied_time",

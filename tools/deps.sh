@@ -8,6 +8,8 @@ MCMESH_PACKAGES=(
   libprotobuf-dev libabsl-dev libevent-dev libgtest-dev libgmock-dev libbenchmark-dev
   memcached nutcracker libmemcached-tools libmemcached-dev
   clang libclang-rt-14-dev
+  etcd-server etcd-client golang-etcd-server-dev golang-github-gogo-protobuf-dev openssl
+  golang-github-gogo-googleapis-dev
 )
 
 mcmesh_install_deps() {

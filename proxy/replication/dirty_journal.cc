@@ -12,6 +12,8 @@ namespace mcmesh::replication {
 namespace {
 
 constexpr int kMaxDrainRounds = 4;
+// A journal value that decodeJournal refuses: the primary's stale keys are no longer all known.
+constexpr char kJournalOverflow[] = "overflow";
 
 // One drain: [probe the primary and] read the journal, delete its keys on the primary, remove
 // the entries read. Owns itself; every step waits for the previous one's replies.
@@ -207,10 +209,24 @@ void appendToJournal(Upstreams& upstreams, const upstream::ClusterSnapshotConstS
   append.command = Command::kAppend;
   append.keys.push_back(journal_key);
   append.value = encodeJournalEntry(key);
-  upstreams.send(*backup, append, [counters](Response&& r) {
-    // NOT_STORED: a drain removed the journal between our add and append. The entry's key is
-    // then only caught if the drain ran after the primary was reachable; counted.
-    if (r.type != ResponseType::kStored) counters->journal_errors.inc();
+  Upstreams* up = &upstreams;
+  upstream::HostConfig backup_copy = *backup;
+  upstream::ClusterSnapshotConstSharedPtr pinned = snapshot;
+  upstreams.send(*backup, append, [counters, up, backup_copy, journal_key, pinned,
+                                   affinity](Response&& r) {
+    if (r.type == ResponseType::kStored) return;
+    // NOT_STORED: a drain removed the journal between our add and append; the key is then only
+    // caught if that drain ran after the primary was reachable. Counted.
+    counters->journal_errors.inc();
+    if (r.type == ResponseType::kServerError) {
+      // Full (memcached's item size limit): the journal can no longer name every stale key, so
+      // make it unreadable; the next drain then flushes the primary instead (see Drain).
+      Request overflow;
+      overflow.command = Command::kSet;
+      overflow.keys.push_back(journal_key);
+      overflow.value = kJournalOverflow;
+      up->send(backup_copy, overflow, [](Response&&) {}, affinity);
+    }
   }, affinity);
 }
 

@@ -22,12 +22,7 @@ bool hasLetter(const std::string& letters, char c) {
 
 void ReplicatedRead::start(Upstreams& upstreams, const Request& request, uint64_t affinity,
                            ReplySink& sink, const ChainSettings& settings) {
-  up_ = &upstreams;
-  settings_ = &settings;
-  request_ = &request;
-  sink_ = &sink;
-  affinity_ = affinity;
-  snapshot_ = upstreams.snapshotPtr();
+  ctx_.bind(upstreams, request, affinity, sink, settings);
   const size_t n = request.keys.size();
   slots_.resize(n);
   unresolved_ = n;
@@ -54,7 +49,7 @@ void ReplicatedRead::start(Upstreams& upstreams, const Request& request, uint64_
   for (size_t i = 0; i < fragments_.size() && !finished_; ++i) sendFragment(i);
   for (uint32_t k : unrouted) {
     if (finished_) break;
-    const auto& primary = snapshot_->primaryFor(request.keys[k]);
+    const auto& primary = ctx_.snapshot->primaryFor(request.keys[k]);
     readBackupOnly(k, absl::StrCat("server ", primary.address, " is down (ejected)"));
   }
   starting_ = false;
@@ -64,29 +59,29 @@ void ReplicatedRead::start(Upstreams& upstreams, const Request& request, uint64_
 void ReplicatedRead::sendFragment(size_t index) {
   Fragment& f = fragments_[index];
   auto callback = [this, index](Response&& r) { onFragment(index, std::move(r)); };
-  if (f.key_indexes.size() == request_->keys.size()) {
-    f.handle = up_->send(*f.host, *request_, std::move(callback), affinity_);
+  if (f.key_indexes.size() == ctx_.request->keys.size()) {
+    f.handle = ctx_.up->send(*f.host, *ctx_.request, std::move(callback), ctx_.affinity);
   } else {
     Request sub;
-    sub.command = request_->command;
-    sub.exptime = request_->exptime;
+    sub.command = ctx_.request->command;
+    sub.exptime = ctx_.request->exptime;
     sub.keys.reserve(f.key_indexes.size());
-    for (uint32_t k : f.key_indexes) sub.keys.push_back(request_->keys[k]);
-    f.handle = up_->send(*f.host, sub, std::move(callback), affinity_);
+    for (uint32_t k : f.key_indexes) sub.keys.push_back(ctx_.request->keys[k]);
+    f.handle = ctx_.up->send(*f.host, sub, std::move(callback), ctx_.affinity);
   }
   if (f.done) f.handle = nullptr;  // answered inline.
 }
 
 bool ReplicatedRead::mayHidePlaceholders() const {
   // Placeholders exist only where copies happen: clusters with a backup or a warm-up ring.
-  return snapshot_->hasBackup() || snapshot_->inWarmUp(up_->now());
+  return ctx_.snapshot->hasBackup() || ctx_.snapshot->inWarmUp(ctx_.up->now());
 }
 
 void ReplicatedRead::onFragment(size_t index, Response&& response) {
   Fragment& f = fragments_[index];
   f.handle = nullptr;
   f.done = true;
-  const bool whole = f.key_indexes.size() == request_->keys.size();
+  const bool whole = f.key_indexes.size() == ctx_.request->keys.size();
   if (response.type == ResponseType::kUpstreamFailure) {
     for (uint32_t k : f.key_indexes) readBackupOnly(k, response.text);
     return;
@@ -94,29 +89,29 @@ void ReplicatedRead::onFragment(size_t index, Response&& response) {
   if (response.type != ResponseType::kValues) {
     if (whole) {  // a memcached error reply to the whole request: it is the answer.
       finished_ = true;
-      sink_->onReply(std::move(response));
+      ctx_.sink->onReply(std::move(response));
       return;
     }
     for (uint32_t k : f.key_indexes) readBackupOnly(k, response.text);
     return;
   }
+  // Placeholders, and anywhere else to look for a miss, exist only with a backup or a warm-up ring.
   const bool hide = mayHidePlaceholders();
-  if (whole && response.items.size() == request_->keys.size()) {
+  if (whole && response.items.size() == ctx_.request->keys.size()) {
     // The hot path: every key hit on its primary. The reply goes on as it came.
     bool suspect = false;
     for (const Item& item : response.items) suspect |= hide && suspicion(item) != kNone;
     if (!suspect) {
       finished_ = true;
       unresolved_ = 0;
-      sink_->onReply(std::move(response));
+      ctx_.sink->onReply(std::move(response));
       return;
     }
   }
-  const bool can_look_elsewhere = snapshot_->hasBackup() || snapshot_->inWarmUp(up_->now());
-  if (whole && !can_look_elsewhere) {
+  if (whole && !hide) {
     finished_ = true;
     unresolved_ = 0;
-    sink_->onReply(std::move(response));
+    ctx_.sink->onReply(std::move(response));
     return;
   }
   // Servers answer hits in the order asked, so one cursor restores which key each belongs to.
@@ -124,94 +119,73 @@ void ReplicatedRead::onFragment(size_t index, Response&& response) {
   for (uint32_t k : f.key_indexes) {
     if (finished_) return;
     auto& items = response.items;
-    if (cursor < items.size() && items[cursor].key == request_->keys[k]) {
+    if (cursor < items.size() && items[cursor].key == ctx_.request->keys[k]) {
       Item& item = items[cursor++];
       const Suspicion s = hide ? suspicion(item) : kNone;
-      if (s == kPlaceholder) {
-        up_->counters().placeholders_hidden.inc();
-        onMiss(k, *f.host);
-      } else if (s == kCheck) {
-        slots_[k].item = std::move(item);
-        verifyPlaceholder(k, *f.host);
+      if (s != kNone) {
+        // Maybe a copy's lease placeholder. Asking the primary again would come back after this
+        // client's later writes, so answer from the copy's source now, as for a miss: it holds
+        // the item the placeholder stands for, or (sync mirror) the same real empty item.
+        ctx_.up->counters().placeholders_hidden.inc();
+        onMiss(k, *f.host, /*suspect=*/true);
       } else {
         resolve(k, SlotState::kHit, std::move(item));
       }
     } else {
-      onMiss(k, *f.host);
+      onMiss(k, *f.host, /*suspect=*/false);
     }
   }
 }
 
 ReplicatedRead::Suspicion ReplicatedRead::suspicion(const Item& item) const {
-  const MetaFlags& meta = request_->meta;
+  const MetaFlags& meta = ctx_.request->meta;
   if (meta.meta) {
     // memcached reports W/Z on every meta get, so a meta reply says it itself. A client that
     // takes leases itself (N) sees them as memcached shows them.
     if (hasLetter(meta.order, 'N')) return kNone;
     return isLeasePlaceholder(item) ? kPlaceholder : kNone;
   }
-  return maybePlaceholder(item) ? kCheck : kNone;
+  return maybePlaceholder(item) ? kMaybe : kNone;
 }
 
-void ReplicatedRead::verifyPlaceholder(uint32_t k, const upstream::HostConfig& primary) {
-  Request check;
-  check.command = Command::kMetaGet;
-  check.keys.push_back(request_->keys[k]);
-  const upstream::HostConfig* host = &primary;
-  upstream::Cancellable* handle = up_->send(primary, check, [this, k, host](Response&& r) {
-    slots_[k].handle = nullptr;
-    const bool real = r.type == ResponseType::kValues && !r.items.empty() &&
-                      !isLeasePlaceholder(r.items.front()) && maybePlaceholder(r.items.front());
-    if (real) {
-      resolve(k, SlotState::kHit, std::move(slots_[k].item));
-      return;
-    }
-    // A placeholder (or an item that changed since: its new value may come from a write this
-    // client sent later, so it is not ours to show). Treat the key as missed.
-    up_->counters().placeholders_hidden.inc();
-    slots_[k].item = Item();
-    onMiss(k, *host);
-  }, affinity_);
-  // Null when the callback ran inline (it may have stored the next step's handle already).
-  if (handle != nullptr) slots_[k].handle = handle;
-}
-
-void ReplicatedRead::onMiss(uint32_t k, const upstream::HostConfig& primary) {
-  const std::string& key = request_->keys[k];
-  const absl::Time now = up_->now();
+void ReplicatedRead::onMiss(uint32_t k, const upstream::HostConfig& primary, bool suspect) {
+  const std::string& key = ctx_.request->keys[k];
+  const absl::Time now = ctx_.up->now();
   CopyPlan plan;
-  plan.snapshot = snapshot_;
-  plan.target = settings_->repair ? &primary : nullptr;
+  plan.snapshot = ctx_.snapshot;
+  plan.target = ctx_.settings->repair ? &primary : nullptr;
   plan.key = key;
-  plan.affinity = affinity_;
-  plan.touch = isTouch(request_->command);
-  plan.touch_command = request_->command;
-  plan.touch_exptime = request_->exptime;
-  const upstream::HostConfig* previous = snapshot_->previousOwnerFor(key, now);
-  if (previous != nullptr && previous != &primary && up_->available(*previous)) {
+  plan.affinity = ctx_.affinity;
+  plan.touch = isTouch(ctx_.request->command);
+  plan.touch_command = ctx_.request->command;
+  plan.touch_exptime = ctx_.request->exptime;
+  const upstream::HostConfig* previous = ctx_.snapshot->previousOwnerFor(key, now);
+  if (previous != nullptr && previous != &primary && ctx_.up->available(*previous)) {
     plan.source = previous;
     plan.kind = CopyKind::kWarm;
   } else {
-    const upstream::HostConfig* backup = snapshot_->backupFor(key);
-    if (backup == nullptr || !up_->available(*backup)) {
+    const upstream::HostConfig* backup = ctx_.snapshot->backupFor(key);
+    if (backup == nullptr || !ctx_.up->available(*backup)) {
       resolve(k, SlotState::kMiss, Item());
       return;
     }
+    // A suspected placeholder is read from the backup whatever the policy: the primary's own
+    // answer cannot be shown.
     const bool miss_failover =
-        settings_->miss_failover.value_or(snapshot_->config().miss_failover);
+        suspect || ctx_.settings->miss_failover.value_or(ctx_.snapshot->config().miss_failover);
     if (!miss_failover) {
       resolve(k, SlotState::kMiss, Item());
       return;
     }
-    if (!up_->replication().missPolicy().shouldReadBackup(primary.address, backup->address,
-                                                          now)) {
-      up_->counters().backup_reads_skipped.inc();
+    if (!suspect && !ctx_.up->replication().missPolicy().shouldReadBackup(
+                        primary.address, backup->address, now)) {
+      ctx_.up->counters().backup_reads_skipped.inc();
       resolve(k, SlotState::kMiss, Item());
       return;
     }
     plan.source = backup;
     plan.kind = CopyKind::kRepair;
-    up_->counters().failover_reads.inc();
+    ctx_.up->counters().failover_reads.inc();
   }
   // The client's answer is read now, not after a lease: the source then reflects every write
   // this connection sent before the read (their copies left with earlier primary replies) and
@@ -224,38 +198,38 @@ void ReplicatedRead::onMiss(uint32_t k, const upstream::HostConfig& primary) {
   read.keys.push_back(key);
   const upstream::HostConfig* source = plan.source;
   upstream::Cancellable* handle =
-      up_->send(*source, read, [this, k, warm, plan = std::move(plan)](Response&& r) mutable {
+      ctx_.up->send(*source, read, [this, k, warm, plan = std::move(plan)](Response&& r) mutable {
         slots_[k].handle = nullptr;
         if (r.type != ResponseType::kValues || r.items.empty() ||
             isPlaceholder(r.items.front())) {
           resolve(k, SlotState::kMiss, Item());  // the primary's miss stands.
           return;
         }
-        if (!warm) up_->counters().backup_hits.inc();
+        if (!warm) ctx_.up->counters().backup_hits.inc();
         Item item = std::move(r.items.front());
-        item.key = request_->keys[k];
-        if (plan.target != nullptr) startLeasedCopy(*up_, std::move(plan), nullptr);
+        item.key = ctx_.request->keys[k];
+        if (plan.target != nullptr) startLeasedCopy(*ctx_.up, std::move(plan), nullptr);
         resolve(k, SlotState::kHit, std::move(item));
-      }, affinity_);
+      }, ctx_.affinity);
   if (handle != nullptr) slots_[k].handle = handle;
 }
 
 void ReplicatedRead::readBackupOnly(uint32_t k, const std::string& primary_failure) {
-  const std::string& key = request_->keys[k];
-  const upstream::HostConfig* backup = snapshot_->backupFor(key);
-  if (backup == nullptr || !up_->available(*backup)) {
+  const std::string& key = ctx_.request->keys[k];
+  const upstream::HostConfig* backup = ctx_.snapshot->backupFor(key);
+  if (backup == nullptr || !ctx_.up->available(*backup)) {
     if (failure_.empty()) failure_ = primary_failure;
     resolve(k, SlotState::kFailed, Item());
     return;
   }
-  up_->counters().failover_reads.inc();
+  ctx_.up->counters().failover_reads.inc();
   auto callback = [this, k, primary_failure](Response&& r) {
     slots_[k].handle = nullptr;
     if (r.type == ResponseType::kValues) {
       if (!r.items.empty() && !isPlaceholder(r.items.front())) {
-        up_->counters().backup_hits.inc();
+        ctx_.up->counters().backup_hits.inc();
         Item item = std::move(r.items.front());
-        item.key = request_->keys[k];
+        item.key = ctx_.request->keys[k];
         resolve(k, SlotState::kHit, std::move(item));
       } else {
         resolve(k, SlotState::kMiss, Item());
@@ -268,14 +242,14 @@ void ReplicatedRead::readBackupOnly(uint32_t k, const std::string& primary_failu
     resolve(k, SlotState::kFailed, Item());
   };
   upstream::Cancellable* handle;
-  if (request_->keys.size() == 1) {
-    handle = up_->send(*backup, *request_, std::move(callback), affinity_);
+  if (ctx_.request->keys.size() == 1) {
+    handle = ctx_.up->send(*backup, *ctx_.request, std::move(callback), ctx_.affinity);
   } else {
     Request one;
-    one.command = request_->command;
-    one.exptime = request_->exptime;
+    one.command = ctx_.request->command;
+    one.exptime = ctx_.request->exptime;
     one.keys.push_back(key);
-    handle = up_->send(*backup, one, std::move(callback), affinity_);
+    handle = ctx_.up->send(*backup, one, std::move(callback), ctx_.affinity);
   }
   if (handle != nullptr) slots_[k].handle = handle;
 }
@@ -296,16 +270,16 @@ void ReplicatedRead::finish() {
     if (s.state == SlotState::kFailed) ++failed;
   }
   if (failed == slots_.size()) {
-    sink_->onReply(Response::serverError(failure_.empty() ? "upstream failure" : failure_));
+    ctx_.sink->onReply(Response::serverError(failure_.empty() ? "upstream failure" : failure_));
     return;
   }
   for (size_t k = 0; k < slots_.size(); ++k) {
     Slot& s = slots_[k];
     if (s.state != SlotState::kHit) continue;
-    if (s.item.key.empty()) s.item.key = request_->keys[k];
+    if (s.item.key.empty()) s.item.key = ctx_.request->keys[k];
     merged.items.push_back(std::move(s.item));
   }
-  sink_->onReply(std::move(merged));
+  ctx_.sink->onReply(std::move(merged));
 }
 
 void ReplicatedRead::cancel() {
@@ -321,11 +295,7 @@ void ReplicatedRead::cancel() {
 }
 
 void ReplicatedRead::reset() {
-  up_ = nullptr;
-  request_ = nullptr;
-  sink_ = nullptr;
-  settings_ = nullptr;
-  snapshot_.reset();
+  ctx_.clear();
   fragments_.clear();
   slots_.clear();
   unresolved_ = 0;

@@ -3,8 +3,8 @@
 //
 // Keys go to their primaries, split per server. As each server's reply arrives (not after all
 // of them: a later write of the same client must not be seen, see "Order on a connection"):
-//   - a hit is the answer, unless it looks like a lease placeholder (empty, flags 0), which is
-//     checked with mg and then counts as a miss;
+//   - a hit is the answer, unless it may be a lease placeholder (an empty value with flags 0, or
+//     W/Z on a meta reply): that key is answered from the backup (or previous owner), read now;
 //   - a miss is looked up on the key's previous owner (warm-up window) or, when MissPolicy says
 //     it is worth it, on the backup, through a LeasedCopy that repairs the primary safely;
 //   - an unreachable primary's keys are read from the backup (no copy: the primary is down).
@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
-#include "proxy/replication/chain_settings.h"
+#include "proxy/replication/operation.h"
 #include "proxy/replication/reply_sink.h"
 #include "proxy/replication/upstreams.h"
 
@@ -47,22 +47,16 @@ class ReplicatedRead {
 
   void sendFragment(size_t index);
   void onFragment(size_t index, Response&& response);
-  void onMiss(uint32_t key_index, const upstream::HostConfig& primary);
+  void onMiss(uint32_t key_index, const upstream::HostConfig& primary, bool suspect);
   void readBackupOnly(uint32_t key_index, const std::string& primary_failure);
-  void verifyPlaceholder(uint32_t key_index, const upstream::HostConfig& primary);
   void resolve(uint32_t key_index, SlotState state, Item&& item);
   void finish();
   bool mayHidePlaceholders() const;
-  // Whether a primary's hit may be a lease placeholder: no, yes (the reply says so), or check.
-  enum Suspicion { kNone, kPlaceholder, kCheck };
+  // Whether a primary's hit may be a lease placeholder: no, yes (the reply says so), or maybe.
+  enum Suspicion { kNone, kPlaceholder, kMaybe };
   Suspicion suspicion(const Item& item) const;
 
-  Upstreams* up_ = nullptr;
-  const Request* request_ = nullptr;
-  ReplySink* sink_ = nullptr;
-  const ChainSettings* settings_ = nullptr;
-  uint64_t affinity_ = 0;
-  upstream::ClusterSnapshotConstSharedPtr snapshot_;
+  OperationContext ctx_;
   std::vector<Fragment> fragments_;
   std::vector<Slot> slots_;
   size_t unresolved_ = 0;

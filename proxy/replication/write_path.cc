@@ -39,40 +39,35 @@ Request mirrorRequestFor(const Request& request) {
 
 void ReplicatedWrite::start(Upstreams& upstreams, const Request& request, uint64_t affinity,
                             ReplySink& sink, const ChainSettings& settings) {
-  up_ = &upstreams;
-  settings_ = &settings;
-  request_ = &request;
-  sink_ = &sink;
-  affinity_ = affinity;
-  snapshot_ = upstreams.snapshotPtr();
+  ctx_.bind(upstreams, request, affinity, sink, settings);
   primary_ = upstreams.replication().placement().routeFor(upstreams, request.keys[0]);
   if (primary_ == nullptr) {
-    failover(absl::StrCat("server ", snapshot_->primaryFor(request.keys[0]).address,
+    failover(absl::StrCat("server ", ctx_.snapshot->primaryFor(request.keys[0]).address,
                           " is down (ejected)"));
     return;
   }
-  keep(up_->send(*primary_, request, [this](Response&& r) {
+  keep(ctx_.up->send(*primary_, request, [this](Response&& r) {
     handle_ = nullptr;
     onPrimary(std::move(r));
-  }, affinity_));
+  }, ctx_.affinity));
 }
 
 void ReplicatedWrite::onPrimary(Response&& response) {
   if (response.type == ResponseType::kUpstreamFailure) {
-    const bool to_backup = snapshot_->config().eject_policy == upstream::EjectPolicy::kBackup;
-    if (to_backup && snapshot_->backupFor(request_->keys[0]) != nullptr) {
+    const bool to_backup = ctx_.snapshot->config().eject_policy == upstream::EjectPolicy::kBackup;
+    if (to_backup && ctx_.snapshot->backupFor(ctx_.request->keys[0]) != nullptr) {
       failover(response.text);
     } else {
       reply(std::move(response));
     }
     return;
   }
-  if (!primaryApplied(request_->command, response.type)) {
+  if (!primaryApplied(ctx_.request->command, response.type)) {
     reply(std::move(response));
     return;
   }
   primary_reply_ = std::move(response);
-  if (request_->command == Command::kDelete) {
+  if (ctx_.request->command == Command::kDelete) {
     deleted_somewhere_ = primary_reply_.type == ResponseType::kDeleted;
     deleteElsewhere();
     return;
@@ -82,66 +77,66 @@ void ReplicatedWrite::onPrimary(Response&& response) {
 }
 
 void ReplicatedWrite::mirror() {
-  const upstream::HostConfig* backup = snapshot_->backupFor(request_->keys[0]);
-  const auto mode = settings_->mirror.value_or(snapshot_->config().mirror_mode);
+  const upstream::HostConfig* backup = ctx_.snapshot->backupFor(ctx_.request->keys[0]);
+  const auto mode = ctx_.settings->mirror.value_or(ctx_.snapshot->config().mirror_mode);
   if (backup == nullptr || mode == upstream::MirrorMode::kNone) {
     reply(std::move(primary_reply_));
     return;
   }
-  ProxyCounters* counters = &up_->counters();
+  ProxyCounters* counters = &ctx_.up->counters();
   if (mode == upstream::MirrorMode::kAsync) {
-    const uint64_t max_inflight = settings_->max_mirror_inflight.value_or(
-        up_->replication().options().max_mirror_inflight);
+    const uint64_t max_inflight = ctx_.settings->max_mirror_inflight.value_or(
+        ctx_.up->replication().options().max_mirror_inflight);
     if (counters->mirror_inflight.value() >= max_inflight) {
       counters->mirror_dropped.inc();
     } else {
       counters->mirror_sent.inc();
       counters->mirror_inflight.inc();
       // Outlives this request on purpose: capture only worker-lifetime state.
-      up_->send(*backup, mirrorRequestFor(*request_), [counters](Response&& r) {
+      ctx_.up->send(*backup, mirrorRequestFor(*ctx_.request), [counters](Response&& r) {
         counters->mirror_inflight.dec();
         if (r.type == ResponseType::kUpstreamFailure || r.type == ResponseType::kServerError ||
             r.type == ResponseType::kClientError || r.type == ResponseType::kError) {
           counters->mirror_errors.inc();
         }
-      }, affinity_);
+      }, ctx_.affinity);
     }
     reply(std::move(primary_reply_));
     return;
   }
   counters->mirror_sent.inc();
-  keep(up_->send(*backup, mirrorRequestFor(*request_), [this, counters](Response&& r) {
+  keep(ctx_.up->send(*backup, mirrorRequestFor(*ctx_.request), [this, counters](Response&& r) {
     handle_ = nullptr;
     // The primary's answer stands; a failed copy is counted.
     if (r.type == ResponseType::kUpstreamFailure || r.type == ResponseType::kServerError) {
       counters->mirror_errors.inc();
     }
     reply(std::move(primary_reply_));
-  }, affinity_));
+  }, ctx_.affinity));
 }
 
 void ReplicatedWrite::invalidatePreviousOwner() {
   // During a warm-up window misses are copied from a key's previous owner; a write to the new
   // owner removes the old copy so that a later miss cannot bring it back.
   const upstream::HostConfig* old_owner =
-      snapshot_->previousOwnerFor(request_->keys[0], up_->now());
+      ctx_.snapshot->previousOwnerFor(ctx_.request->keys[0], ctx_.up->now());
   if (old_owner == nullptr || old_owner == primary_) return;
   Request del;
   del.command = Command::kDelete;
-  del.keys.push_back(request_->keys[0]);
-  ProxyCounters* counters = &up_->counters();
-  up_->send(*old_owner, del, [counters](Response&& r) {
+  del.keys.push_back(ctx_.request->keys[0]);
+  ProxyCounters* counters = &ctx_.up->counters();
+  ctx_.up->send(*old_owner, del, [counters](Response&& r) {
     if (r.type == ResponseType::kDeleted) counters->warm_invalidations.inc();
-  }, affinity_);
+  }, ctx_.affinity);
 }
 
 void ReplicatedWrite::deleteElsewhere() {
   Request del;
   del.command = Command::kDelete;
-  del.keys.push_back(request_->keys[0]);
+  del.keys.push_back(ctx_.request->keys[0]);
   const upstream::HostConfig* targets[2] = {
-      snapshot_->backupFor(request_->keys[0]),
-      snapshot_->previousOwnerFor(request_->keys[0], up_->now())};
+      ctx_.snapshot->backupFor(ctx_.request->keys[0]),
+      ctx_.snapshot->previousOwnerFor(ctx_.request->keys[0], ctx_.up->now())};
   if (targets[1] == primary_) targets[1] = nullptr;
   pending_ = 1;
   for (size_t i = 0; i < 2; ++i) {
@@ -149,17 +144,17 @@ void ReplicatedWrite::deleteElsewhere() {
     if (host == nullptr) continue;
     ++pending_;
     const bool is_backup = i == 0;
-    if (is_backup) up_->counters().mirror_sent.inc();
-    upstream::Cancellable* handle = up_->send(*host, del, [this, i, is_backup](Response&& r) {
+    if (is_backup) ctx_.up->counters().mirror_sent.inc();
+    upstream::Cancellable* handle = ctx_.up->send(*host, del, [this, i, is_backup](Response&& r) {
       fanout_[i] = nullptr;
       if (r.type == ResponseType::kDeleted) {
         deleted_somewhere_ = true;
-        if (!is_backup) up_->counters().warm_invalidations.inc();
+        if (!is_backup) ctx_.up->counters().warm_invalidations.inc();
       } else if (r.type != ResponseType::kNotFound && is_backup) {
-        up_->counters().mirror_errors.inc();
+        ctx_.up->counters().mirror_errors.inc();
       }
       if (--pending_ == 0) deleteAgain();
-    }, affinity_);
+    }, ctx_.affinity);
     if (handle != nullptr) fanout_[i] = handle;
   }
   if (--pending_ == 0) deleteAgain();
@@ -168,29 +163,29 @@ void ReplicatedWrite::deleteElsewhere() {
 void ReplicatedWrite::deleteAgain() {
   Request del;
   del.command = Command::kDelete;
-  del.keys.push_back(request_->keys[0]);
-  keep(up_->send(*primary_, del, [this](Response&& r) {
+  del.keys.push_back(ctx_.request->keys[0]);
+  keep(ctx_.up->send(*primary_, del, [this](Response&& r) {
     handle_ = nullptr;
-    if (r.type == ResponseType::kDeleted) up_->counters().delete_fence_hits.inc();
+    if (r.type == ResponseType::kDeleted) ctx_.up->counters().delete_fence_hits.inc();
     Response out = std::move(primary_reply_);
     // The cache as a whole held the key if any server deleted it.
     if (deleted_somewhere_) out.type = ResponseType::kDeleted;
     reply(std::move(out));
-  }, affinity_));
+  }, ctx_.affinity));
 }
 
 void ReplicatedWrite::failover(const std::string& why) {
-  const std::string& key = request_->keys[0];
-  const upstream::HostConfig* backup = snapshot_->backupFor(key);
+  const std::string& key = ctx_.request->keys[0];
+  const upstream::HostConfig* backup = ctx_.snapshot->backupFor(key);
   if (backup == nullptr) {
     reply(Response::upstreamFailure(why));
     return;
   }
-  up_->counters().failover_writes.inc();
+  ctx_.up->counters().failover_writes.inc();
   failure_ = why;
   // Journal first, on the same connection as the write: the backup applies them in this order.
-  const upstream::HostConfig& owner = snapshot_->primaryFor(key);
-  appendToJournal(*up_, snapshot_, owner, key, affinity_);
+  const upstream::HostConfig& owner = ctx_.snapshot->primaryFor(key);
+  appendToJournal(*ctx_.up, ctx_.snapshot, owner, key, ctx_.affinity);
   // And, without waiting, remove the key from the primary in case it is back already for other
   // proxies (this one may just not have noticed yet): their reads then miss there and find this
   // write on the backup instead of the primary's old copy. A primary that is really down just
@@ -198,17 +193,17 @@ void ReplicatedWrite::failover(const std::string& why) {
   Request del;
   del.command = Command::kDelete;
   del.keys.push_back(key);
-  up_->send(owner, del, [](Response&&) {}, affinity_);
-  Request write = *request_;
+  ctx_.up->send(owner, del, [](Response&&) {}, ctx_.affinity);
+  Request write = *ctx_.request;
   write.noreply = false;
-  keep(up_->send(*backup, write, [this](Response&& r) {
+  keep(ctx_.up->send(*backup, write, [this](Response&& r) {
     handle_ = nullptr;
     if (r.type == ResponseType::kUpstreamFailure) {
       reply(Response::serverError(absl::StrCat(failure_, "; backup: ", r.text)));
     } else {
       reply(std::move(r));
     }
-  }, affinity_));
+  }, ctx_.affinity));
 }
 
 void ReplicatedWrite::keep(upstream::Cancellable* handle) {
@@ -219,7 +214,7 @@ void ReplicatedWrite::keep(upstream::Cancellable* handle) {
 void ReplicatedWrite::reply(Response&& response) {
   if (done_) return;
   done_ = true;
-  sink_->onReply(std::move(response));
+  ctx_.sink->onReply(std::move(response));
 }
 
 void ReplicatedWrite::cancel() {
@@ -234,11 +229,7 @@ void ReplicatedWrite::cancel() {
 }
 
 void ReplicatedWrite::reset() {
-  up_ = nullptr;
-  request_ = nullptr;
-  sink_ = nullptr;
-  settings_ = nullptr;
-  snapshot_.reset();
+  ctx_.clear();
   primary_ = nullptr;
   handle_ = nullptr;
   fanout_[0] = fanout_[1] = nullptr;

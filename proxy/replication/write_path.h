@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <string>
 
-#include "proxy/replication/chain_settings.h"
+#include "proxy/replication/operation.h"
 #include "proxy/replication/reply_sink.h"
 #include "proxy/replication/upstreams.h"
 
@@ -42,13 +42,8 @@ class ReplicatedWrite {
   void keep(upstream::Cancellable* handle);
   void invalidatePreviousOwner();
 
-  Upstreams* up_ = nullptr;
-  const Request* request_ = nullptr;
-  ReplySink* sink_ = nullptr;
-  const ChainSettings* settings_ = nullptr;
-  uint64_t affinity_ = 0;
-  upstream::ClusterSnapshotConstSharedPtr snapshot_;
   const upstream::HostConfig* primary_ = nullptr;  // where the write went (owner or rehashed).
+  OperationContext ctx_;
   upstream::Cancellable* handle_ = nullptr;
   upstream::Cancellable* fanout_[2] = {nullptr, nullptr};  // delete on backup, previous owner.
   Response primary_reply_;

