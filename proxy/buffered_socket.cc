@@ -46,7 +46,14 @@ absl::StatusOr<std::unique_ptr<BufferedSocket>> BufferedSocket::connect(
     Dispatcher& dispatcher, const sockaddr* address, socklen_t address_len,
     Callbacks& callbacks) {
   int fd = ::socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat("socket: ", std::strerror(errno)));
+  if (fd < 0) {
+    int error = errno;
+    // Out of descriptors or kernel memory is this process's problem, not the peer's: callers
+    // tell it apart by the code (absl::IsResourceExhausted).
+    bool local = error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+    std::string message = absl::StrCat("socket: ", std::strerror(error));
+    return local ? absl::ResourceExhaustedError(message) : absl::UnavailableError(message);
+  }
   if (address->sa_family == AF_INET || address->sa_family == AF_INET6) {
     // Pipelined requests must not wait for the server's delayed ACK (Nagle): ~40 ms stalls.
     int one = 1;

@@ -35,7 +35,9 @@ ClientConnection::ClientConnection(Worker& worker, int fd, std::string peer)
 }
 
 void ClientConnection::onIdleTimer() {
-  absl::Duration idle = dispatcher().now() - last_activity_;
+  // Activity is a request received whole or a reply sent: bytes of an unfinished request are
+  // not (a client trickling a byte a second must not stay open forever).
+  absl::Duration idle = dispatcher().now() - std::max(last_activity_, last_reply_at_);
   if (queue_.empty() && idle >= worker_.limits().idle_timeout) {
     worker_.cluster().counters().idle_closed.inc();
     close();
@@ -46,6 +48,53 @@ void ClientConnection::onIdleTimer() {
 
 ClientConnection::~ClientConnection() {
   queue_.clear();  // ~ActiveRequest cancels upstream work.
+  if (pending_counted_ > 0) worker_.budget().pending_request_bytes.fetch_sub(pending_counted_);
+}
+
+size_t ClientConnection::unsentBytes() const {
+  return evbuffer_get_length(socket_->output()) + queued_reply_bytes_;
+}
+
+bool ClientConnection::accountPending(size_t held) {
+  ConnectionBudget& budget = worker_.budget();
+  if (held <= pending_counted_) {
+    budget.pending_request_bytes.fetch_sub(pending_counted_ - held);
+    pending_counted_ = held;
+    return true;
+  }
+  uint64_t total = budget.pending_request_bytes.fetch_add(held - pending_counted_) +
+                   (held - pending_counted_);
+  pending_counted_ = held;
+  if (total <= budget.max_pending_request_bytes) return true;
+  // Over the process-wide cap: the connection whose unfinished request grows is refused, as
+  // memcached refuses an item it has no memory for.
+  worker_.cluster().counters().pending_bytes_refusals.inc();
+  evbuffer_drain(socket_->input(), evbuffer_get_length(socket_->input()));
+  accountPending(0);
+  incomplete_ = false;
+  queue_.push_back(std::make_unique<ActiveRequest>(
+      *this, std::string("SERVER_ERROR out of memory for unfinished requests\r\n")));
+  close_after_flush_ = true;
+  flush();
+  return false;
+}
+
+size_t ClientConnection::stalledOutputSince(absl::Time now, absl::Time cutoff) {
+  size_t unsent = closed_ ? 0 : unsentBytes();
+  if (unsent < worker_.limits().max_output_bytes) {
+    stall_unsent_ = 0;
+    return 0;
+  }
+  if (stall_unsent_ == 0 || unsent < stall_unsent_) stall_since_ = now;  // over, or progress.
+  stall_unsent_ = unsent;
+  return stall_since_ <= cutoff ? unsent : 0;
+}
+
+void ClientConnection::closeWhenAnswered() {
+  if (closed_) return;
+  close_after_flush_ = true;
+  socket_->enableReading(false);
+  flush();
 }
 
 upstream::ClusterView& ClientConnection::cluster() { return worker_.cluster(); }
@@ -71,13 +120,15 @@ void ClientConnection::processInput(bool may_read) {
   processing_ = true;
   evbuffer* input = socket_->input();
   const ConnectionLimits& limits = worker_.limits();
-  if (evbuffer_get_length(input) > 0) last_activity_ = dispatcher().now();
   int extra_reads = 0;
   bool parsed_any = false;  // since the last read: extra reads are for one large request only.
   while (!closed_ && !close_after_flush_ && queue_.size() < limits.max_inflight &&
-         evbuffer_get_length(socket_->output()) < limits.max_output_bytes) {
+         unsentBytes() < limits.max_output_bytes) {
     size_t len = evbuffer_get_length(input);
-    if (len == 0) break;
+    if (len == 0) {
+      incomplete_ = false;
+      break;
+    }
     const char* data = reinterpret_cast<const char*>(evbuffer_pullup(input, -1));
     if (codec_ == nullptr) {
       codec_ = decode::makeClientCodec(static_cast<uint8_t>(data[0]), limits.parse);
@@ -90,6 +141,10 @@ void ClientConnection::processInput(bool may_read) {
     decode::ParseStatus status = codec_->parse(absl::string_view(data, len), &request, &consumed);
     if (consumed > 0) evbuffer_drain(input, consumed);
     if (status == decode::ParseStatus::kNeedMore) {
+      if (!incomplete_ && evbuffer_get_length(input) > 0) {
+        incomplete_ = true;
+        incomplete_since_ = dispatcher().now();
+      }
       if (evbuffer_get_length(input) >= limits.max_read_buffer) {
         worker_.cluster().counters().read_buffer_overflows.inc();
         queue_.push_back(std::make_unique<ActiveRequest>(
@@ -106,6 +161,8 @@ void ClientConnection::processInput(bool may_read) {
       break;
     }
     parsed_any = true;
+    incomplete_ = false;
+    last_activity_ = dispatcher().now();
     if (status == decode::ParseStatus::kError) {
       worker_.cluster().counters().protocol_errors.inc();
       if (absl::StartsWith(codec_->errorReply(), "SERVER_ERROR object too large")) {
@@ -141,9 +198,19 @@ void ClientConnection::processInput(bool may_read) {
   processing_ = false;
   // A request answered here (no topology yet, quit) was not swapped away: drop what it holds.
   releaseLargeBuffers(worker_.parseScratch(), kMaxKeptWorkerBufferBytes);
+  if (closed_) return;
+  if (!close_after_flush_) {
+    size_t held = incomplete_ ? evbuffer_get_length(input) : 0;
+    if (held != pending_counted_ && !accountPending(held)) return;
+  }
   bool inflight_full = queue_.size() >= limits.max_inflight && evbuffer_get_length(input) > 0;
-  if (inflight_full && !paused_by_inflight_) worker_.cluster().counters().inflight_limit_pauses.inc();
+  if (inflight_full && !paused_by_inflight_) {
+    worker_.cluster().counters().inflight_limit_pauses.inc();
+  }
   paused_by_inflight_ = inflight_full;
+  bool output_full = unsentBytes() >= limits.max_output_bytes;
+  if (output_full && !paused_by_output_) worker_.cluster().counters().output_limit_pauses.inc();
+  paused_by_output_ = output_full;
   updateReading();
 }
 
@@ -154,6 +221,16 @@ void ClientConnection::onRequestComplete(ActiveRequest& request) {
                        .count();
   worker_.cluster().counters().request_latency.observe(micros > 0 ? micros : 0);
   last_reply_at_ = dispatcher().now();
+  if (!closed_ && request.response().type == ResponseType::kValues &&
+      !request.response().items.empty() &&
+      unsentBytes() >=
+          ConnectionLimits::kOutputRefuseFactor * worker_.limits().max_output_bytes) {
+    // The client has stopped reading far past the output cap (it may have pipelined many big
+    // gets before the cap stopped us parsing): holding more values would grow without bound.
+    // A read is safe to refuse; the client may retry it.
+    worker_.cluster().counters().output_overflows.inc();
+    request.response() = Response::serverError("out of memory: client is not reading replies");
+  }
   if (!closed_ && !queue_.empty() && queue_.front().get() == &request) {
     // The common case: the head of the queue completed. Encode into the worker's reusable
     // buffer and hand the bytes to the socket now, instead of a fresh string per request.
@@ -168,6 +245,9 @@ void ClientConnection::onRequestComplete(ActiveRequest& request) {
   }
   request.encoded().clear();
   codec_->encode(request.request(), request.response(), &request.encoded());
+  queued_reply_bytes_ += request.encoded().size();
+  // The items were copied into the encoding: do not hold the values twice.
+  request.response().items.clear();
 }
 
 void ClientConnection::flush() {
@@ -175,6 +255,8 @@ void ClientConnection::flush() {
   evbuffer* output = socket_->output();
   while (!queue_.empty() && queue_.front()->complete()) {
     std::string& bytes = queue_.front()->encoded();
+    // Replies answered before any filter ran were never counted: never go below zero.
+    queued_reply_bytes_ -= std::min(queued_reply_bytes_, bytes.size());
     if (!bytes.empty()) evbuffer_add(output, bytes.data(), bytes.size());
     // The request may still be on the call stack (answered inline): the pool recycles it
     // after the current batch of events.
@@ -202,7 +284,7 @@ void ClientConnection::updateReading() {
   if (closed_) return;
   const ConnectionLimits& limits = worker_.limits();
   bool want = !close_after_flush_ && queue_.size() < limits.max_inflight &&
-              evbuffer_get_length(socket_->output()) < limits.max_output_bytes;
+              unsentBytes() < limits.max_output_bytes;
   reading_ = want;
   socket_->enableReading(want);
 }

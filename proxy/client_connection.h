@@ -16,11 +16,16 @@ class Worker;
 
 struct ConnectionLimits {
   size_t max_inflight = 1024;                  // pipelined requests awaiting replies.
-  size_t max_output_bytes = 16 * 1024 * 1024;  // unsent reply bytes before we stop reading.
+  // Unsent reply bytes (socket buffer plus replies waiting behind an unanswered head) before we
+  // stop parsing; at kOutputRefuseFactor times it, retrieval replies become SERVER_ERROR.
+  size_t max_output_bytes = 4 * 1024 * 1024;
+  static constexpr size_t kOutputRefuseFactor = 2;
   // Unparsed bytes a client may leave buffered; enough for one largest request (value or
   // multiget line). Beyond it the request can never complete: answer and close.
   size_t max_read_buffer = 3 * 1024 * 1024;
   absl::Duration idle_timeout = absl::ZeroDuration();  // zero: never close idle clients.
+  // A request incomplete for this long closes the connection (slowloris); zero: never.
+  absl::Duration request_read_timeout = absl::Seconds(10);
   decode::ParseLimits parse;
 };
 
@@ -42,6 +47,20 @@ class ClientConnection : public RequestOwner,
    * is not idle by this test, so draining never cuts a busy client off mid-stream.
    */
   bool idleSince(absl::Time cutoff) const;
+  /**
+   * @return whether a request has been arriving since before `cutoff` without completing while
+   * we were reading (a pause of ours does not count against the client).
+   */
+  bool incompleteSince(absl::Time cutoff) const {
+    return !closed_ && incomplete_ && reading_ && incomplete_since_ <= cutoff;
+  }
+  /**
+   * Sweep for clients that stopped reading: @return the unsent reply bytes if they have been
+   * over the output cap without shrinking since `cutoff` (the caller closes it), else 0.
+   */
+  size_t stalledOutputSince(absl::Time now, absl::Time cutoff);
+  /** Stops reading; closes once every request already read has been answered (drain). */
+  void closeWhenAnswered();
 
   // RequestOwner
   upstream::ClusterView& cluster() override;
@@ -62,6 +81,11 @@ class ClientConnection : public RequestOwner,
   void flush();
   void updateReading();
   void onIdleTimer();
+  // Unsent reply bytes: the socket's output plus replies encoded behind an unanswered head.
+  size_t unsentBytes() const;
+  // Records what this connection holds for its unfinished request in the process-wide budget;
+  // @return false if that budget is exhausted and this connection was answered and closed.
+  bool accountPending(size_t held);
 
   Worker& worker_;
   BufferedSocketPtr socket_;
@@ -77,6 +101,13 @@ class ClientConnection : public RequestOwner,
   absl::Time last_activity_;
   TimerPtr idle_timer_;  // only when an idle timeout is configured.
   absl::Time last_reply_at_;  // for drain: when this connection last completed a request.
+  bool incomplete_ = false;     // the input ends in a request not received whole yet.
+  absl::Time incomplete_since_;  // when that request's first bytes were seen.
+  size_t pending_counted_ = 0;   // its bytes, as counted in ConnectionBudget.
+  size_t queued_reply_bytes_ = 0;  // encoded replies waiting behind an unanswered head.
+  bool paused_by_output_ = false;
+  size_t stall_unsent_ = 0;   // unsent bytes at the last sweep, while over the output cap.
+  absl::Time stall_since_;    // when they last shrank (or went over the cap).
 };
 
 }  // namespace mcmesh

@@ -93,7 +93,19 @@ mcmesh options:
   --max_keys_per_get=N     most keys in one get (default 4096)
   --max_inflight=N         pipelined requests in flight per connection before reading pauses
                            (default 1024)
-  --idle_timeout_s=N       close client connections idle this long (default 0: never)
+  --idle_timeout_s=N       close client connections idle this long (default 0: never);
+                           bytes of an unfinished request do not count as activity
+  --request_read_timeout_s=N  close a connection whose request stays incomplete this long
+                           (slowloris; default 10; 0: never)
+  --max_pending_request_bytes=N  bytes of unfinished requests all connections may hold
+                           together; past it a growing one is refused and closed (default 256 MiB)
+  --max_client_output_bytes=N  unsent reply bytes per connection before reading pauses
+                           (default 4 MiB); at 2x, retrieval replies become SERVER_ERROR
+  --reserved_fds=N         descriptors kept free for upstreams, admin and control plane: client
+                           connections are capped at the fd limit minus these (default: derived)
+  --drain_timeout_s=N      SIGTERM/SIGINT drain deadline (default 5)
+  --admin_allowed_hosts=H,...  Host header values admin POSTs may carry (default: the admin
+                           address, localhost, 127.0.0.1, [::1]); a foreign Origin is refused
   --rehydrate=true|false   copy backup keys back to a restarted empty primary (default true)
   --rehydrate_rate=N       keys per second a rehydration copies (default 50000)
   --concurrency=N          worker threads (default: number of cores)
@@ -182,6 +194,18 @@ absl::StatusOr<Options> parseOptions(int argc, char** argv) {
       } else if (name == "idle_timeout_s") {
         if (!(st = parseInt(flag, value, 0, 86400 * 30, &n)).ok()) return st;
         o.idle_timeout = absl::Seconds(n);
+      } else if (name == "request_read_timeout_s" || name == "drain_timeout_s") {
+        if (!(st = parseInt(flag, value, 0, 86400, &n)).ok()) return st;
+        (name == "drain_timeout_s" ? o.drain_timeout : o.request_read_timeout) = absl::Seconds(n);
+      } else if (name == "max_pending_request_bytes" || name == "max_client_output_bytes") {
+        if (!(st = parseInt(flag, value, 64 * 1024, int64_t{1} << 40, &n)).ok()) return st;
+        (name == "max_client_output_bytes" ? o.max_client_output_bytes
+                                           : o.max_pending_request_bytes) = n;
+      } else if (name == "reserved_fds") {
+        if (!(st = parseInt(flag, value, 0, 1000000, &n)).ok()) return st;
+        o.reserved_fds = n;
+      } else if (name == "admin_allowed_hosts") {
+        o.admin_allowed_hosts = absl::StrSplit(value, ',', absl::SkipEmpty());
       } else if (name == "concurrency") {
         if (!(st = parseInt(flag, value, 1, 256, &n)).ok()) return st;
         o.concurrency = n;

@@ -48,6 +48,15 @@ struct Options {
   size_t max_keys_per_get = 4096;       // --max_keys_per_get
   size_t max_inflight = 1024;           // --max_inflight (pipelined requests per connection)
   absl::Duration idle_timeout = absl::ZeroDuration();  // --idle_timeout_s (0: off)
+  // Hostile clients and signals (docs/security.md "Limits").
+  absl::Duration request_read_timeout = absl::Seconds(10);  // --request_read_timeout_s (0: off)
+  uint64_t max_pending_request_bytes = 256ull << 20;  // --max_pending_request_bytes (all conns)
+  uint64_t max_client_output_bytes = 4ull << 20;      // --max_client_output_bytes (per conn)
+  int64_t reserved_fds = -1;            // --reserved_fds (-1: derived from the fd limit)
+  absl::Duration drain_timeout = absl::Seconds(5);  // --drain_timeout_s (SIGTERM/SIGINT)
+  // --admin_allowed_hosts=a,b: Host values POSTs may carry (default: admin_host, localhost,
+  // 127.0.0.1, [::1]).
+  std::vector<std::string> admin_allowed_hosts;
   bool rehydrate = true;                // --rehydrate
   uint64_t rehydrate_rate = 50000;      // --rehydrate_rate (keys per second)
   absl::Duration miss_window = absl::Minutes(10);  // --miss_failover_window_s

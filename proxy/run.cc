@@ -61,7 +61,10 @@ void daemonize() {
 namespace mcmesh {
 
 int runMcmesh(int argc, char** argv, const std::function<void(FilterRegistry&)>& add_filters) {
-  std::signal(SIGPIPE, SIG_IGN);
+  // Before any thread starts, so every thread inherits it. SIGHUP, SIGTERM and SIGINT are
+  // handled by Server (logged; a drain); these would otherwise kill the process.
+  // SIGHUP is ignored too until Server::init() installs its logging handler.
+  for (int sig : {SIGPIPE, SIGUSR1, SIGUSR2, SIGALRM, SIGHUP}) std::signal(sig, SIG_IGN);
   auto options = mcmesh::parseOptions(argc, argv);
   if (!options.ok()) {
     std::cerr << "mcmesh: " << options.status().message() << "\n(run mcmesh -h for help)\n";

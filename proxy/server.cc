@@ -2,6 +2,9 @@
 #include "proxy/server.h"
 
 #include <event2/event.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -24,6 +27,7 @@ namespace {
 // idle connections do not hold a rolling restart.
 constexpr absl::Duration kDrainIdleGrace = absl::Milliseconds(250);
 constexpr absl::Duration kDrainPollInterval = absl::Milliseconds(20);
+constexpr absl::Duration kTrimInterval = absl::Seconds(2);
 
 absl::StatusOr<upstream::HostConfig> hostFromFlag(const std::string& value) {
   // host:port[:weight]
@@ -87,6 +91,11 @@ absl::Status Server::init() {
   wo.limits.parse.max_keys_per_get = options_.max_keys_per_get;
   wo.limits.max_inflight = options_.max_inflight;
   wo.limits.idle_timeout = options_.idle_timeout;
+  wo.limits.request_read_timeout = options_.request_read_timeout;
+  wo.limits.max_output_bytes = options_.max_client_output_bytes;
+  wo.pool.max_value_bytes = options_.max_value_bytes;
+  budget_.max_pending_request_bytes = options_.max_pending_request_bytes;
+  capConnectionsByDescriptors(concurrency);
   // One largest request must fit: a value, or a multiget line of max_keys_per_get keys.
   wo.limits.max_read_buffer =
       options_.max_value_bytes + wo.limits.parse.max_line_bytes +
@@ -150,7 +159,9 @@ absl::Status Server::init() {
       main_cluster_->setSnapshot(current_);
     }
   }
-  for (int sig : {SIGINT, SIGTERM}) {
+  // SIGHUP (logrotate's postrotate, systemd's ExecReload) must never kill the proxy: it is
+  // handled here and logged. SIGUSR1/2, SIGALRM and SIGPIPE are ignored (runMcmesh).
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
     event* e = evsignal_new(main_.base(), sig, &Server::onSignal, this);
     evsignal_add(e, nullptr);
     signal_events_.push_back(e);
@@ -158,12 +169,84 @@ absl::Status Server::init() {
   return absl::OkStatus();
 }
 
+void Server::capConnectionsByDescriptors(int concurrency) {
+  // Each client connection costs a descriptor. Out of descriptors, accept() spins and upstream
+  // connects fail (which used to eject healthy servers), so client connections stop short of
+  // the limit: what is open now (stdio, the loops' internals) and a reserve for upstream
+  // connections (per worker: one per server slot), the admin endpoint, the control plane and
+  // the probes stay free.
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return;
+  uint64_t open_now = 0;
+  for (int fd = 0; fd < 1024 && fd < static_cast<int>(limit.rlim_cur); ++fd) {
+    open_now += fcntl(fd, F_GETFD) != -1;
+  }
+  uint64_t reserve = options_.reserved_fds >= 0
+                         ? static_cast<uint64_t>(options_.reserved_fds)
+                         : std::max<uint64_t>(32, limit.rlim_cur / 8) +
+                               static_cast<uint64_t>(concurrency) * 16;
+  uint64_t per_worker_loop = 8;  // epoll, eventfd, listener, signal pipe...
+  // An explicit --reserved_fds is taken as the whole margin (0 lets clients take everything).
+  uint64_t used = open_now + reserve +
+                  (options_.reserved_fds >= 0 ? 0 : static_cast<uint64_t>(concurrency) *
+                                                         per_worker_loop);
+  if (limit.rlim_cur < used + budget_.max && limit.rlim_cur < limit.rlim_max) {
+    // As memcached does for -c: raise the soft limit towards the hard one when -n needs it.
+    rlimit raised = limit;
+    raised.rlim_cur = std::min<rlim_t>(limit.rlim_max, used + budget_.max);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  uint64_t allowed = limit.rlim_cur > used ? limit.rlim_cur - used : 1;
+  if (allowed < budget_.max) {
+    logLine(LogLevel::kInfo,
+            absl::StrCat("-n ", budget_.max, " exceeds what the descriptor limit allows (",
+                         limit.rlim_cur, ", ", reserve,
+                         " kept for upstreams and admin): client connections capped at ",
+                         allowed));
+    budget_.max = allowed;
+  }
+}
+
 void Server::onSignal(int sig, short, void* arg) {
-  logLine(LogLevel::kInfo, absl::StrCat("signal ", sig, ": shutting down"));
-  static_cast<Server*>(arg)->shutdown();
+  static_cast<Server*>(arg)->handleSignal(sig);
+}
+
+void Server::handleSignal(int sig) {
+  const char* name = sig == SIGHUP ? "SIGHUP" : sig == SIGINT ? "SIGINT" : "SIGTERM";
+  if (sig == SIGHUP) {
+    // Logs go to stderr (the supervisor owns that file), so there is nothing to reopen; the
+    // topology comes from flags, --config at start-up or the control plane.
+    logLine(LogLevel::kInfo, absl::StrCat("signal ", sig, " (", name,
+                                          "): ignored (logs go to stderr: nothing to reopen)"));
+    return;
+  }
+  if (!draining()) {
+    logLine(LogLevel::kInfo,
+            absl::StrCat("signal ", sig, " (", name, "): draining (up to ",
+                         absl::FormatDuration(options_.drain_timeout),
+                         "; SIGINT again exits at once)"));
+    drain(options_.drain_timeout);
+    return;
+  }
+  if (sig == SIGINT) {
+    logLine(LogLevel::kWarn, absl::StrCat("signal ", sig, " (", name,
+                                          ") during a drain: exiting now"));
+    shutdown();
+    return;
+  }
+  logLine(LogLevel::kInfo, absl::StrCat("signal ", sig, " (", name, "): already draining"));
 }
 
 int Server::run() {
+  // glibc keeps freed memory in its heaps: after a burst of big replies (slow readers, huge
+  // multi-gets) RSS stayed gigabytes above its baseline for good. Giving free pages back every
+  // few seconds, on the main thread, returns it without making every big buffer an mmap (a
+  // fixed mmap threshold made each 512 KiB value cost ~128 page faults: 5x slower).
+  trim_timer_ = main_.createTimer([this] {
+    malloc_trim(0);
+    trim_timer_->enable(kTrimInterval);
+  });
+  trim_timer_->enable(kTrimInterval);
   for (auto& w : workers_) w->start();
   prober_->start();
   logLine(LogLevel::kInfo,
@@ -205,11 +288,25 @@ void Server::checkDrain() {
     shutdown();
     return;
   }
-  if (absl::Now() >= drain_deadline_) {
-    logLine(LogLevel::kWarn, absl::StrCat("drain: deadline passed with ", open,
-                                          " client connection(s) open; closing them"));
+  if (finishing_ && absl::Now() >= finish_deadline_) {
+    logLine(LogLevel::kWarn, absl::StrCat("drain: ", open,
+                                          " connection(s) still waiting for replies; exiting"));
     shutdown();
     return;
+  }
+  if (!finishing_ && absl::Now() >= drain_deadline_) {
+    // Busy clients never go idle: stop reading from every connection, let the requests already
+    // read get their replies (bounded by the upstream timeouts), then close.
+    logLine(LogLevel::kWarn, absl::StrCat("drain: deadline passed with ", open,
+                                          " client connection(s) open; closing them once their "
+                                          "in-flight requests are answered"));
+    finishing_ = true;
+    finish_deadline_ =
+        absl::Now() + std::max(absl::Seconds(1), 4 * options_.request_timeout);
+    for (auto& w : workers_) {
+      Worker* worker = w.get();
+      worker->dispatcher().post([worker] { worker->finishDrain(); });
+    }
   }
   drain_timer_->enable(kDrainPollInterval);
 }
@@ -392,6 +489,12 @@ StatLines Server::report(absl::string_view args) const {
     add("read_buffer_overflows", sumCounter(&ProxyCounters::read_buffer_overflows));
     add("inflight_limit_pauses", sumCounter(&ProxyCounters::inflight_limit_pauses));
     add("values_too_large", sumCounter(&ProxyCounters::values_too_large));
+    add("accept_errors", sumCounter(&ProxyCounters::accept_errors));
+    add("slow_requests_closed", sumCounter(&ProxyCounters::slow_requests_closed));
+    add("pending_bytes_refusals", sumCounter(&ProxyCounters::pending_bytes_refusals));
+    add("output_limit_pauses", sumCounter(&ProxyCounters::output_limit_pauses));
+    add("output_overflows", sumCounter(&ProxyCounters::output_overflows));
+    add("output_stalls_closed", sumCounter(&ProxyCounters::output_stalls_closed));
     for (size_t c = 0; c < kCommandCount; ++c) {
       uint64_t sum = 0;
       for (const auto& w : workers_) sum += w->cluster().counters().commands[c].value();

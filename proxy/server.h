@@ -97,6 +97,11 @@ class Server {
 
  private:
   static void onSignal(int, short, void* arg);
+  // SIGHUP: logged and ignored. SIGTERM/SIGINT: drain for --drain_timeout_s; a second SIGINT
+  // exits at once.
+  void handleSignal(int sig);
+  // Lowers the -n cap so client connections leave descriptors for upstreams (see .cc).
+  void capConnectionsByDescriptors(int concurrency);
   void beginDrain(absl::Duration max_wait);  // main thread.
   void checkDrain();
   // Runs on `worker`'s thread when it ejects or recovers a host: logs process-level transitions.
@@ -120,7 +125,10 @@ class Server {
   std::atomic<int> control_plane_state_{0};
   std::atomic<bool> draining_{false};
   absl::Time drain_deadline_;  // main thread.
+  bool finishing_ = false;     // past drain_deadline_: connections close once answered.
+  absl::Time finish_deadline_;
   TimerPtr drain_timer_;       // declared after main_: freed before its loop.
+  TimerPtr trim_timer_;        // gives free heap memory back to the system (malloc_trim).
   // Which workers have each host ejected now, from their host events (rare; read by stats).
   mutable std::mutex ejected_mutex_;
   std::map<std::string, std::vector<bool>> ejected_;

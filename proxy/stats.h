@@ -63,6 +63,12 @@ struct ProxyCounters {
   Counter read_buffer_overflows;   // a request larger than the read buffer cap: closed.
   Counter inflight_limit_pauses;   // reading paused: too many pipelined requests in flight.
   Counter values_too_large;        // values over --max_value_bytes (refused, data swallowed).
+  Counter accept_errors;           // accept() failed (out of descriptors): accepting paused.
+  Counter slow_requests_closed;    // a request incomplete past --request_read_timeout_s.
+  Counter pending_bytes_refusals;  // closed: all connections' unfinished requests over the cap.
+  Counter output_limit_pauses;     // reading paused: unsent replies over the output cap.
+  Counter output_overflows;        // replies refused: the client stopped reading far past it.
+  Counter output_stalls_closed;    // closed: over the output cap, reading nothing, too long.
   // replication: reads and copies
   Counter failover_reads;     // keys re-read from the backup (primary down or missed).
   Counter failover_writes;    // writes sent to the backup because the primary was down.

@@ -12,12 +12,90 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "proxy/log.h"
 
 namespace mcmesh {
+namespace {
+// Out of descriptors, accept() fails at once for as long as the backlog holds a connection.
+constexpr absl::Duration kAcceptPause = absl::Milliseconds(100);
+constexpr absl::Duration kAcceptLogInterval = absl::Seconds(1);
+constexpr absl::Duration kSweepInterval = absl::Seconds(1);
+}  // namespace
 
 Worker::Worker(size_t index, WorkerOptions options, ConnectionBudget& budget)
     : index_(index), options_(std::move(options)), budget_(budget),
-      cluster_(dispatcher_, options_.pool, options_.health, options_.replication) {}
+      cluster_(dispatcher_, options_.pool, options_.health, options_.replication) {
+  accept_resume_timer_ = dispatcher_.createTimer([this] {
+    for (auto* l : listeners_) evconnlistener_enable(l);
+  });
+  sweep_timer_ = dispatcher_.createTimer([this] {
+    sweepSlowRequests();
+    sweep_timer_->enable(std::min(kSweepInterval, options_.limits.request_read_timeout / 2));
+  });
+}
+
+void Worker::addListener(evconnlistener* listener) {
+  evconnlistener_set_error_cb(listener, &Worker::onAcceptError);
+  listeners_.push_back(listener);
+}
+
+void Worker::onAcceptError(evconnlistener*, void* arg) {
+  int error = EVUTIL_SOCKET_ERROR();
+  auto* self = static_cast<Worker*>(arg);
+  self->cluster_.counters().accept_errors.inc();
+  ++self->accept_errors_since_log_;
+  for (auto* l : self->listeners_) evconnlistener_disable(l);
+  self->accept_resume_timer_->enable(kAcceptPause);
+  absl::Time now = self->dispatcher_.now();
+  if (now - self->accept_error_logged_at_ >= kAcceptLogInterval) {
+    logLine(LogLevel::kWarn,
+            absl::StrCat("accept failed: ", evutil_socket_error_to_string(error), " (",
+                         self->accept_errors_since_log_,
+                         " time(s) since the last such line; worker ", self->index_,
+                         "); not accepting for ",
+                         absl::FormatDuration(kAcceptPause), " at a time"));
+    self->accept_error_logged_at_ = now;
+    self->accept_errors_since_log_ = 0;
+  }
+}
+
+void Worker::sweepSlowRequests() {
+  absl::Time cutoff = dispatcher_.now() - options_.limits.request_read_timeout;
+  std::vector<ClientConnection*> slow;
+  for (const auto& entry : connections_) {
+    if (entry.first->incompleteSince(cutoff)) slow.push_back(entry.first);
+  }
+  for (ClientConnection* c : slow) {
+    cluster_.counters().slow_requests_closed.inc();
+    c->close();  // close() erases from connections_.
+  }
+  // Clients that stopped reading with more than the output cap unsent: their replies hold
+  // memory and their requests hold upstream slots. Same limit as an unfinished request.
+  std::vector<ClientConnection*> stalled;
+  size_t stalled_bytes = 0;
+  for (const auto& entry : connections_) {
+    size_t unsent = entry.first->stalledOutputSince(dispatcher_.now(), cutoff);
+    if (unsent == 0) continue;
+    stalled.push_back(entry.first);
+    stalled_bytes += unsent;
+  }
+  for (ClientConnection* c : stalled) {
+    cluster_.counters().output_stalls_closed.inc();
+    c->close();
+  }
+  if (!stalled.empty()) {
+    logLine(LogLevel::kWarn,
+            absl::StrCat("closed ", stalled.size(), " client connection(s) that read nothing for ",
+                         absl::FormatDuration(options_.limits.request_read_timeout), " with ",
+                         stalled_bytes, " reply bytes unsent (worker ", index_, ")"));
+  }
+}
+
+void Worker::finishDrain() {
+  std::vector<ClientConnection*> all;
+  for (const auto& entry : connections_) all.push_back(entry.first);
+  for (ClientConnection* c : all) c->closeWhenAnswered();
+}
 
 Worker::~Worker() {
   stop();
@@ -48,7 +126,7 @@ absl::Status Worker::listenTcp(const std::string& host, int port) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", target, ": ", std::strerror(errno)));
   }
-  listeners_.push_back(l);
+  addListener(l);
   return absl::OkStatus();
 }
 
@@ -67,11 +145,14 @@ absl::Status Worker::listenUnix(const std::string& path) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on unix socket ", path, ": ", std::strerror(errno)));
   }
-  listeners_.push_back(l);
+  addListener(l);
   return absl::OkStatus();
 }
 
 void Worker::start() {
+  if (options_.limits.request_read_timeout > absl::ZeroDuration()) {
+    sweep_timer_->enable(std::min(kSweepInterval, options_.limits.request_read_timeout / 2));
+  }
   thread_ = std::thread([this] { dispatcher_.run(); });
 }
 

@@ -27,10 +27,15 @@ struct WorkerOptions {
   replication::ReplicationOptions replication;
 };
 
-// Shared across workers: the -n cap is for the whole process.
+// Shared across workers: the -n cap and the unfinished-request byte cap are for the whole
+// process.
 struct ConnectionBudget {
   std::atomic<uint64_t> open{0};
   uint64_t max = 4096;
+  // Bytes held by connections for requests not received whole yet (slowloris, huge lines).
+  // Updated only when a connection's partial request changes, never for whole requests.
+  std::atomic<uint64_t> pending_request_bytes{0};
+  uint64_t max_pending_request_bytes = 256ull << 20;
 };
 
 class Worker {
@@ -53,6 +58,11 @@ class Worker {
    * connections open would otherwise hold a drain until its deadline.
    */
   void beginDrain(absl::Duration idle_grace);
+  /**
+   * Drain deadline, on this worker's thread: every connection stops reading and closes once the
+   * requests it already read are answered.
+   */
+  void finishDrain();
   /** Stops the loop and joins the thread; safe from another thread. */
   void stop();
 
@@ -73,6 +83,7 @@ class Worker {
   Request& parseScratch() { return parse_scratch_; }
   std::string& replyScratch() { return reply_scratch_; }
   const ConnectionLimits& limits() const { return options_.limits; }
+  ConnectionBudget& budget() { return budget_; }
   size_t index() const { return index_; }
   void onConnectionClosed(ClientConnection& connection);
   uint64_t nextConnectionId() { return ++last_connection_id_; }
@@ -81,6 +92,14 @@ class Worker {
 
  private:
   static void onAccept(evconnlistener*, int fd, ::sockaddr* addr, int len, void* arg);
+  // accept() failed for another reason than "try again": out of descriptors (EMFILE/ENFILE) or
+  // kernel memory. The listener would fire again at once (a busy loop, one log line each), so
+  // accepting pauses for kAcceptPause and the failure is logged at most once a second.
+  static void onAcceptError(evconnlistener*, void* arg);
+  void addListener(evconnlistener* listener);
+  // Every second (when a request read timeout is set): closes connections whose request has
+  // been incomplete for longer than it (slowloris).
+  void sweepSlowRequests();
 
   size_t index_;
   WorkerOptions options_;
@@ -94,6 +113,10 @@ class Worker {
   std::thread thread_;
   uint64_t last_connection_id_ = 0;
   TimerPtr drain_timer_;  // set once draining.
+  TimerPtr accept_resume_timer_;
+  uint64_t accept_errors_since_log_ = 0;
+  absl::Time accept_error_logged_at_ = absl::InfinitePast();
+  TimerPtr sweep_timer_;
   Request parse_scratch_;
   std::string reply_scratch_;
 };

@@ -113,8 +113,17 @@ class TextResponseParser {
   ParseStatus parse(absl::string_view input, Command command, Response* response, size_t* consumed);
   ParseStatus parse(absl::string_view input, const ReplyContext& context, Response* response,
                     size_t* consumed);
+  /**
+   * Values longer than this are an error (kError, tooLarge()), refused from the VALUE/VA header
+   * before their data is buffered. Default: 1 GiB, more than memcached can store.
+   */
+  void setMaxValueBytes(uint64_t bytes) { max_value_ = bytes; }
+  /** Whether the last kError was a value over setMaxValueBytes() (not a malformed stream). */
+  bool tooLarge() const { return too_large_; }
 
  private:
+  uint64_t max_value_ = uint64_t{1} << 30;
+  bool too_large_ = false;
   // The reply at the head of the input was incomplete last time. A complete reply is parsed in
   // one pass; an incomplete one is first only scanned (nothing copied) until it is whole, so a
   // big multi-get arriving over many reads is not copied again and again.

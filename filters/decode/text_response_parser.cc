@@ -11,8 +11,6 @@ using internal::nextToken;
 
 // No reply line memcached sends is anywhere near this; past it the stream is garbage.
 constexpr size_t kMaxReplyLine = 64 * 1024;
-// Bigger than any item memcached can store (its item_size_max is at most 1 GB).
-constexpr uint64_t kMaxReplyValue = uint64_t{1} << 30;
 
 enum class Scan { kDone, kNeedMore, kBad };
 
@@ -21,9 +19,10 @@ enum class Scan { kDone, kNeedMore, kBad };
 // reply is arriving in pieces, so a big one is not copied again and again).
 class ReplyScanner {
  public:
-  ReplyScanner(absl::string_view input, const ReplyContext& context, Response* response, bool fill)
+  ReplyScanner(absl::string_view input, const ReplyContext& context, Response* response, bool fill,
+               uint64_t max_value)
       : input_(input), context_(context), command_(context.command), response_(response),
-        fill_(fill) {}
+        fill_(fill), max_value_(max_value) {}
 
   Scan run() {
     if (context_.meta && command_ != Command::kMetaGet) return meta();
@@ -43,6 +42,7 @@ class ReplyScanner {
   }
   size_t position() const { return pos_; }
   size_t valuesSeen() const { return values_seen_; }
+  bool tooLarge() const { return too_large_; }
 
  private:
   // Takes the next line; on kNeedMore/kBad pos_ is left where the bad/unfinished line starts.
@@ -57,7 +57,10 @@ class ReplyScanner {
 
   // Takes `length` data bytes plus "\r\n" (lengths come from the header, never from scanning).
   Scan block(uint64_t length, std::string* value) {
-    if (length > kMaxReplyValue) return Scan::kBad;
+    if (length > max_value_) {
+      too_large_ = true;  // refused from the header: the data is never buffered.
+      return Scan::kBad;
+    }
     if (input_.size() - pos_ < length + 2) return Scan::kNeedMore;
     if (input_.substr(pos_ + length, 2) != "\r\n") return Scan::kBad;
     if (fill_) value->assign(input_.data() + pos_, static_cast<size_t>(length));
@@ -352,6 +355,8 @@ class ReplyScanner {
   const Command command_;
   Response* const response_;
   const bool fill_;
+  const uint64_t max_value_;
+  bool too_large_ = false;
   size_t values_seen_ = 0;
   size_t pos_ = 0;
 };
@@ -372,13 +377,14 @@ ParseStatus TextResponseParser::parse(absl::string_view input, const ReplyContex
     // Most replies arrive whole: build the response in the same pass that checks it.
     *response = Response();
     if (context.keys > 1 && !context.meta) response->items.reserve(context.keys);
-    ReplyScanner builder(input, context, response, /*fill=*/true);
+    ReplyScanner builder(input, context, response, /*fill=*/true, max_value_);
     const Scan scan = builder.run();
     if (scan == Scan::kDone) {
       *consumed = builder.position();
       return ParseStatus::kOk;
     }
     if (scan == Scan::kBad) {
+      too_large_ = builder.tooLarge();
       *consumed = input.size();  // The stream is out of step; nothing after this can be trusted.
       return ParseStatus::kError;
     }
@@ -387,7 +393,7 @@ ParseStatus TextResponseParser::parse(absl::string_view input, const ReplyContex
     *consumed = 0;
     return ParseStatus::kNeedMore;
   }
-  ReplyScanner probe(input, context, response, /*fill=*/false);
+  ReplyScanner probe(input, context, response, /*fill=*/false, max_value_);
   const Scan scan = probe.run();
   if (scan == Scan::kNeedMore) {
     *consumed = 0;
@@ -395,6 +401,7 @@ ParseStatus TextResponseParser::parse(absl::string_view input, const ReplyContex
   }
   incomplete_ = false;
   if (scan == Scan::kBad) {
+    too_large_ = probe.tooLarge();
     *consumed = input.size();
     return ParseStatus::kError;
   }
@@ -402,7 +409,7 @@ ParseStatus TextResponseParser::parse(absl::string_view input, const ReplyContex
   *response = Response();
   // The probe counted the hits: one allocation for a multi-get's items, not log2(n) regrowths.
   if (values > 0) response->items.reserve(values);
-  ReplyScanner builder(input, context, response, /*fill=*/true);
+  ReplyScanner builder(input, context, response, /*fill=*/true, max_value_);
   builder.run();
   *consumed = builder.position();
   return ParseStatus::kOk;

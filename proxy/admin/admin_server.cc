@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "proxy/admin/metrics.h"
@@ -75,6 +77,12 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::create(Server& server,
                                                ": ", std::strerror(errno)));
   }
   admin->port_ = boundPort(socket);
+  std::vector<std::string> allowed = server.options().admin_allowed_hosts;
+  if (allowed.empty()) allowed = {host, "localhost", "127.0.0.1", "::1"};
+  for (std::string& h : allowed) {
+    if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+    admin->allowed_hosts_.push_back(absl::AsciiStrToLower(h));
+  }
   logLine(LogLevel::kInfo, absl::StrCat("admin HTTP on ", host, ":", admin->port_,
                                         " (/metrics /topology /healthz /ready /drain)"));
   return admin;
@@ -86,12 +94,53 @@ void AdminServer::onRequest(evhttp_request* request, void* arg) {
   static_cast<AdminServer*>(arg)->handle(request);
 }
 
+bool AdminServer::allowedHost(absl::string_view host_and_port) const {
+  absl::string_view host = host_and_port;
+  if (absl::StartsWith(host, "[")) {
+    size_t close = host.find(']');
+    if (close == absl::string_view::npos) return false;
+    host = host.substr(1, close - 1);
+  } else if (size_t colon = host.find(':'); colon != absl::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  std::string lower = absl::AsciiStrToLower(host);
+  for (const std::string& allowed : allowed_hosts_) {
+    if (lower == allowed) return true;
+  }
+  return false;
+}
+
+bool AdminServer::allowedWriter(evhttp_request* request) const {
+  evkeyvalq* headers = evhttp_request_get_input_headers(request);
+  // Tools (curl, scripts) send a Host; browsers always do. A missing Host is not a browser.
+  const char* host = evhttp_find_header(headers, "Host");
+  if (host != nullptr && !allowedHost(host)) return false;
+  const char* origin = evhttp_find_header(headers, "Origin");
+  if (origin == nullptr) return true;  // not sent by a web page.
+  absl::string_view o = origin;
+  size_t scheme = o.find("://");
+  if (scheme == absl::string_view::npos) return false;  // "null" (sandboxed, file://) too.
+  o = o.substr(scheme + 3);
+  o = o.substr(0, o.find('/'));
+  return allowedHost(o);
+}
+
 void AdminServer::handle(evhttp_request* request) {
   const evhttp_uri* uri = evhttp_request_get_evhttp_uri(request);
   const char* raw_path = uri != nullptr ? evhttp_uri_get_path(uri) : nullptr;
   std::string path = raw_path != nullptr && raw_path[0] != '\0' ? raw_path : "/";
   evhttp_cmd_type method = evhttp_request_get_command(request);
   bool get = method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD;
+  if (!get && !allowedWriter(request)) {
+    const char* host = evhttp_find_header(evhttp_request_get_input_headers(request), "Host");
+    const char* origin = evhttp_find_header(evhttp_request_get_input_headers(request), "Origin");
+    logLine(LogLevel::kWarn, absl::StrCat("admin: refused ", path, " with Host '",
+                                          host ? host : "", "' Origin '", origin ? origin : "",
+                                          "' (see --admin_allowed_hosts)"));
+    reply(request, 403, "Forbidden", kTextContentType,
+          "forbidden: Host or Origin not allowed (see --admin_allowed_hosts)\n");
+    return;
+  }
 
   bool known = path == "/metrics" || path == "/topology" || path == "/healthz" ||
                path == "/ready" || path == "/drain";

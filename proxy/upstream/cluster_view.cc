@@ -21,16 +21,31 @@ HostState::HostState(Dispatcher& d, const HostConfig& host, const PoolOptions& p
 
 HostState::~HostState() { on_event = nullptr; }
 
-void HostState::onUpstreamSuccess() {
+void HostState::onUpstreamSuccess(RequestClass c) {
   if (recovering) return;  // recovery decides (ClusterView::onRecoveryDone).
-  if (health.recordSuccess()) {
+  if (health.recordSuccess(c)) {
     stats.recoveries.inc();
     if (on_event) on_event(HostEvent::kRecovered);
   }
 }
 
-void HostState::onUpstreamFailure() {
-  if (health.recordFailure(dispatcher.now())) {
+void HostState::onRecovered() {
+  if (recovering) return;
+  if (health.recover()) {
+    stats.recoveries.inc();
+    if (on_event) on_event(HostEvent::kRecovered);
+  }
+}
+
+void HostState::onUpstreamDesync() {
+  if (health.forceEject(dispatcher.now())) {
+    stats.ejections.inc();
+    if (on_event) on_event(HostEvent::kEjected);
+  }
+}
+
+void HostState::onUpstreamFailure(RequestClass c) {
+  if (health.recordFailure(dispatcher.now(), c)) {
     stats.ejections.inc();
     if (on_event) on_event(HostEvent::kEjected);
   }
@@ -119,7 +134,7 @@ void ClusterView::setProbeResult(const std::string& address, bool up) {
   if (needsRecovery(host)) {
     startRecovery(state, host);
   } else {
-    state.onUpstreamSuccess();
+    state.onRecovered();
   }
 }
 
@@ -145,7 +160,7 @@ void ClusterView::onRecoveryDone(const std::string& address, bool ok) {
   HostState& state = *it->second;
   state.recovering = false;
   if (ok) {
-    state.onUpstreamSuccess();
+    state.onRecovered();
   } else if (state.health.forceEject(dispatcher_.now())) {
     state.stats.ejections.inc();
     if (state.on_event) state.on_event(HostEvent::kEjected);

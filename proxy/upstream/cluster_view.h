@@ -28,8 +28,11 @@ struct HostState : public PoolEvents {
   HostState(Dispatcher& dispatcher, const HostConfig& host, const PoolOptions& pool_options,
             const HealthOptions& health_options);
   ~HostState() override;
-  void onUpstreamSuccess() override;
-  void onUpstreamFailure() override;
+  void onUpstreamSuccess(RequestClass c) override;
+  void onUpstreamFailure(RequestClass c) override;
+  void onUpstreamDesync() override;
+  // Readmits the host whatever class ejected it (a good probe, a drained journal).
+  void onRecovered();
 
   Dispatcher& dispatcher;
   HostStats stats;

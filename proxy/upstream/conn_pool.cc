@@ -11,11 +11,28 @@
 
 #include <cstring>
 
+#include "absl/container/inlined_vector.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "proxy/buffer_policy.h"
 #include "proxy/buffered_socket.h"
+#include "proxy/log.h"
 
 namespace mcmesh::upstream {
+namespace {
+
+bool isTextRetrieval(Command c) {
+  return c == Command::kGet || c == Command::kGets || c == Command::kGat || c == Command::kGats;
+}
+
+RequestClass classOf(Command c) {
+  return isTextRetrieval(c) || c == Command::kMetaGet ? RequestClass::kRead
+                                                       : RequestClass::kWrite;
+}
+
+uint64_t keyHash(absl::string_view key) { return absl::Hash<absl::string_view>{}(key); }
+
+}  // namespace
 
 // One request waiting for its reply on a connection, in send order.
 class PendingRequest : public Cancellable {
@@ -27,6 +44,11 @@ class PendingRequest : public Cancellable {
   decode::ReplyContext reply_;  // how the request was sent, so how to read its reply.
   ResponseCallback callback_;
   absl::Time deadline_;
+  // Text retrievals: a hash of each key asked for, in order. A VALUE line must name them in
+  // that order (a subsequence: misses are absent), or the stream is out of step (a server that
+  // sent bytes nobody asked for) and the reply belongs to another request. Inline up to 4 keys,
+  // so single gets allocate nothing.
+  absl::InlinedVector<uint64_t, 4> key_hashes_;
 };
 
 // A single TCP connection to the host. Replies arrive in request order (memcached guarantees it),
@@ -36,6 +58,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
  public:
   UpstreamConnection(ConnPool& pool) : pool_(pool) {
     timer_ = pool_.dispatcher_.createTimer([this] { onTimer(); });
+    parser_.setMaxValueBytes(pool_.options_.max_value_bytes + PoolOptions::kValueSlackBytes);
   }
   ~UpstreamConnection() override = default;
 
@@ -64,6 +87,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
     if (!socket.ok()) {
       error_ = absl::StrCat("connect to ", pool_.host_.address, " failed: ",
                             socket.status().message());
+      local_error_ = absl::IsResourceExhausted(socket.status());
       return false;
     }
     socket_ = std::move(*socket);
@@ -84,6 +108,9 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
     PendingRequest& pending = pending_.back();
     scratch_.clear();
     decode::encodeRequestHead(request, &scratch_, &pending.reply_);
+    if (!pending.reply_.meta && isTextRetrieval(request.command)) {
+      for (const std::string& key : request.keys) pending.key_hashes_.push_back(keyHash(key));
+    }
     evbuffer* output = socket_->output();
     if (isStorage(request.command)) {
       if (request.value.size() > kInlineValueBytes) {
@@ -106,22 +133,28 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
     return &pending;
   }
 
-  /** Fails everything pending and closes; the pool forgets this connection afterwards. */
-  void fail(const std::string& reason) {
+  /**
+   * Fails everything pending and closes; the pool forgets this connection afterwards.
+   * @param server_fault whether it counts against the server's health (class of the head
+   *        request); false for this process's own limits.
+   */
+  void fail(const std::string& reason, bool server_fault = true) {
     if (closed_) return;
+    RequestClass c = pending_.empty() ? RequestClass::kWrite
+                                      : classOf(pending_.front().reply_.command);
     closed_ = true;
     timer_->disable();
     // The socket goes with this object, on a later loop turn: we may be inside its callback.
     if (socket_ != nullptr) socket_->shutdownEvents();
     if (counted_) pool_.stats_.active_connections.dec();
     counted_ = false;
-    pool_.stats_.errors.inc();
+    (server_fault ? pool_.stats_.errors : pool_.stats_.local_errors).inc();
     // Detach first: callbacks may send new requests through the pool.
     std::deque<PendingRequest> failed;
     failed.swap(pending_);
     ConnPool& pool = pool_;
     pool.onConnectionClosed(this);  // `this` is now owned by the deferred-delete list.
-    pool.events_.onUpstreamFailure();
+    if (server_fault) pool.events_.onUpstreamFailure(c);
     for (PendingRequest& p : failed) {
       // As in readReplies: the callback is taken out before it runs, so a handle is dead from
       // the moment its callback is invoked, on both paths.
@@ -133,7 +166,10 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
 
  private:
   // BufferedSocket::Callbacks
-  void onReadable() override { readReplies(); }
+  void onReadable() override {
+    last_read_at_ = pool_.dispatcher_.now();
+    readReplies();
+  }
   void onConnected() override { connecting_ = false; }
   void onClosed(int error) override {
     fail(error == 0 ? absl::StrCat("connection to ", pool_.host_.address, " closed")
@@ -165,26 +201,89 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
         return;
       }
       if (status == decode::ParseStatus::kError) {
+        if (parser_.tooLarge()) {
+          // Our limit, not the server's fault: reset (the data is never read) without ejecting.
+          fail(absl::StrCat("object too large for this proxy (a value from ",
+                            pool_.host_.address, " exceeds --max_value_bytes)"),
+               /*server_fault=*/false);
+          return;
+        }
         fail(absl::StrCat("unparseable reply from ", pool_.host_.address));
         return;
       }
+      if (!keysMatch(pending_.front(), response)) {
+        pool_.stats_.desyncs.inc();
+        logLine(LogLevel::kWarn,
+                absl::StrCat("upstream ", pool_.host_.address,
+                             " answered a get with a key it did not ask for (out of step: "
+                             "unsolicited bytes?); resetting the connection"));
+        ConnPool& pool = pool_;
+        fail(absl::StrCat("reply from ", pool_.host_.address, " out of step with requests"));
+        // A server caught answering with another key's data is not trusted for a backoff,
+        // however many replies it gets right in between (fail() counted one failure).
+        pool.events_.onUpstreamDesync();
+        return;
+      }
       evbuffer_drain(input, consumed);
+      RequestClass c = classOf(pending_.front().reply_.command);
       ResponseCallback callback = std::move(pending_.front().callback_);
       pending_.pop_front();  // the timer stays: onTimer() re-aims it at the new head.
-      pool_.events_.onUpstreamSuccess();
+      pool_.events_.onUpstreamSuccess(c);
       if (callback) callback(std::move(response));
     }
   }
 
+  // Whether every VALUE of a text retrieval names a key asked for, in request order.
+  static bool keysMatch(const PendingRequest& pending, const Response& response) {
+    if (pending.key_hashes_.empty()) return true;
+    size_t next = 0;
+    for (const Item& item : response.items) {
+      uint64_t h = keyHash(item.key);
+      while (next < pending.key_hashes_.size() && pending.key_hashes_[next] != h) ++next;
+      if (next == pending.key_hashes_.size()) return false;
+      ++next;
+    }
+    return true;
+  }
+
+  // The head's deadline, moved later while its server is still sending: a big multi-get, or a
+  // request queued behind one, is not a server failure as long as bytes keep arriving. At most
+  // kMaxTimeoutStretch timeouts past the original deadline.
+  absl::Time effectiveDeadline() const {
+    const PendingRequest& head = pending_.front();
+    absl::Duration timeout = pool_.options_.request_timeout;
+    absl::Time progress = last_read_at_ + timeout;
+    absl::Time deadline = std::max(head.deadline_, progress);
+    return std::min(deadline, head.deadline_ + PoolOptions::kMaxTimeoutStretch * timeout);
+  }
+
   void armTimer() {
-    armed_deadline_ = pending_.front().deadline_;
+    armed_deadline_ = effectiveDeadline();
     timer_->enable(armed_deadline_ - pool_.dispatcher_.now());
   }
 
   void onTimer() {
     if (pending_.empty()) return;
-    if (pool_.dispatcher_.now() < pending_.front().deadline_) {
+    if (pool_.dispatcher_.now() < effectiveDeadline()) {
       armTimer();
+      return;
+    }
+    if (!connecting_ && socket_->readMore()) {
+      // The reply was waiting in the kernel: this loop was busy (e.g. copying a big reply to
+      // a client), the server was not late.
+      last_read_at_ = pool_.dispatcher_.now();
+      readReplies();
+      if (!closed_ && !pending_.empty()) armTimer();
+      return;
+    }
+    absl::Time now = pool_.dispatcher_.now();
+    if (!connecting_ && now - last_read_at_ < pool_.options_.request_timeout) {
+      // Still receiving, past the stretch: the head waits behind a huge volume of replies (big
+      // multi-gets, pipelined big values of some client). The server is answering; the volume
+      // is the clients' doing, so this fails the requests without counting against the server.
+      fail(absl::StrCat("request to ", pool_.host_.address,
+                        " waited too long behind other large replies"),
+           /*server_fault=*/false);
       return;
     }
     pool_.stats_.timeouts.inc();
@@ -194,6 +293,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
 
  public:
   std::string error_;
+  bool local_error_ = false;  // connect() failed for lack of descriptors or memory here.
 
  private:
   ConnPool& pool_;
@@ -204,6 +304,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
   absl::Time connect_deadline_;
   TimerPtr timer_;
   absl::Time armed_deadline_;  // what timer_ was last set for.
+  absl::Time last_read_at_ = absl::InfinitePast();  // when the server last sent bytes.
   // By value: a deque keeps elements in place as others come and go, so the Cancellable handed
   // out stays valid, and it allocates one block per few requests instead of one per request.
   std::deque<PendingRequest> pending_;
@@ -251,7 +352,10 @@ UpstreamConnection* ConnPool::pickConnection(uint64_t affinity) {
   std::unique_ptr<UpstreamConnection>& slot = connections_[affinity % connections_.size()];
   if (slot != nullptr && slot->usable()) return slot.get();
   auto connection = std::make_unique<UpstreamConnection>(*this);
-  if (!connection->connect()) return nullptr;
+  if (!connection->connect()) {
+    last_connect_local_error_ = connection->local_error_;
+    return nullptr;
+  }
   slot = std::move(connection);
   return slot.get();
 }
@@ -261,8 +365,15 @@ Cancellable* ConnPool::send(const Request& request, ResponseCallback callback,
   stats_.requests.inc();
   UpstreamConnection* connection = pickConnection(affinity);
   if (connection == nullptr || connection->pendingCount() >= options_.max_pending_per_connection) {
+    if (connection == nullptr && last_connect_local_error_) {
+      // No descriptor left in this process: the server is not at fault.
+      stats_.local_errors.inc();
+      callback(Response::upstreamFailure(
+          absl::StrCat("cannot connect to ", host_.address, ": out of file descriptors")));
+      return nullptr;
+    }
     stats_.errors.inc();
-    events_.onUpstreamFailure();
+    events_.onUpstreamFailure(classOf(request.command));
     callback(Response::upstreamFailure(
         connection == nullptr ? absl::StrCat("cannot connect to ", host_.address)
                               : absl::StrCat("too many requests queued for ", host_.address)));

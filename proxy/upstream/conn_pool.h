@@ -14,6 +14,7 @@
 #include "proxy/message.h"
 #include "proxy/stats.h"
 #include "proxy/upstream/cluster_snapshot.h"
+#include "proxy/upstream/host_health.h"
 
 namespace mcmesh::upstream {
 
@@ -32,7 +33,14 @@ struct PoolOptions {
   size_t max_connections = 1;  // magent's -i (see Options::max_keepalive).
   size_t max_pending_per_connection = 4096;
   absl::Duration connect_timeout = absl::Milliseconds(250);
+  // A request times out when its server has sent nothing for this long since it was sent (a
+  // big reply still arriving, or one queued behind it, is not a timeout; see kMaxTimeoutStretch).
   absl::Duration request_timeout = absl::Milliseconds(250);
+  // Upstream values longer than this (plus kValueSlackBytes) reset the connection.
+  uint64_t max_value_bytes = 1024 * 1024;
+  static constexpr uint64_t kValueSlackBytes = 1024;
+  // A reply still arriving may extend its request's deadline up to this many timeouts.
+  static constexpr int kMaxTimeoutStretch = 30;
 };
 
 // Per-host counters on one worker (summed across workers when read).
@@ -44,14 +52,20 @@ struct HostStats {
   Counter ejections;
   Counter recoveries;
   Counter active_connections;
+  Counter desyncs;        // replies naming keys the request did not ask for (connection reset).
+  Counter local_errors;   // failures of this process (no descriptor, value too large): not health.
 };
 
-// Told about each request's fate so health can eject/recover the host.
+// Told about each request's fate so health can eject/recover the host, by class of request
+// (see HostHealth). Failures of this process (out of descriptors, a value over our limit) are
+// not reported: they say nothing about the server.
 class PoolEvents {
  public:
   virtual ~PoolEvents() = default;
-  virtual void onUpstreamSuccess() = 0;
-  virtual void onUpstreamFailure() = 0;
+  virtual void onUpstreamSuccess(RequestClass c) = 0;
+  virtual void onUpstreamFailure(RequestClass c) = 0;
+  /** A reply was out of step with the requests (another key's data): eject at once. */
+  virtual void onUpstreamDesync() = 0;
 };
 
 class UpstreamConnection;
@@ -86,6 +100,7 @@ class ConnPool {
   // Fixed slots (max_connections); a request uses slot affinity % size, so requests with the
   // same affinity (one client) stay in order on one connection.
   std::vector<std::unique_ptr<UpstreamConnection>> connections_;
+  bool last_connect_local_error_ = false;
 };
 
 }  // namespace mcmesh::upstream

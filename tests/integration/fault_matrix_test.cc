@@ -1,8 +1,11 @@
 // Fault matrix: a mixed load runs through mcmesh (subscribed to a control plane, 2 primaries, 1
-// backup) while faults are applied in turn. After each: the proxy is up, well-behaved clients were
-// unaffected, and every write acknowledged STORED is readable (unless memcached evicted it, told
-// apart by its eviction counters). Runs the whole matrix three times.
+// backup; the proxy under `ulimit -n 256`) while faults are applied in turn, including hostile
+// clients (slow readers, slowloris, descriptor exhaustion), signals and a desynchronised upstream.
+// After each: the proxy is up, well-behaved clients were unaffected, and every write acknowledged
+// STORED is readable (unless memcached evicted it, told apart by its eviction counters). Runs the
+// whole matrix three times.
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,6 +14,7 @@
 #include <cstdlib>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -47,6 +51,80 @@ int rawConnect(int port) {
 void rawSend(int fd, const std::string& bytes) {
   (void)!::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
 }
+
+// A TCP relay in front of one memcached: forwards both ways and, on request, sends the proxy
+// bytes the server never sent (a stale reply): a desynchronised upstream.
+class Relay {
+ public:
+  explicit Relay(int target_port) : target_port_(target_port) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    ::listen(listen_fd_, 64);
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { acceptLoop(); });
+  }
+  ~Relay() {
+    stop_ = true;
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    ::close(listen_fd_);
+    acceptor_.join();
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+    for (auto& t : pumps_) t.join();
+    for (int fd : fds_) ::close(fd);
+  }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+  // The next `n` server-to-proxy chunks are preceded by a stale reply.
+  void inject(int n) { inject_ += n; }
+
+ private:
+  void acceptLoop() {
+    while (!stop_) {
+      int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client < 0) return;
+      int server = rawConnect(target_port_);
+      std::lock_guard<std::mutex> lock(mutex_);
+      fds_.push_back(client);
+      if (server < 0) {
+        ::shutdown(client, SHUT_RDWR);
+        continue;
+      }
+      timeval none{0, 0};
+      setsockopt(server, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+      fds_.push_back(server);
+      pumps_.emplace_back([this, client, server] { pump(client, server, false); });
+      pumps_.emplace_back([this, client, server] { pump(server, client, true); });
+    }
+  }
+  void pump(int from, int to, bool from_server) {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::recv(from, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      if (from_server && inject_.load() > 0) {
+        inject_--;
+        rawSend(to, "VALUE stale:key 0 4\r\nEVIL\r\nEND\r\n");
+      }
+      rawSend(to, std::string(buf, n));
+    }
+    ::shutdown(to, SHUT_RDWR);
+  }
+
+  const int target_port_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> inject_{0};
+  std::thread acceptor_;
+  std::mutex mutex_;
+  std::vector<int> fds_;
+  std::vector<std::thread> pumps_;
+};
 
 // Well-behaved clients: each writes fresh keys and reads back ones it wrote earlier.
 class Load {
@@ -134,15 +212,27 @@ class FaultMatrixTest : public ::testing::Test {
     auto b = MemcachedServer::start();
     ASSERT_TRUE(b.ok()) << b.status();
     backup_ = std::move(*b);
+    relay_.reset();
+    relay_ = std::make_unique<Relay>(primaries_[1]->port());
     auto cp = ControlPlaneProcess::start(testTempPath(absl::StrCat("fault-", round_, ".pb")));
     ASSERT_TRUE(cp.ok()) << cp.status();
     cp_ = std::move(*cp);
     cp_port_ = cp_->port();
+    // The second primary is reached through a relay that can desynchronise its stream.
     ASSERT_EQ(cp_->ctl({"create-cluster", "default", primaries_[0]->address(),
-                        primaries_[1]->address(), absl::StrCat("--backup=", backup_->address())}),
+                        relay_->address(), absl::StrCat("--backup=", backup_->address())}),
               0);
-    auto p = McmeshProcess::start({absl::StrCat("--control_plane=127.0.0.1:", cp_port_),
-                                   "--cluster=default", "--concurrency=2", "--log_level=warn"});
+    startProxy();
+  }
+
+  // Under `ulimit -n 256` (the fd-exhaustion row), with a short slow-request limit (slowloris)
+  // and drain deadline (SIGTERM).
+  void startProxy() {
+    auto p = McmeshProcess::start(
+        {absl::StrCat("--control_plane=127.0.0.1:", cp_port_), "--cluster=default",
+         "--concurrency=2", "--log_level=warn", "--request_read_timeout_s=1",
+         "--drain_timeout_s=2"},
+        McmeshRunOptions{"", 256});
     ASSERT_TRUE(p.ok()) << p.status();
     proxy_ = std::move(*p);
     // Wait for the first snapshot.
@@ -228,6 +318,10 @@ class FaultMatrixTest : public ::testing::Test {
   }
 
   void runMatrix() {
+    rlimit limit{};  // the fd-exhaustion row opens more connections than the default allows.
+    getrlimit(RLIMIT_NOFILE, &limit);
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
     setUpWorld();
     if (HasFatalFailure()) return;
     runFault("kill primary", [&] {
@@ -282,6 +376,59 @@ class FaultMatrixTest : public ::testing::Test {
       std::string big(500 * 1024, 'f');
       for (int i = 0; i < 300; ++i) (void)(*filler)->set(absl::StrCat("filler", i), big);
     });
+    runFault("SIGHUP, SIGUSR1, SIGUSR2, SIGALRM", [&] {
+      for (int sig : {SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGHUP}) {
+        proxy_->process().kill(sig);
+        absl::SleepFor(absl::Milliseconds(50));
+      }
+      ASSERT_TRUE(proxy_->process().running()) << "a signal killed the proxy";
+    });
+    runFault("slow readers (pipelined big gets, never read)", [&] {
+      auto setter = TextClient::connect(proxy_->port());
+      ASSERT_TRUE(setter.ok());
+      ASSERT_EQ((*setter)->set("slowreader:big", std::string(128 * 1024, 'b')).value_or(""),
+                "STORED");
+      std::vector<int> fds;
+      for (int i = 0; i < 5; ++i) {
+        int fd = rawConnect(proxy_->port());
+        std::string batch;
+        for (int g = 0; g < 50; ++g) batch += "get slowreader:big\r\n";
+        rawSend(fd, batch);
+        fds.push_back(fd);
+      }
+      absl::SleepFor(absl::Seconds(1));
+      for (int fd : fds) ::close(fd);
+    });
+    runFault("slowloris (50 trickling connections)", [&] {
+      std::vector<int> fds;
+      for (int i = 0; i < 50; ++i) fds.push_back(rawConnect(proxy_->port()));
+      for (int t = 0; t < 25; ++t) {
+        for (int fd : fds) rawSend(fd, t == 0 ? "get " : "k");
+        absl::SleepFor(absl::Milliseconds(100));
+      }
+      size_t open = 0;
+      char c;
+      for (int fd : fds) open += ::recv(fd, &c, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN;
+      for (int fd : fds) ::close(fd);
+      std::cout << "fault[" << round_ << "] slowloris: " << (50 - open)
+                << "/50 trickling connections closed within 2.5 s\n";
+      EXPECT_EQ(open, 0u) << "slowloris connections still open";
+    });
+    runFault("fd exhaustion (600 connections, ulimit -n 256)", [&] {
+      std::vector<int> fds;
+      for (int i = 0; i < 600; ++i) {
+        int fd = rawConnect(proxy_->port());
+        if (fd >= 0) fds.push_back(fd);
+      }
+      absl::SleepFor(absl::Milliseconds(700));
+      for (int fd : fds) ::close(fd);
+    });
+    runFault("upstream desync (stale replies injected)", [&] {
+      relay_->inject(3);
+      absl::SleepFor(absl::Milliseconds(500));
+    });
+    runSigtermRow();
+    if (HasFatalFailure()) return;
     runFault("kill backup", [&] {
       backup_->kill();
       absl::SleepFor(absl::Milliseconds(500));
@@ -296,7 +443,49 @@ class FaultMatrixTest : public ::testing::Test {
     }
   }
 
+  // SIGTERM under load: the proxy drains and exits 0; a new one takes over and every write the
+  // old one acknowledged is readable through it. Connections the drain closed are expected.
+  void runSigtermRow() {
+    Load load(proxy_->port(), 4);
+    absl::SleepFor(absl::Milliseconds(300));
+    absl::Time signalled = absl::Now();
+    proxy_->process().kill(SIGTERM);
+    std::optional<int> code = proxy_->process().waitForExit(absl::Seconds(10));
+    absl::Duration took = absl::Now() - signalled;
+    load.stop();
+    startProxy();
+    if (HasFatalFailure()) return;
+    auto verifier = TextClient::connect(proxy_->port());
+    ASSERT_TRUE(verifier.ok());
+    absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (absl::Now() < deadline && (*verifier)->set("ready", "1").value_or("") != "STORED") {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    uint64_t lost = 0, wrong = 0;
+    auto acked = load.acked();
+    for (const auto& [key, value] : acked) {
+      auto got = (*verifier)->get(key);
+      ASSERT_TRUE(got.ok()) << got.status();
+      if (!got->has_value()) {
+        ++lost;
+      } else if (**got != value) {
+        ++wrong;
+      }
+    }
+    std::cout << "fault[" << round_ << "] SIGTERM under load: exit_code=" << (code ? *code : -1)
+              << " drain_ms=" << absl::ToInt64Milliseconds(took) << " requests=" << load.sent
+              << " failed=" << load.failed << " connections_closed_by_drain=" << load.dropped
+              << " acknowledged_writes=" << acked.size() << " lost=" << lost
+              << " wrong=" << wrong << "\n";
+    ASSERT_TRUE(code.has_value()) << "SIGTERM: the proxy did not exit";
+    EXPECT_EQ(*code, 0);
+    EXPECT_EQ(lost, 0u) << "SIGTERM: acknowledged writes lost";
+    EXPECT_EQ(wrong, 0u);
+    EXPECT_EQ(load.wrong, 0u);
+  }
+
   int round_ = 0;
+  std::unique_ptr<Relay> relay_;
   std::vector<MemcachedServerPtr> primaries_;
   MemcachedServerPtr backup_;
   int cp_port_ = 0;

@@ -22,11 +22,30 @@ absl::StatusOr<std::unique_ptr<McmeshProcess>> McmeshProcess::start(std::vector<
 
 absl::StatusOr<std::unique_ptr<McmeshProcess>> McmeshProcess::start(std::vector<std::string> args,
                                                                     const std::string& binary) {
+  return start(std::move(args), binary, McmeshRunOptions());
+}
+
+absl::StatusOr<std::unique_ptr<McmeshProcess>> McmeshProcess::start(std::vector<std::string> args,
+                                                                    const McmeshRunOptions& run) {
+  return start(std::move(args), runfilePath("proxy/mcmesh"), run);
+}
+
+absl::StatusOr<std::unique_ptr<McmeshProcess>> McmeshProcess::start(
+    std::vector<std::string> args, const std::string& binary, const McmeshRunOptions& run) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     int port = pickFreePort();
-    std::vector<std::string> argv = {binary, "-D", "-l", "127.0.0.1", "-p", std::to_string(port)};
+    std::vector<std::string> argv;
+    if (run.fd_limit > 0) {
+      // The shell sets the limit and execs the proxy: same pid, so signals and /proc reach it.
+      argv = {"/bin/sh", "-c", absl::StrCat("ulimit -n ", run.fd_limit, " && exec \"$0\" \"$@\""),
+              binary};
+    } else {
+      argv = {binary};
+    }
+    for (std::string a : {"-D", "-l", "127.0.0.1", "-p"}) argv.push_back(a);
+    argv.push_back(std::to_string(port));
     argv.insert(argv.end(), args.begin(), args.end());
-    auto child = ChildProcess::start(argv);
+    auto child = ChildProcess::start(argv, {}, run.stderr_path);
     if (!child.ok()) return child.status();
     if (waitForPort(port, absl::Seconds(10))) {
       return std::unique_ptr<McmeshProcess>(new McmeshProcess(port, std::move(*child)));

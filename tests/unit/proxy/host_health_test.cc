@@ -47,3 +47,34 @@ TEST(HostHealthTest, ProbeVerdictEjectsAtOnceAndSuccessRecovers) {
 
 }  // namespace
 }  // namespace mcmesh::upstream
+
+namespace mcmesh::upstream {
+namespace {
+
+TEST(HostHealthClassTest, WriteSuccessesDoNotResetReadFailures) {
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  HostHealth h;  // eject after 2.
+  EXPECT_FALSE(h.recordFailure(t0, RequestClass::kRead));
+  EXPECT_FALSE(h.recordSuccess(RequestClass::kWrite));  // a set succeeded in between
+  EXPECT_TRUE(h.recordFailure(t0, RequestClass::kRead));  // second failed get ejects
+  EXPECT_TRUE(h.ejected());
+  // Half-open: a write succeeding does not readmit it, a read does.
+  EXPECT_FALSE(h.recordSuccess(RequestClass::kWrite));
+  EXPECT_TRUE(h.ejected());
+  EXPECT_TRUE(h.recordSuccess(RequestClass::kRead));
+  EXPECT_FALSE(h.ejected());
+}
+
+TEST(HostHealthClassTest, RecoverReadmitsWhateverEjected) {
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  HostHealth h;
+  h.recordFailure(t0, RequestClass::kRead);
+  h.recordFailure(t0, RequestClass::kRead);
+  ASSERT_TRUE(h.ejected());
+  EXPECT_TRUE(h.recover());
+  EXPECT_FALSE(h.ejected());
+  EXPECT_EQ(h.consecutiveFailures(), 0u);
+}
+
+}  // namespace
+}  // namespace mcmesh::upstream
