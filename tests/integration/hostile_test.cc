@@ -84,6 +84,14 @@ uint64_t cpuTicks(pid_t pid) {
   return utime + stime;
 }
 
+// Sanitizer builds (--config=asan/tsan define MCMESH_SANITIZED) report memory figures but do not
+// hold them to the bars: their allocators keep freed memory.
+#ifdef MCMESH_SANITIZED
+constexpr bool kMemoryBars = false;
+#else
+constexpr bool kMemoryBars = true;
+#endif
+
 // A /proc/<pid>/status field in KiB (VmRSS, VmHWM).
 uint64_t statusKb(pid_t pid, const std::string& name) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
@@ -586,7 +594,10 @@ TEST(SlowlorisTest, UnfinishedRequestBytesAreCappedAcrossConnections) {
             << " (closed seen " << refused << ") rss_before=" << rss_before / 1024
             << " MiB peak_rss=" << peak / 1024 << " MiB; real client served=" << served << "\n";
   EXPECT_GE(refusals, 80u);
-  EXPECT_LT(peak, rss_before + 60 * 1024);
+  // Sanitizer allocators hold freed memory (quarantine, shadow): RSS bars hold only without them.
+  if (kMemoryBars) {
+    EXPECT_LT(peak, rss_before + 60 * 1024);
+  }
   EXPECT_TRUE(served);
 }
 
@@ -649,11 +660,15 @@ TEST(SlowReaderTest, PipelinedBigGetsThatAreNeverReadStayBounded) {
             << " ejections=" << ejections << " stalled readers closed=" << stalls_closed
             << "; well-behaved client: " << ms.size() << " sets, max " << ms.back()
             << " ms, p50 " << ms[ms.size() / 2] << " ms, errors " << good_errors << "\n";
-  EXPECT_LT(peak, rss_before + 200 * 1024);
+  if (kMemoryBars) {
+    EXPECT_LT(peak, rss_before + 200 * 1024);
+  }
   EXPECT_EQ(ejections, 0u);
   EXPECT_GE(stalls_closed, 1u);
   EXPECT_EQ(timeouts, 0u);  // waiting behind the slow readers' replies is not the server's fault.
-  EXPECT_LT(rss_after, rss_before + 64 * 1024);
+  if (kMemoryBars) {
+    EXPECT_LT(rss_after, rss_before + 64 * 1024);
+  }
 }
 
 TEST(SlowReaderTest, UpstreamValueOverTheLimitIsRefusedWithoutEjection) {
