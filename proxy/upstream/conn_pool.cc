@@ -193,6 +193,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
       auto status = parser_.parse(absl::string_view(data, len), pending_.front().reply_,
                                   &response, &consumed);
       if (status == decode::ParseStatus::kNeedMore) {
+        head_reply_started_ = true;
         // A reply larger than one read: take the rest now rather than a loop turn later.
         if (extra_reads < kMaxExtraReads && socket_->readMore()) {
           ++extra_reads;
@@ -228,6 +229,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
       RequestClass c = classOf(pending_.front().reply_.command);
       ResponseCallback callback = std::move(pending_.front().callback_);
       pending_.pop_front();  // the timer stays: onTimer() re-aims it at the new head.
+      head_reply_started_ = false;
       pool_.events_.onUpstreamSuccess(c);
       if (callback) callback(std::move(response));
     }
@@ -247,13 +249,18 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
   }
 
   // The head's deadline, moved later while its server is still sending: a big multi-get, or a
-  // request queued behind one, is not a server failure as long as bytes keep arriving. At most
-  // kMaxTimeoutStretch timeouts past the original deadline.
+  // request queued behind one, is not a server failure as long as bytes keep arriving. A head
+  // whose own reply is arriving is late only when the bytes stop for a timeout (its size is
+  // bounded by the keys asked and --max_value_bytes); one still waiting behind other replies
+  // gets at most kMaxTimeoutStretch timeouts past its deadline. Capping the head's own reply
+  // instead failed a 105 MiB multi-get whenever the server was briefly slower than the proxy
+  // after the cap (a busy machine), although every byte was arriving.
   absl::Time effectiveDeadline() const {
     const PendingRequest& head = pending_.front();
     absl::Duration timeout = pool_.options_.request_timeout;
     absl::Time progress = last_read_at_ + timeout;
     absl::Time deadline = std::max(head.deadline_, progress);
+    if (head_reply_started_) return deadline;
     return std::min(deadline, head.deadline_ + PoolOptions::kMaxTimeoutStretch * timeout);
   }
 
@@ -305,6 +312,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
   TimerPtr timer_;
   absl::Time armed_deadline_;  // what timer_ was last set for.
   absl::Time last_read_at_ = absl::InfinitePast();  // when the server last sent bytes.
+  bool head_reply_started_ = false;  // part of the head's reply is buffered (see effectiveDeadline).
   // By value: a deque keeps elements in place as others come and go, so the Cancellable handed
   // out stays valid, and it allocates one block per few requests instead of one per request.
   std::deque<PendingRequest> pending_;
