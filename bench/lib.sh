@@ -87,7 +87,7 @@ bench_json() {
 bench_build() {
   local dest=$1
   if [ -n "${BENCH_BIN_DIR:-}" ]; then
-    cp "$BENCH_BIN_DIR/proxy/mcmesh" "$BENCH_BIN_DIR/bench/loadgen/mcbench" \
+    cp "$BENCH_BIN_DIR/app/mcmesh" "$BENCH_BIN_DIR/bench/loadgen/mcbench" \
       "$BENCH_BIN_DIR/bench/loadgen/idle_clients" "$dest/"
     return 0
   fi
@@ -95,9 +95,9 @@ bench_build() {
   # Own output base when others build in the same workspace (optional).
   [ -n "${BENCH_BAZEL_OUTPUT_BASE:-}" ] && bazel+=(--output_base="$BENCH_BAZEL_OUTPUT_BASE")
   local flags=(-c opt --disk_cache="${XDG_CACHE_HOME:-$HOME/.cache}/mcmesh-bazel-disk")
-  "${bazel[@]}" build "${flags[@]}" //proxy:mcmesh //bench/loadgen:mcbench \
+  "${bazel[@]}" build "${flags[@]}" //app:mcmesh //bench/loadgen:mcbench \
     //bench/loadgen:idle_clients >&2
   local bin
   bin=$("${bazel[@]}" info "${flags[@]}" bazel-bin 2>/dev/null)
-  cp "$bin/proxy/mcmesh" "$bin/bench/loadgen/mcbench" "$bin/bench/loadgen/idle_clients" "$dest/"
+  cp "$bin/app/mcmesh" "$bin/bench/loadgen/mcbench" "$bin/bench/loadgen/idle_clients" "$dest/"
 }

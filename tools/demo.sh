@@ -10,8 +10,8 @@ mcmesh_install_deps
 PORT="${MCMESH_PORT:-12000}"
 P1="${MCMESH_P1:-11221}"; P2="${MCMESH_P2:-11222}"; B="${MCMESH_B:-11223}"
 
-bazel build "${MCMESH_BAZEL_FLAGS[@]}" //proxy:mcmesh
-BIN="$(bazel info "${MCMESH_BAZEL_FLAGS[@]}" bazel-bin)/proxy/mcmesh"
+bazel build "${MCMESH_BAZEL_FLAGS[@]}" //app:mcmesh
+BIN="$(bazel info "${MCMESH_BAZEL_FLAGS[@]}" bazel-bin)/app/mcmesh"
 
 PIDS=()
 cleanup() {

@@ -41,7 +41,7 @@ class PendingRequest : public Cancellable {
       : callback_(std::move(callback)), deadline_(deadline) {}
   void cancel() override { callback_ = nullptr; }
 
-  decode::ReplyContext reply_;  // how the request was sent, so how to read its reply.
+  codec::ReplyContext reply_;  // how the request was sent, so how to read its reply.
   ResponseCallback callback_;
   absl::Time deadline_;
   // Text retrievals: a hash of each key asked for, in order. A VALUE line must name them in
@@ -107,7 +107,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
     pending_.emplace_back(std::move(callback), deadline);
     PendingRequest& pending = pending_.back();
     scratch_.clear();
-    decode::encodeRequestHead(request, &scratch_, &pending.reply_);
+    codec::encodeRequestHead(request, &scratch_, &pending.reply_);
     if (!pending.reply_.meta && isTextRetrieval(request.command)) {
       for (const std::string& key : request.keys) pending.key_hashes_.push_back(keyHash(key));
     }
@@ -192,7 +192,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
       size_t consumed = 0;
       auto status = parser_.parse(absl::string_view(data, len), pending_.front().reply_,
                                   &response, &consumed);
-      if (status == decode::ParseStatus::kNeedMore) {
+      if (status == codec::ParseStatus::kNeedMore) {
         head_reply_started_ = true;
         // A reply larger than one read: take the rest now rather than a loop turn later.
         if (extra_reads < kMaxExtraReads && socket_->readMore()) {
@@ -201,7 +201,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
         }
         return;
       }
-      if (status == decode::ParseStatus::kError) {
+      if (status == codec::ParseStatus::kError) {
         if (parser_.tooLarge()) {
           // Our limit, not the server's fault: reset (the data is never read) without ejecting.
           fail(absl::StrCat("object too large for this proxy (a value from ",
@@ -320,7 +320,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
   // ones are added to the socket buffer directly.
   static constexpr size_t kInlineValueBytes = 512;
   static constexpr int kMaxExtraReads = 16;  // 256 KiB per read event, then yield to others.
-  decode::TextResponseParser parser_;
+  codec::TextResponseParser parser_;
   std::string scratch_;
 };
 

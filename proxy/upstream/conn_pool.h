@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "filters/decode/text_codec.h"
+#include "codec/text_codec.h"
 #include "proxy/dispatcher.h"
 #include "proxy/message.h"
 #include "proxy/stats.h"
