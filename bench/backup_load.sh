@@ -13,7 +13,7 @@ MCB=${2:-bazel-out/k8-opt/bin/bench/loadgen/mcbench}
 BASE=${BENCH_BASE_PORT:-24100}
 if [ ! -x "$BIN" ] || [ ! -x "$MCB" ]; then
   source tools/deps.sh
-  bazel build "${MCMESH_BAZEL_FLAGS[@]}" -c opt //proxy:mcmesh //bench/loadgen:mcbench >&2
+  bazel build "${MCMESH_BAZEL_FLAGS[@]}" --config=release //proxy:mcmesh //bench/loadgen:mcbench >&2
 fi
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }

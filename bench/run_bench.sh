@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# One command, from a fresh clone: install what is missing, build (optimised), start memcached
-# servers and measure, with identical load, memcached direct, nutcracker (twemproxy) and mcmesh
-# (1 and N workers). Writes bench/results/latest.md, latest.jsonl, throughput.png and refreshes
-# the table in bench/README.md. Every run is bounded; the whole script takes a few minutes.
+# One command, from a fresh clone: install what is missing, build (--config=release), start
+# memcached servers and measure, with identical load, memcached direct, nutcracker (twemproxy) and
+# mcmesh (1 and N workers). Writes bench/results/latest.md, latest.jsonl, throughput.png and
+# refreshes the table in bench/README.md. Every run is bounded; the whole script takes a few minutes.
 #   bench/run_bench.sh
 # Knobs (environment): BENCH_DURATION_S (4), BENCH_WARMUP_S (1), BENCH_REPEATS (5), BENCH_CONNECTIONS
 #   (16), BENCH_THREADS (1), BENCH_KEYSPACE (10000), BENCH_WITH_BACKUP (0), BENCH_IDLE (1), BENCH_TARGETS,
@@ -39,7 +39,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-echo "== building (bazel -c opt) ==" >&2
+echo "== building (bazel --config=release, as tools/demo.sh and tools/install.sh) ==" >&2
 bench_build "$WORK"
 CLK_TCK=$(getconf CLK_TCK)
 
