@@ -41,6 +41,11 @@ trap cleanup EXIT INT TERM
 
 echo "== building (bazel --config=release, as tools/demo.sh and tools/install.sh) ==" >&2
 bench_build "$WORK"
+# Printed with the results: compare with `sha256sum bazel-bin/proxy/mcmesh` after tools/demo.sh or
+# tools/install.sh (same --config=release, so the same binary).
+MCMESH_SHA=$(sha256sum "$WORK/mcmesh" | cut -c1-16)
+MCMESH_BUILT=${BENCH_BIN_DIR:+"from BENCH_BIN_DIR=$BENCH_BIN_DIR"}
+MCMESH_BUILT=${MCMESH_BUILT:-"bazel build --config=release"}
 CLK_TCK=$(getconf CLK_TCK)
 
 # The load every target gets, per workload (each differs from get_set in one parameter).
@@ -288,6 +293,7 @@ COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=$(git status --porcelain -- proxy filters 2>/dev/null | head -1)
 {
   echo "Taken $DATE on \`$(hostname)\`: $(nproc) cores ($MODEL), kernel $(uname -r), commit $COMMIT${DIRTY:+ (+ uncommitted proxy/filters changes)}."
+  echo "mcmesh binary: sha256 $MCMESH_SHA... ($MCMESH_BUILT)."
   echo "$(memcached -V 2>/dev/null | head -1); nutcracker $(nutcracker -V 2>&1 | sed -n 's/.*nutcracker-\([0-9.]*\).*/\1/p' | head -1)."
   echo "Load: mcbench, $CONNS connections, $THREADS thread(s), keyspace $KEYSPACE (preloaded), ${WARMUP}s warm-up + ${DURATION}s measured per run;"
   echo "each row is the median of $REPEATS runs, interleaved with the other rows of its workload (*spread*: (max - min) / median of ops/s);"
