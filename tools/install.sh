@@ -72,7 +72,8 @@ done
 echo "install.sh: installed mcmesh, mcmesh_cp, mcmeshctl in $destdir$bindir"
 echo "install.sh: units in $destdir$unitdir, arguments in $destdir$sysconfdir/mcmesh/*.env"
 case "$unitdir" in
-  /etc/systemd/system | /usr/lib/systemd/system | /lib/systemd/system | /usr/local/lib/systemd/system)
+  /etc/systemd/system | /usr/lib/systemd/system | /lib/systemd/system | \
+    /usr/local/lib/systemd/system)
     echo "next: systemctl daemon-reload && systemctl enable --now mcmesh_cp mcmesh" ;;
   *) echo "next: systemctl link $unitdir/mcmesh_cp.service $unitdir/mcmesh.service" \
        "&& systemctl enable --now mcmesh_cp mcmesh   ($unitdir is not on systemd's unit path)" ;;

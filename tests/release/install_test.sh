@@ -49,14 +49,17 @@ fi
 # default 5 s, plus at most 4 x --timeout_ms after it) before SIGKILL.
 unit_value() { sed -n "s/^$2=//p" "$units/$1.service"; }
 [ "$(unit_value mcmesh KillSignal)" = SIGTERM ] || fail "mcmesh.service: KillSignal is not SIGTERM"
-drain_s=$("$prefix/bin/mcmesh" --help 2>&1 | sed -n 's/.*--drain_timeout_s.*default \([0-9]*\).*/\1/p')
+drain_s=$("$prefix/bin/mcmesh" --help 2>&1 |
+  sed -n 's/.*--drain_timeout_s.*default \([0-9]*\).*/\1/p')
 [ -n "$drain_s" ] || fail "mcmesh --help does not show the --drain_timeout_s default"
 stop_s=$(unit_value mcmesh TimeoutStopSec)
-[ "$stop_s" -ge $((drain_s + 5)) ] || fail "TimeoutStopSec=$stop_s is not above the ${drain_s}s drain"
+[ "$stop_s" -ge $((drain_s + 5)) ] ||
+  fail "TimeoutStopSec=$stop_s is not above the ${drain_s}s drain"
 reload=$(unit_value mcmesh ExecReload)
 [ "$reload" = '/bin/kill -HUP $MAINPID' ] || fail "mcmesh.service: unexpected ExecReload '$reload'"
 [ -z "$(unit_value mcmesh_cp ExecReload)" ] || fail "mcmesh_cp.service: SIGHUP would end mcmesh_cp"
-grep -q '^Restart=on-failure$' "$units/mcmesh.service" || fail "mcmesh.service: no Restart=on-failure"
+grep -q '^Restart=on-failure$' "$units/mcmesh.service" ||
+  fail "mcmesh.service: no Restart=on-failure"
 
 # The installed mcmesh, as the unit starts it (-D, foreground): reload, then stop with a client
 # connected.
@@ -66,11 +69,16 @@ user=()
 [ "$(id -u)" -eq 0 ] && user=(-u root)
 memcached "${user[@]}" -l 127.0.0.1 -p "$mc_port" -U 0 -m 16 &
 mc_pid=$!
-"$prefix/bin/mcmesh" -D -l 127.0.0.1 -p "$proxy_port" -s "127.0.0.1:$mc_port" >"$tmp/mcmesh.log" 2>&1 &
+"$prefix/bin/mcmesh" -D -l 127.0.0.1 -p "$proxy_port" -s "127.0.0.1:$mc_port" \
+  >"$tmp/mcmesh.log" 2>&1 &
 proxy_pid=$!
-cleanup() { kill "$proxy_pid" "$mc_pid" "${cp_pid:-}" 2>/dev/null || true; wait 2>/dev/null || true; }
+cleanup() {
+  kill "$proxy_pid" "$mc_pid" "${cp_pid:-}" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
 trap cleanup EXIT
-wait_port "$mc_port" && wait_port "$proxy_port" || fail "mcmesh did not start: $(cat "$tmp/mcmesh.log")"
+wait_port "$mc_port" && wait_port "$proxy_port" "$proxy_pid" ||
+  fail "mcmesh did not start: $(cat "$tmp/mcmesh.log")"
 kill -HUP "$proxy_pid"  # what ExecReload sends
 sleep 0.2
 [ "$(tools/mc "127.0.0.1:$proxy_port" 'set k 0 0 2' hi)" = STORED ] || fail "no answer after SIGHUP"
@@ -93,7 +101,8 @@ cp_pid=$!
 for _ in $(seq 200); do [ -s "$tmp/cp.port" ] && break; sleep 0.05; done
 [ -s "$tmp/cp.port" ] || fail "mcmesh_cp did not start: $(cat "$tmp/cp.log")"
 "$prefix/bin/mcmeshctl" --control_plane="127.0.0.1:$(cat "$tmp/cp.port")" \
-  create-cluster default "127.0.0.1:$mc_port" || fail "installed mcmeshctl could not create a cluster"
+  create-cluster default "127.0.0.1:$mc_port" ||
+  fail "installed mcmeshctl could not create a cluster"
 kill -TERM "$cp_pid"
 rc=0
 wait "$cp_pid" || rc=$?

@@ -30,13 +30,18 @@ fi
 export MCMESH_PORT MCMESH_P1 MCMESH_P2 MCMESH_B
 MCMESH_PORT=$(free_port); MCMESH_P1=$(free_port); MCMESH_P2=$(free_port); MCMESH_B=$(free_port)
 log="${TEST_TMPDIR:-/tmp}/demo.log"
-export HOME="${HOME:-${TEST_TMPDIR:-/tmp}}"  # Bazel's test environment has none; tools/deps.sh reads it
+# Bazel's test environment has no HOME; tools/deps.sh reads it.
+export HOME="${HOME:-${TEST_TMPDIR:-/tmp}}"
 tools/demo.sh >"$log" 2>&1 &
 demo=$!
 stop_demo() { kill "$demo" 2>/dev/null || true; wait "$demo" 2>/dev/null || true; }
 trap stop_demo EXIT
 for port in "$MCMESH_P1" "$MCMESH_P2" "$MCMESH_B" "$MCMESH_PORT"; do
-  wait_port "$port" 30 "$demo" || { echo "FAIL: tools/demo.sh did not listen on $port"; cat "$log"; exit 1; }
+  if ! wait_port "$port" 30 "$demo"; then
+    echo "FAIL: tools/demo.sh did not listen on $port"
+    cat "$log"
+    exit 1
+  fi
 done
 
 # The documented ports are the demo's defaults; this run's ports are mapped back for comparison.
@@ -52,7 +57,8 @@ ports_to_doc() {
 # primaries' counters are compared as a set (each line keeps its name and address).
 canonical() {
   awk '/^STAT primary_/ { tails[++n] = $0; sub(/ weight=.*/, ""); print; next } { print }
-       END { for (i = 1; i <= n; i++) { t = tails[i]; sub(/.* weight=/, "weight=", t); print t | "sort" } }'
+       END { for (i = 1; i <= n; i++) {
+               t = tails[i]; sub(/.* weight=/, "weight=", t); print t | "sort" } }'
 }
 echo "running README's try-it lines (port 12000 -> $MCMESH_PORT):"
 echo "$commands"
@@ -65,6 +71,12 @@ if [ "$(canonical <<<"$actual")" != "$(canonical <<<"$expected")" ]; then
   exit 1
 fi
 echo "$actual"
+# README's other way to use tools/mc: lines on stdin (typed, or piped as here).
+piped=$(printf 'get key1\n' | tools/mc "127.0.0.1:$MCMESH_PORT")
+if [ "$piped" != $'VALUE key1 0 1\n1\nEND' ]; then
+  echo "FAIL: tools/mc with stdin printed: $piped"
+  exit 1
+fi
 stop_demo
 trap - EXIT
 echo "PASS"

@@ -9,7 +9,8 @@ problem() { echo "FAIL: $*"; status=1; }
 for rc in .bazelrc examples/custom_filter/.bazelrc; do
   [ "$(grep -E '^build:release( |$)' "$rc")" = "build:release -c opt" ] ||
     problem "$rc: the release config is not exactly 'build:release -c opt'"
-  if grep -nE '^(build|test|common)[ :].*(-c |--compilation_mode)' "$rc" | grep -v '^[0-9]*:build:release '; then
+  if grep -nE '^(build|test|common)[ :].*(-c |--compilation_mode)' "$rc" |
+    grep -v '^[0-9]*:build:release '; then
     problem "$rc: a compilation mode outside the release config"
   fi
 done
@@ -32,10 +33,13 @@ for script in tools/demo.sh tools/install.sh bench/lib.sh bench/backup_load.sh; 
   fi
   while IFS= read -r hit; do
     problem "$script:$hit: bazel without --config=release"
-  done < <(grep -nE '(^|[ ;&(])bazel( --[^ ]*)* (build|info) ' "$script" | grep -v -- '--config=release' || true)
+  done < <(grep -nE '(^|[ ;&(])bazel( --[^ ]*)* (build|info) ' "$script" |
+    grep -v -- '--config=release' || true)
 done
 
 # The try-it lines of README must not need telnet or nc (not on a fresh Debian).
-if grep -nE '^\$? ?(telnet|nc) ' README.md; then problem "README still tells users to use telnet/nc"; fi
+if grep -nE '^\$? ?(telnet|nc) ' README.md; then
+  problem "README still tells users to use telnet/nc"
+fi
 [ "$status" -eq 0 ] && echo PASS
 exit "$status"
