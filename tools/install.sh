@@ -71,6 +71,10 @@ done
 
 echo "install.sh: installed mcmesh, mcmesh_cp, mcmeshctl in $destdir$bindir"
 echo "install.sh: units in $destdir$unitdir, arguments in $destdir$sysconfdir/mcmesh/*.env"
+if [ -n "$destdir" ]; then
+  echo "install.sh: staged under $destdir (the files name paths without it)"
+  exit 0
+fi
 case "$unitdir" in
   /etc/systemd/system | /usr/lib/systemd/system | /lib/systemd/system | \
     /usr/local/lib/systemd/system)
