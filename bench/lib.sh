@@ -82,8 +82,10 @@ bench_json() {
   sed -n "s/.*\"$key\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$line"
 }
 
-# Builds (optimised) mcmesh and the bench tools unless BENCH_BIN_DIR points at built ones, then
-# copies them to $1 so concurrent builds in this workspace can't swap them mid-run.
+# Builds mcmesh and the bench tools with --config=release (.bazelrc: the flags tools/demo.sh,
+# tools/install.sh and the docs use, so what we measure is what users run) unless BENCH_BIN_DIR
+# points at built ones, then copies them to $1 so concurrent builds in this workspace can't swap
+# them mid-run.
 bench_build() {
   local dest=$1
   if [ -n "${BENCH_BIN_DIR:-}" ]; then
@@ -94,8 +96,13 @@ bench_build() {
   local bazel=(bazel)
   # Own output base when others build in the same workspace (optional).
   [ -n "${BENCH_BAZEL_OUTPUT_BASE:-}" ] && bazel+=(--output_base="$BENCH_BAZEL_OUTPUT_BASE")
+<<<<<<< HEAD
   local flags=(-c opt --disk_cache="${XDG_CACHE_HOME:-$HOME/.cache}/mcmesh-bazel-disk")
   "${bazel[@]}" build "${flags[@]}" //app:mcmesh //bench/loadgen:mcbench \
+=======
+  local flags=(--config=release --disk_cache="${XDG_CACHE_HOME:-$HOME/.cache}/mcmesh-bazel-disk")
+  "${bazel[@]}" build "${flags[@]}" //app:mcmesh //bench/loadgen:mcbench \
+>>>>>>> release
     //bench/loadgen:idle_clients >&2
   local bin
   bin=$("${bazel[@]}" info "${flags[@]}" bazel-bin 2>/dev/null)
