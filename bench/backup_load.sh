@@ -13,11 +13,7 @@ MCB=${2:-bazel-out/k8-opt/bin/bench/loadgen/mcbench}
 BASE=${BENCH_BASE_PORT:-24100}
 if [ ! -x "$BIN" ] || [ ! -x "$MCB" ]; then
   source tools/deps.sh
-<<<<<<< HEAD
-  bazel build "${MCMESH_BAZEL_FLAGS[@]}" -c opt //app:mcmesh //bench/loadgen:mcbench >&2
-=======
   bazel build "${MCMESH_BAZEL_FLAGS[@]}" --config=release //app:mcmesh //bench/loadgen:mcbench >&2
->>>>>>> release
 fi
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }

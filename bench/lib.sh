@@ -96,13 +96,8 @@ bench_build() {
   local bazel=(bazel)
   # Own output base when others build in the same workspace (optional).
   [ -n "${BENCH_BAZEL_OUTPUT_BASE:-}" ] && bazel+=(--output_base="$BENCH_BAZEL_OUTPUT_BASE")
-<<<<<<< HEAD
-  local flags=(-c opt --disk_cache="${XDG_CACHE_HOME:-$HOME/.cache}/mcmesh-bazel-disk")
-  "${bazel[@]}" build "${flags[@]}" //app:mcmesh //bench/loadgen:mcbench \
-=======
   local flags=(--config=release --disk_cache="${XDG_CACHE_HOME:-$HOME/.cache}/mcmesh-bazel-disk")
   "${bazel[@]}" build "${flags[@]}" //app:mcmesh //bench/loadgen:mcbench \
->>>>>>> release
     //bench/loadgen:idle_clients >&2
   local bin
   bin=$("${bazel[@]}" info "${flags[@]}" bazel-bin 2>/dev/null)

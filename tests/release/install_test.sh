@@ -11,7 +11,7 @@ tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/install.XXXXXX")
 fail() { echo "FAIL: $*"; exit 1; }
 
 bazel_bin=$tmp/bazel-bin
-mkdir -p "$bazel_bin/proxy" "$bazel_bin/control_plane"
+mkdir -p "$bazel_bin/app" "$bazel_bin/control_plane"
 ln -s "$(realpath "$1")" "$bazel_bin/app/mcmesh"
 ln -s "$(realpath "$2")" "$bazel_bin/control_plane/mcmesh_cp"
 ln -s "$(realpath "$3")" "$bazel_bin/control_plane/mcmeshctl"
