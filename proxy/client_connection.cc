@@ -175,6 +175,8 @@ void ClientConnection::processInput(bool may_read) {
     }
     if (request.command == Command::kQuit || request.command == Command::kNoop) {
       // Answered here, in order: noop/mn marks the end of a pipeline; binary quit says OK first.
+      // No filter sees them, so they are counted (cmd_noop, cmd_quit) here.
+      worker_.cluster().counters().commands[static_cast<size_t>(request.command)].inc();
       std::string reply;
       codec_->encode(request, Response::ofType(ResponseType::kOk), &reply);
       queue_.push_back(std::make_unique<ActiveRequest>(*this, std::move(reply)));
