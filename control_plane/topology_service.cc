@@ -271,6 +271,20 @@ absl::StatusOr<TopologyConstSharedPtr> TopologyService::update(const std::string
   }
 }
 
+absl::StatusOr<TopologyConstSharedPtr> TopologyService::resetEpoch(uint64_t epoch) {
+  return update(absl::StrCat("reset-epoch ", epoch == 0 ? "(next)" : absl::StrCat(epoch)),
+                [epoch](Topology& topology) {
+                  const uint64_t next = epoch == 0 ? topology.epoch() + 1 : epoch;
+                  if (next <= topology.epoch()) {
+                    return absl::InvalidArgumentError(
+                        absl::StrCat("epoch ", next, " is not above the current epoch ",
+                                     topology.epoch(), " (give a higher one, or none)"));
+                  }
+                  topology.set_epoch(next);
+                  return absl::OkStatus();
+                });
+}
+
 absl::StatusOr<TopologyConstSharedPtr> TopologyService::createCluster(const Cluster& cluster) {
   return update(absl::StrCat("create-cluster ", cluster.name()), [&](Topology& topology) {
     if (findCluster(topology, cluster.name()).ok()) {

@@ -92,6 +92,14 @@ public:
              const google::protobuf::RepeatedPtrField<mcmesh::v1::FilterConfig>& filters);
 
   /**
+   * Starts a new epoch (Topology.epoch) so that proxies running a higher version accept this
+   * topology (a deliberate reset; see snapshot_order.h).
+   * @param epoch the new epoch, above the current one; 0 = the current one + 1.
+   * @return INVALID_ARGUMENT if `epoch` is not above the current epoch.
+   */
+  absl::StatusOr<TopologyConstSharedPtr> resetEpoch(uint64_t epoch);
+
+  /**
    * Registers a subscriber; it is not called with the current snapshot (read snapshot() after
    * subscribing to avoid missing a version).
    * @return an id for unsubscribe().
