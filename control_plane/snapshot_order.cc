@@ -13,7 +13,8 @@ std::string describe(const SnapshotId& id) {
 
 // What the NACK tells the operator to do: a reset to an epoch above the proxy's.
 std::string remedy(const SnapshotId& applied) {
-  return absl::StrCat("; if the control plane's topology was recreated on purpose, run "
+  return absl::StrCat(", so it keeps running version ", applied.version,
+                      "; if the control plane's topology was recreated on purpose, run "
                       "`mcmeshctl reset-epoch ",
                       applied.epoch + 1, "` so proxies accept it");
 }
@@ -28,18 +29,18 @@ absl::Status checkSnapshotOrder(const SnapshotId& applied, const SnapshotId& off
   if (offered.epoch < applied.epoch) {
     return absl::FailedPreconditionError(
         absl::StrCat("snapshot ", describe(offered), " is from an older epoch than the ",
-                     describe(applied), " this proxy runs; keeping it", remedy(applied)));
+                     describe(applied), " this proxy runs", remedy(applied)));
   }
   if (offered.version < applied.version) {
     return absl::FailedPreconditionError(
         absl::StrCat("snapshot ", describe(offered), " is older than the ", describe(applied),
-                     " this proxy runs (versions never go backwards); keeping it",
+                     " this proxy runs (versions never go backwards)",
                      remedy(applied)));
   }
   if (offered.version == applied.version && same_version_differs) {
     return absl::FailedPreconditionError(
         absl::StrCat("snapshot ", describe(offered), " differs from the ", describe(applied),
-                     " this proxy runs (two topologies under one version); keeping it",
+                     " this proxy runs (two topologies under one version)",
                      remedy(applied)));
   }
   return absl::OkStatus();
