@@ -285,6 +285,26 @@ TEST(StoreIntegrityTest, StoreWithAFlippedByteIsRefused) {
   expectRefused(cp, {"store " + store + " is corrupt: its CRC-32C is"});
 }
 
+// Users upgrade in place: a store in the format from before the checksum (a bare serialized
+// Topology) is served, rewritten with a header at once, and still loads on the next start.
+TEST(StoreIntegrityTest, OldFormatStoreIsLoadedAndRewritten) {
+  const std::string store = testTempPath("topology.pb");
+  mcmesh::v1::Topology old;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(kTwoClusters, &old));
+  std::string bytes;
+  ASSERT_TRUE(old.SerializeToString(&bytes));
+  writeAll(store, bytes);
+  for (int start = 0; start < 2; ++start) {
+    CpStart cp = startControlPlane(store, "");
+    ASSERT_NE(cp.process, nullptr) << cp.stderr_text;
+    const mcmesh::v1::Topology served = servedTopology(cp);
+    EXPECT_EQ(served.version(), 40u);
+    EXPECT_EQ(served.clusters_size(), 2);
+    cp.process->stop();
+    EXPECT_EQ(readAll(store).substr(0, 8), "MCMESHTS") << "after start " << start;
+  }
+}
+
 // ListProxies' entry for `id` (empty if it is not listed).
 mcmesh::v1::ProxyStatus proxyStatus(const CpStart& cp, const std::string& id) {
   RunResult r = cp.ctl({"--json", "proxies"});
