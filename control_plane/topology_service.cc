@@ -111,7 +111,7 @@ absl::StatusOr<StoredTopology> loadOrBootstrap(TopologyStore& store, const Topol
       return stored.status();
     }
     if (bootstrap == nullptr) {
-      logLine("store is empty and there is no bootstrap: starting with an empty topology");
+      logLine("no store yet and no bootstrap: starting with an empty topology");
       return StoredTopology{};
     }
     Topology initial = *bootstrap;
@@ -126,7 +126,7 @@ absl::StatusOr<StoredTopology> loadOrBootstrap(TopologyStore& store, const Topol
     absl::StatusOr<int64_t> saved = store.saveIfRevision(initial, 0);
     if (saved.ok()) {
       logLine(
-          absl::StrCat("store is empty: saved bootstrap topology as version ", initial.version()));
+          absl::StrCat("no store yet: saved bootstrap topology as version ", initial.version()));
       return StoredTopology{std::move(initial), *saved};
     }
     if (!absl::IsAborted(saved.status())) {

@@ -41,8 +41,9 @@ public:
   using Mutation = std::function<absl::Status(mcmesh::v1::Topology&)>;
 
   /**
-   * Loads the store; if it is empty, starts from bootstrap (saved at once, version >= 1) or from
-   * an empty topology at version 0. Fails if the store is unreadable or its content or the
+   * Loads the store; if it holds nothing (NOT_FOUND: no file, no key), starts from bootstrap
+   * (saved at once, version >= 1) or from an empty topology at version 0. Fails if the store is
+   * unreadable, empty, truncated or corrupt (never read as empty), or its content or the
    * bootstrap does not validate.
    */
   static absl::StatusOr<std::unique_ptr<TopologyService>>
