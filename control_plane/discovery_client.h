@@ -40,7 +40,8 @@ struct DiscoveryClientOptions {
  * topology). A snapshot identical to the last applied one is ACKed without calling `apply` again
  * (e.g. after a reconnect). A snapshot older than the applied one by (epoch, version) is NACKed
  * without calling `apply` (checkSnapshotOrder): versions never go backwards unless the control
- * plane raised the epoch (a deliberate reset). When the stream breaks it reconnects with exponential backoff.
+ * plane raised the epoch (a deliberate reset). When the stream breaks it reconnects with
+ * exponential backoff.
  * `target` may list several control-plane replicas ("a:18000,b:18000,c:18000"): when the stream
  * to one breaks, the client moves straight on to the next (backing off only after a whole round
  * without a snapshot), keeping the last applied topology meanwhile.
