@@ -16,7 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "filters/ketama_router/router_filter.h"
+#include "proxy/version.h"
 #include "proxy/log.h"
 
 namespace mcmesh {
@@ -250,7 +250,7 @@ int Server::run() {
   for (auto& w : workers_) w->start();
   prober_->start();
   logLine(LogLevel::kInfo,
-          absl::StrCat("mcmesh ", router::kVersionString, " listening on ", options_.listen_host,
+          absl::StrCat("mcmesh ", kVersionString, " listening on ", options_.listen_host,
                        ":", options_.port, " with ", workers_.size(), " worker(s)"));
   main_.run();
   for (auto& w : workers_) w->stop();
@@ -480,7 +480,7 @@ StatLines Server::report(absl::string_view args) const {
     add("pid", getpid());
     add("uptime", absl::ToInt64Seconds(absl::Now() - started_));
     add("time", absl::ToUnixSeconds(absl::Now()));
-    add("version", router::kVersionString);
+    add("version", kVersionString);
     add("threads", workers_.size());
     add("curr_connections", sumCounter(&ProxyCounters::curr_connections));
     add("total_connections", sumCounter(&ProxyCounters::total_connections));

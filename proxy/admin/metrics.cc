@@ -4,7 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "filters/ketama_router/router_filter.h"
+#include "proxy/version.h"
 #include "proxy/admin/exposition.h"
 
 namespace mcmesh::admin {
@@ -213,7 +213,7 @@ void rehydrationFamilies(const Server& server, PrometheusWriter& w) {
 std::string renderMetrics(const Server& server) {
   PrometheusWriter w;
   w.family("mcmesh_info", Type::kGauge, "Always 1; the labels describe this build.");
-  w.value({{"version", router::kVersionString}}, uint64_t{1});
+  w.value({{"version", kVersionString}}, uint64_t{1});
   w.family("mcmesh_start_time_seconds", Type::kGauge, "When the process started (Unix time).");
   w.value({}, absl::ToDoubleSeconds(server.startTime() - absl::UnixEpoch()));
   w.family("mcmesh_workers", Type::kGauge, "Worker threads.");
