@@ -55,7 +55,7 @@ std::string binary(const char* env, const std::string& runfile) {
 }
 std::string cpBinary() { return binary("MCMESH_CP_BINARY", "control_plane/mcmesh_cp"); }
 std::string ctlBinary() { return binary("MCMESHCTL_BINARY", "control_plane/mcmeshctl"); }
-std::string proxyBinary() { return binary("MCMESH_BINARY", "proxy/mcmesh"); }
+std::string proxyBinary() { return binary("MCMESH_BINARY", "app/mcmesh"); }
 
 std::string readAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
