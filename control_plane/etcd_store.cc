@@ -136,6 +136,11 @@ void EtcdTopologyStore::deliver(const std::string& value, int64_t mod_revision) 
         " is not a valid topology; keeping the last good one: ", topology.status().message()));
     return;
   }
+  if (topology->version() == 0) {
+    logLine(absl::StrCat("etcd watch: ", key_, " at revision ", mod_revision,
+                         " holds no topology (empty or version 0); keeping the last good one"));
+    return;
+  }
   callback_(StoredTopology{*std::move(topology), mod_revision});
 }
 
