@@ -77,7 +77,7 @@ cleanup() {
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
-wait_port "$mc_port" && wait_port "$proxy_port" "$proxy_pid" ||
+wait_port "$mc_port" && wait_port "$proxy_port" 20 "$proxy_pid" ||
   fail "mcmesh did not start: $(cat "$tmp/mcmesh.log")"
 kill -HUP "$proxy_pid"  # what ExecReload sends
 sleep 0.2
