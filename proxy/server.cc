@@ -352,14 +352,40 @@ void Server::onHostEvent(Worker& worker, const std::string& address, upstream::H
   }
 }
 
+namespace {
+
+// What a chain's builders may read: the filter specs and the cluster-wide settings that
+// FilterContext::cluster carries (hosts and weights are the snapshot's, not the chain's).
+bool sameChainInputs(const upstream::ClusterConfig& a, const upstream::ClusterConfig& b) {
+  if (a.filters.size() != b.filters.size()) return false;
+  for (size_t i = 0; i < a.filters.size(); ++i) {
+    if (a.filters[i].name != b.filters[i].name || a.filters[i].config != b.filters[i].config) {
+      return false;
+    }
+  }
+  return a.name == b.name && a.mirror_mode == b.mirror_mode &&
+         a.eject_policy == b.eject_policy && a.miss_failover == b.miss_failover &&
+         a.warmup_window == b.warmup_window;
+}
+
+}  // namespace
+
 absl::Status Server::applyClusterConfig(upstream::ClusterConfig config) {
   std::lock_guard<std::mutex> lock(apply_mutex_);
-  FilterContext context;
-  context.cluster = config;
-  context.stats_reporter = [this](absl::string_view args) { return report(args); };
-  context.counters = &filter_counters_;
-  auto chain = registry_.buildChain(config.filters, context);
-  if (!chain.ok()) return chain.status();
+  // A push that changes only hosts or weights keeps the chain: filters' state (rate-limit
+  // buckets, caches) lives as long as its chain, and rebuilding every filter for a weight change
+  // would reset it.
+  absl::StatusOr<FilterChainConstSharedPtr> chain = current_chain_;
+  if (current_chain_ == nullptr || current_ == nullptr ||
+      !sameChainInputs(current_->config(), config)) {
+    FilterContext context;
+    context.cluster = config;
+    context.stats_reporter = [this](absl::string_view args) { return report(args); };
+    context.counters = &filter_counters_;
+    chain = registry_.buildChain(config.filters, context);
+    if (!chain.ok()) return chain.status();
+    chain_builds_.fetch_add(1);
+  }
   uint64_t version = config.version;
   std::string name = config.name;
   absl::Time now = absl::Now();

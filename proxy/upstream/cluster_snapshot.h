@@ -87,7 +87,6 @@ class ClusterSnapshot {
   }
   /** All hosts (primaries, including draining, then backups), for broadcasts and pools. */
   std::vector<const HostConfig*> allHosts() const;
-  bool isDraining(const std::string& address) const;
   bool isBackup(const std::string& address) const;
 
  private:
