@@ -1,0 +1,292 @@
+// Servers named through a DNS server the test controls: a slow or dead resolver never delays
+// clients, and a name that moves takes its traffic along without failing a request.
+//
+// MCMESH_DNS_TEST_LEGACY_BINARY=/path/to/an/older/mcmesh runs the latency test against a build
+// that resolves with the system resolver (no --dns_* flags): run the test binary then in a
+// namespace whose /etc/resolv.conf says "nameserver 127.0.0.1" (the fake server takes port 53),
+// e.g. unshare -rmn (see docs/operating.md "DNS").
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "filters/ketama_router/ketama_ring.h"
+#include "gtest/gtest.h"
+#include "tests/support/fake_dns_server.h"
+#include "tests/support/harness.h"
+#include "tests/support/http_client.h"
+#include "tests/support/mcmesh_process.h"
+
+namespace mcmesh::testing {
+namespace {
+
+class DnsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* legacy = std::getenv("MCMESH_DNS_TEST_LEGACY_BINARY");
+    legacy_binary_ = legacy != nullptr ? legacy : "";
+    auto dns = FakeDnsServer::start(legacy_binary_.empty() ? 0 : 53);
+    ASSERT_TRUE(dns.ok()) << dns.status();
+    dns_ = std::move(*dns);
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    std::string dir = tmp != nullptr ? tmp : "/tmp";
+    resolv_conf_ = absl::StrCat(dir, "/resolv.conf.", getpid());
+    hosts_file_ = absl::StrCat(dir, "/hosts.", getpid());
+    // One attempt, 5 s: the slow name (3 s) is answered, the silent one times out.
+    std::ofstream(resolv_conf_) << "nameserver 127.0.0.1:" << dns_->port()
+                                << "\noptions timeout:5 attempts:1\n";
+    std::ofstream(hosts_file_) << "# empty: every name goes to the test's DNS server\n";
+  }
+
+  std::unique_ptr<McmeshProcess> startProxy(std::vector<std::string> args, int refresh_ms) {
+    if (legacy_binary_.empty()) {
+      args.push_back(absl::StrCat("--dns_resolv_conf=", resolv_conf_));
+      args.push_back(absl::StrCat("--dns_hosts_file=", hosts_file_));
+      args.push_back(absl::StrCat("--dns_refresh_ms=", refresh_ms));
+    }
+    // pickFreePort races with other tests: a taken admin port makes mcmesh exit; try again.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      admin_port_ = pickFreePort();
+      std::vector<std::string> with_admin = args;
+      with_admin.push_back(absl::StrCat("--admin_port=", admin_port_));
+      auto proxy = legacy_binary_.empty() ? McmeshProcess::start(with_admin)
+                                          : McmeshProcess::start(with_admin, legacy_binary_);
+      if (proxy.ok() && waitForPort(admin_port_, absl::Seconds(5)) &&
+          (*proxy)->process().running()) {
+        return std::move(*proxy);
+      }
+    }
+    return nullptr;
+  }
+
+  // The `stats servers` line of `address`, e.g. "moving:1234 weight=1 ... resolved=...".
+  static std::string serverLine(TextClient& c, const std::string& address) {
+    auto stats = c.roundTrip("stats servers\r\n", "END\r\n");
+    if (!stats.ok()) return "";
+    for (absl::string_view line : absl::StrSplit(*stats, "\r\n")) {
+      if (absl::StrContains(line, absl::StrCat(" ", address, " "))) return std::string(line);
+    }
+    return "";
+  }
+
+  static std::string memcachedStat(const std::string& host, int port, const std::string& name) {
+    auto c = TextClient::connectTo(host, port);
+    if (!c.ok()) return "";
+    auto stats = (*c)->roundTrip("stats\r\n", "END\r\n");
+    if (!stats.ok()) return "";
+    for (absl::string_view line : absl::StrSplit(*stats, "\r\n")) {
+      std::string prefix = absl::StrCat("STAT ", name, " ");
+      if (absl::StartsWith(line, prefix)) return std::string(line.substr(prefix.size()));
+    }
+    return "";
+  }
+
+  std::string legacy_binary_;
+  std::unique_ptr<FakeDnsServer> dns_;
+  std::string resolv_conf_;
+  std::string hosts_file_;
+  int admin_port_ = 0;
+};
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+}
+
+TEST_F(DnsTest, ASlowAndADeadResolverAddNoLatencyForClientsOfTheSameWorker) {
+  auto healthy = MemcachedServer::start();
+  auto named = MemcachedServer::start();
+  ASSERT_TRUE(healthy.ok() && named.ok());
+  dns_->setDelay(absl::Seconds(3));
+  dns_->setA("slow.mcmesh.test", {"127.0.0.1"});
+  dns_->setSilent("never.mcmesh.test");
+  std::string slow = absl::StrCat("slow.mcmesh.test:", (*named)->port());
+  std::string never = absl::StrCat("never.mcmesh.test:", (*named)->port());
+  // One worker: the victim and the clients of the unresolved servers share its loop.
+  auto proxy = startProxy({"-s", (*healthy)->address(), "-s", slow, "-s", never,
+                           "--concurrency=1"},
+                          /*refresh_ms=*/1000);
+  ASSERT_NE(proxy, nullptr);
+
+  // Keys the healthy (IP literal) server owns, and keys the named ones own.
+  auto ring = ketama::KetamaRing::build({{"127.0.0.1", (*healthy)->port(), 1, ""},
+                                         {"slow.mcmesh.test", (*named)->port(), 1, ""},
+                                         {"never.mcmesh.test", (*named)->port(), 1, ""}});
+  ASSERT_TRUE(ring.ok());
+  std::vector<std::string> healthy_keys, named_keys;
+  for (int i = 0; healthy_keys.size() < 50 || named_keys.size() < 50; ++i) {
+    std::string k = absl::StrCat("key:", i);
+    (ring->serverIndexFor(k) == 0 ? healthy_keys : named_keys).push_back(k);
+  }
+  {
+    auto setup = TextClient::connect(proxy->port());
+    ASSERT_TRUE(setup.ok());
+    for (const auto& k : healthy_keys) ASSERT_EQ((*setup)->set(k, "v").value_or(""), "STORED");
+  }
+
+  // Clients of the named servers keep asking (each try is a connect attempt for an unresolved
+  // name) while the victim reads keys of the healthy server on a fixed schedule, every 5 ms.
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> named_requests{0};
+  std::thread disruptor([&] {
+    auto c = TextClient::connect(proxy->port(), absl::Seconds(30));
+    if (!c.ok()) return;
+    for (size_t i = 0; !stop.load() && i < 100000; ++i) {
+      (void)(*c)->roundTrip(absl::StrCat("get ", named_keys[i % named_keys.size()], "\r\n"),
+                            "\r\n");
+      named_requests++;
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+  });
+  std::atomic<double> worst_healthz_ms{0};
+  std::thread admin_poller([&] {
+    for (int i = 0; !stop.load() && i < 100; ++i) {
+      absl::Time t = absl::Now();
+      (void)httpRequest(admin_port_, "GET", "/healthz", "", absl::Seconds(10));
+      double ms = absl::ToDoubleMilliseconds(absl::Now() - t);
+      if (ms > worst_healthz_ms.load()) worst_healthz_ms = ms;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  });
+
+  auto victim = TextClient::connect(proxy->port(), absl::Seconds(30));
+  ASSERT_TRUE(victim.ok());
+  constexpr int kRequests = 1400;  // 7 s at one every 5 ms: covers the 3 s lookups twice.
+  const absl::Duration kPace = absl::Milliseconds(5);
+  std::vector<double> latency_ms;
+  int failed = 0;
+  absl::Time start = absl::Now();
+  for (int i = 0; i < kRequests; ++i) {
+    // Latency counts from when the request was due, so a stall also counts for the requests
+    // it kept from being sent (no coordinated omission).
+    absl::Time due = start + i * kPace;
+    absl::Time now = absl::Now();
+    if (now < due) absl::SleepFor(due - now);
+    auto reply = (*victim)->get(healthy_keys[i % healthy_keys.size()]);
+    latency_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - due));
+    if (!reply.ok() || !reply->has_value()) ++failed;
+  }
+  stop = true;
+  disruptor.join();
+  admin_poller.join();
+
+  double p50 = percentile(latency_ms, 0.50), p99 = percentile(latency_ms, 0.99);
+  double worst = *std::max_element(latency_ms.begin(), latency_ms.end());
+  std::printf("victim gets of a healthy server (%s): p50 %.2f ms, p99 %.2f ms, max %.2f ms; "
+              "%llu requests for unresolved names meanwhile; worst /healthz %.1f ms\n",
+              legacy_binary_.empty() ? "this build" : "legacy build", p50, p99, worst,
+              static_cast<unsigned long long>(named_requests.load()), worst_healthz_ms.load());
+  EXPECT_EQ(failed, 0);
+  EXPECT_LT(p99, 50.0);
+  EXPECT_LT(worst_healthz_ms.load(), 500.0);
+  EXPECT_GT(named_requests.load(), 100u);
+
+  if (!legacy_binary_.empty()) return;
+  // The slow name was answered after 3 s and serves; the silent one has no address.
+  auto c = TextClient::connect(proxy->port());
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(absl::StrContains(serverLine(**c, slow),
+                                absl::StrCat("resolved=127.0.0.1:", (*named)->port(),
+                                             " dns=resolved")))
+      << serverLine(**c, slow);
+  EXPECT_TRUE(absl::StrContains(serverLine(**c, never), "resolved=- dns=failed"))
+      << serverLine(**c, never);
+  EXPECT_GT(dns_->queries("slow.mcmesh.test"), 0u);
+}
+
+TEST_F(DnsTest, AMovedNameTakesItsTrafficWithinOnePeriodWithoutAFailedRequest) {
+  if (!legacy_binary_.empty()) GTEST_SKIP() << "the legacy build has no --dns_refresh_ms";
+  auto first = MemcachedServer::start(0, "127.0.0.1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  // The same port on another loopback address: only DNS tells the two apart.
+  auto second = MemcachedServer::start((*first)->port(), "127.0.0.2");
+  ASSERT_TRUE(second.ok()) << second.status();
+  int port = (*first)->port();
+  dns_->setA("moving.mcmesh.test", {"127.0.0.1"});
+  std::string name = absl::StrCat("moving.mcmesh.test:", port);
+  constexpr int kRefreshMs = 500;
+  auto proxy = startProxy({"-s", name, "--concurrency=1"}, kRefreshMs);
+  ASSERT_NE(proxy, nullptr);
+  auto c = TextClient::connect(proxy->port());
+  ASSERT_TRUE(c.ok());
+  absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (!absl::StrContains(serverLine(**c, name), "dns=resolved") && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(absl::StrContains(serverLine(**c, name),
+                                absl::StrCat("resolved=127.0.0.1:", port, " dns=resolved")))
+      << serverLine(**c, name);
+
+  // Writes and reads in a loop; the name moves to the second server half-way.
+  auto direct_second = TextClient::connectTo("127.0.0.2", port);
+  ASSERT_TRUE(direct_second.ok());
+  int failures = 0, requests = 0;
+  std::string first_failure;
+  absl::Time moved_at = absl::InfinitePast(), arrived_at = absl::InfinitePast();
+  absl::Time start = absl::Now();
+  for (int i = 0; i < 20000 && absl::Now() - start < absl::Seconds(6); ++i) {
+    if (moved_at == absl::InfinitePast() && absl::Now() - start > absl::Seconds(1)) {
+      dns_->setA("moving.mcmesh.test", {"127.0.0.2"});
+      moved_at = absl::Now();
+    }
+    std::string key = absl::StrCat("k", i);
+    auto stored = (*c)->set(key, "v");
+    auto got = (*c)->get(key);
+    requests += 2;
+    if (!stored.ok() || *stored != "STORED") {
+      ++failures;
+      if (first_failure.empty()) first_failure = stored.ok() ? *stored : stored.status().ToString();
+    }
+    if (!got.ok()) {
+      ++failures;
+      if (first_failure.empty()) first_failure = got.status().ToString();
+    }
+    if (moved_at != absl::InfinitePast() && arrived_at == absl::InfinitePast()) {
+      auto there = (*direct_second)->get(key);
+      if (there.ok() && there->has_value()) arrived_at = absl::Now();
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_NE(arrived_at, absl::InfinitePast()) << "writes never reached the new address";
+  double moved_ms = absl::ToDoubleMilliseconds(arrived_at - moved_at);
+  std::printf("name moved: writes reached the new address %.0f ms after the DNS change "
+              "(refresh period %d ms); %d of %d requests failed\n",
+              moved_ms, kRefreshMs, failures, requests);
+  EXPECT_EQ(failures, 0) << first_failure;
+  // One period, plus the lookup and a loaded machine's scheduling.
+  EXPECT_LE(moved_ms, kRefreshMs + 500.0);
+  // Nothing goes to the old address any more.
+  std::string sets_before = memcachedStat("127.0.0.1", port, "cmd_set");
+  for (int i = 0; i < 50; ++i) ASSERT_EQ((*c)->set(absl::StrCat("after", i), "v").value_or(""),
+                                         "STORED");
+  EXPECT_EQ(memcachedStat("127.0.0.1", port, "cmd_set"), sets_before);
+  // The old connection was drained and closed: one connection left, to the new address.
+  std::string expected = absl::StrCat("127.0.0.2:", port);
+  std::string line = serverLine(**c, name);
+  EXPECT_TRUE(absl::StrContains(line, absl::StrCat("resolved=", expected, " dns=resolved")))
+      << line;
+  EXPECT_TRUE(absl::StrContains(line, "connections=1 ")) << line;
+  EXPECT_TRUE(absl::StrContains(line, "errors=0 ")) << line;
+
+  // /topology and /metrics show the same address.
+  auto topology = httpRequest(admin_port_, "GET", "/topology");
+  ASSERT_TRUE(topology.ok());
+  EXPECT_TRUE(absl::StrContains(topology->body, absl::StrCat("\"resolved\":\"", expected,
+                                                             "\",\"dns\":{\"state\":\"resolved\"")))
+      << topology->body;
+  auto metrics = httpRequest(admin_port_, "GET", "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_TRUE(absl::StrContains(
+      metrics->body, absl::StrCat("mcmesh_upstream_address_info{pool=\"primary\",server=\"", name,
+                                  "\",address=\"", expected, "\"} 1")))
+      << metrics->body;
+}
+
+}  // namespace
+}  // namespace mcmesh::testing
