@@ -368,8 +368,9 @@ void ConnPool::setAddress(const HostAddress& address) {
   if (address_.state == HostAddress::State::kLiteral) return;  // nothing to resolve.
   bool moved = !address_.sameAddress(address);
   address_ = address;
-  if (!moved || !address.usable()) return;
+  if (!moved || address.state == HostAddress::State::kPending) return;
   // New connections go to the new address; the old ones finish what they carry and close.
+  // A name that stopped resolving drains them too: the host is unavailable, not half there.
   for (auto& slot : connections_) {
     if (slot == nullptr) continue;
     UpstreamConnection* connection = slot.get();
