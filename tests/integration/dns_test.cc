@@ -183,9 +183,11 @@ TEST_F(DnsTest, ASlowAndADeadResolverAddNoLatencyForClientsOfTheSameWorker) {
               legacy_binary_.empty() ? "this build" : "legacy build", p50, p99, worst,
               static_cast<unsigned long long>(named_requests.load()), worst_healthz_ms.load());
   EXPECT_EQ(failed, 0);
-  // What this guards against is a stall of the resolver's 3000 ms (the legacy build measured
-  // p99 > 30 s); 100 ms leaves room for a loaded shared machine (p99 4 ms idle, 69 ms at load 10).
-  EXPECT_LT(p99, 100.0);
+  // What this guards against is a worker stalled for the resolver's 3000 ms: one such stall
+  // makes ~40% of these paced requests late by up to 3 s (the legacy build measured p99 > 30 s).
+  // The bound leaves room for a loaded shared machine, where one 100 ms descheduling already
+  // lates 20 requests (measured here: p99 4 ms idle; 69 and 102 ms at load average 9 on 2 cores).
+  EXPECT_LT(p99, 250.0);
   EXPECT_LT(worst_healthz_ms.load(), 500.0);
   EXPECT_GT(named_requests.load(), 100u);
 
