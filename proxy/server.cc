@@ -140,7 +140,7 @@ absl::Status Server::init() {
     dns_ = *std::move(dns);
     upstream::ResolverOptions resolver_options;
     resolver_options.refresh_interval = options_.dns_refresh;
-    resolver_ = std::make_unique<upstream::HostResolver>(
+    resolver_ = std::make_shared<upstream::HostResolver>(
         main_, *dns_, resolver_options,
         [this](upstream::AddressTableConstSharedPtr table) { publishAddresses(std::move(table)); });
   }
@@ -271,6 +271,14 @@ int Server::run() {
   main_.run();
   for (auto& w : workers_) w->stop();
   prober_.reset();
+  // Lookups in flight are cancelled, and evdns frees them in callbacks it defers to a loop turn:
+  // one non-blocking turn here, before the evdns base goes, or they leak at exit.
+  {
+    std::lock_guard<std::mutex> lock(apply_mutex_);  // applyClusterConfig reads resolver_.
+    resolver_.reset();
+  }
+  event_base_loop(main_.base(), EVLOOP_NONBLOCK);
+  dns_.reset();
   main_cluster_->shutdown();
   main_.clearDeferred();
   return 0;
@@ -343,8 +351,10 @@ void Server::onHostEvent(Worker& worker, const std::string& address, upstream::H
   bool ejected = event == upstream::HostEvent::kEjected;
   if (ejected && resolver_ != nullptr) {
     // Connections failed: if the name moved, find out now rather than at the next period.
-    upstream::HostResolver* resolver = resolver_.get();
-    main_.post([resolver, address] { resolver->refresh(address); });
+    std::weak_ptr<upstream::HostResolver> weak = resolver_;
+    main_.post([weak, address] {
+      if (auto resolver = weak.lock()) resolver->refresh(address);
+    });
   }
   uint32_t failures = 0;
   absl::Time retry_at;
@@ -418,11 +428,11 @@ absl::Status Server::applyClusterConfig(upstream::ClusterConfig config) {
   }
   if (main_cluster_ != nullptr) {
     upstream::ClusterView* view = main_cluster_.get();
-    upstream::HostResolver* resolver = resolver_.get();
+    std::weak_ptr<upstream::HostResolver> weak = resolver_;
     upstream::ClusterSnapshotConstSharedPtr s = *snapshot;
-    main_.post([view, resolver, s] {
+    main_.post([view, weak, s] {
       view->setSnapshot(s);
-      resolver->setHosts(s->allHosts());
+      if (auto resolver = weak.lock()) resolver->setHosts(s->allHosts());
     });
   }
   logLine(LogLevel::kInfo, absl::StrCat("topology applied: cluster ", name, " version ", version,

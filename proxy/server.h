@@ -129,9 +129,10 @@ class Server {
   std::unique_ptr<upstream::ClusterView> main_cluster_;
   std::unique_ptr<upstream::HealthProber> prober_;
   // Names of upstream hosts, looked up on the main loop (declared in this order: the resolver
-  // cancels its lookups before the client goes).
+  // cancels its lookups before the client goes). Shared so that callbacks posted to the main
+  // loop hold it weakly: run() frees it before a last loop turn.
   upstream::DnsClientPtr dns_;
-  std::unique_ptr<upstream::HostResolver> resolver_;
+  std::shared_ptr<upstream::HostResolver> resolver_;
   mutable std::mutex addresses_mutex_;
   upstream::AddressTableConstSharedPtr addresses_;  // the latest published; for reports.
   absl::Time started_;
