@@ -59,8 +59,9 @@ magent-compatible options:
   -g group      run as this group after binding
   -p port       TCP port to listen on (default 11211; 0 disables TCP)
   -l ip         address to listen on (default 0.0.0.0)
-  -s ip:port[:weight]  primary memcached server (repeatable; ketama over these)
-  -b ip:port[:weight]  backup memcached server (repeatable): every write is copied here and
+  -s host:port[:weight]  primary memcached server (repeatable; ketama over these); a host
+                name is resolved in the background (see --dns_refresh_ms)
+  -b host:port[:weight]  backup memcached server (repeatable): every write is copied here and
                 reads fall back here when a primary is down or misses
   -n number     max client connections (default 4096)
   -D            stay in the foreground (default: go to the background, as magent does)
