@@ -54,6 +54,8 @@ class ClientCodec {
   virtual const std::string& errorReply() const = 0;
   /** @return whether the connection must close after the last kError. */
   virtual bool shouldClose() const = 0;
+  /** Why the last kError happened (kTooLarge for a value over ParseLimits::max_value_bytes). */
+  virtual ErrorKind errorKind() const = 0;
 };
 
 using ClientCodecPtr = std::unique_ptr<ClientCodec>;

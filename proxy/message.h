@@ -158,6 +158,19 @@ enum class ResponseType : uint8_t {
   kUpstreamFailure,
 };
 
+// Why a request failed, beyond the reply type: codecs map it to their protocol's status (binary
+// "too large", "non-numeric") and counters count it. Set where the error is made (or, for
+// memcached's text replies, where they are parsed: classifyErrorText); never read reply text.
+enum class ErrorKind : uint8_t {
+  kNone,
+  kTooLarge,     // a value over a size limit (memcached's item size or --max_value_bytes).
+  kOutOfMemory,  // memcached or the proxy had no memory for it.
+  kNonNumeric,   // incr/decr of a value that is not a number.
+  kOther,
+};
+/** The kind of a memcached CLIENT_ERROR/SERVER_ERROR text (the one place such text is read). */
+ErrorKind classifyErrorText(absl::string_view text);
+
 struct Item {
   std::string key;
   uint32_t flags = 0;
@@ -171,6 +184,7 @@ struct Item {
 
 struct Response {
   ResponseType type = ResponseType::kValues;
+  ErrorKind error = ErrorKind::kNone;  // for kClientError/kServerError: which error.
   // Retrieval: the hits. A write or touch answered in meta form may carry one item describing
   // the stored item as memcached reported it (cas, ttl, flags), e.g. for a binary client's cas.
   std::vector<Item> items;
@@ -186,9 +200,10 @@ struct Response {
     r.text = std::move(reason);
     return r;
   }
-  static Response serverError(std::string reason) {
+  static Response serverError(std::string reason, ErrorKind kind = ErrorKind::kOther) {
     Response r;
     r.type = ResponseType::kServerError;
+    r.error = kind;
     r.text = std::move(reason);
     return r;
   }
