@@ -345,7 +345,7 @@ ParseStatus BinaryClientCodec::parse(absl::string_view input, Request* request,
   if (value_length > limits_.max_value_bytes) return skipWith(kTooLarge);
   if (input.size() < frame) return ParseStatus::kNeedMore;
 
-  internal::resetRequest(request);
+  request->clear();
   const absl::string_view extras = input.substr(kHeaderSize, extras_length);
   const absl::string_view key = input.substr(kHeaderSize + extras_length, key_length);
   const absl::string_view value = input.substr(kHeaderSize + extras_length + key_length,

@@ -157,7 +157,7 @@ ParseStatus TextRequestParser::parse(absl::string_view input, Request* request, 
 ParseStatus TextRequestParser::parseLine(absl::string_view input, absl::string_view line,
                                          size_t line_end, Request* request, size_t* consumed) {
   *consumed = line_end;  // Every outcome but a data block drops exactly the line.
-  internal::resetRequest(request);
+  request->clear();
   absl::string_view rest = line;
   const absl::string_view name = nextToken(&rest);
   Command command;

@@ -141,7 +141,7 @@ TEST(TextRequestParserTest, ResetRequestClearsEveryField) {
   r.meta.opaque = "op";
   r.meta.opcode = 6;
   r.meta.binary_opaque = 7;
-  internal::resetRequest(&r);
+  r.clear();
   expectSameRequest(Request(), r);
   EXPECT_GE(r.value.capacity(), 100u);  // capacity is what reuse is for.
 }
