@@ -98,6 +98,7 @@ void ClientConnection::closeWhenAnswered() {
 }
 
 replication::Upstreams& ClientConnection::cluster() { return worker_.cluster(); }
+size_t ClientConnection::workerIndex() const { return worker_.index(); }
 Dispatcher& ClientConnection::dispatcher() { return worker_.dispatcher(); }
 
 void ClientConnection::onWriteDrained() {

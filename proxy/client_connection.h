@@ -67,6 +67,7 @@ class ClientConnection : public RequestOwner,
   Dispatcher& dispatcher() override;
   const std::string& clientAddress() const override { return peer_; }
   uint64_t connectionId() const override { return id_; }
+  size_t workerIndex() const override;
   void onRequestComplete(ActiveRequest& request) override;
 
  private:

@@ -64,6 +64,11 @@ class FilterCallbacks {
   virtual uint64_t connectionId() const = 0;
   /** @return a short description of the client ("127.0.0.1:53412"), for logs and limits. */
   virtual const std::string& clientAddress() const = 0;
+  /**
+   * @return this worker's index, below FilterContext::workers: the slot of per-worker state
+   * (proxy/per_worker.h). Fakes for single-worker tests may keep the default.
+   */
+  virtual size_t workerIndex() const { return 0; }
 };
 
 class Filter {

@@ -30,6 +30,7 @@ class RequestOwner {
   virtual Dispatcher& dispatcher() = 0;
   virtual const std::string& clientAddress() const = 0;
   virtual uint64_t connectionId() const = 0;
+  virtual size_t workerIndex() const = 0;
   /** The request has its final response (after the reverse filter pass). */
   virtual void onRequestComplete(ActiveRequest& request) = 0;
 };
@@ -78,6 +79,7 @@ class ActiveRequest : public FilterCallbacks, public DeferredDeletable {
   Dispatcher& dispatcher() override { return owner_->dispatcher(); }
   const std::string& clientAddress() const override { return owner_->clientAddress(); }
   uint64_t connectionId() const override { return owner_->connectionId(); }
+  size_t workerIndex() const override { return owner_->workerIndex(); }
 
  private:
   void runRequest();

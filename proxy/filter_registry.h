@@ -28,6 +28,8 @@ struct FilterContext {
   // Where a filter declares its own counters (shown in `stats` and /metrics); outlives the
   // chain. Null only in tests that build chains without a server.
   FilterCounterRegistry* counters = nullptr;
+  // Worker threads that will run the chain: size per-worker state with it (proxy/per_worker.h).
+  size_t workers = 1;
 };
 
 using FilterConfigMap = std::map<std::string, std::string>;

@@ -82,11 +82,13 @@ Server::~Server() {
   for (auto* e : signal_events_) event_free(e);
 }
 
+size_t Server::workerCount() const {
+  if (options_.concurrency > 0) return static_cast<size_t>(options_.concurrency);
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
 absl::Status Server::init() {
-  int concurrency = options_.concurrency;
-  if (concurrency <= 0) {
-    concurrency = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  }
+  const int concurrency = static_cast<int>(workerCount());
   WorkerOptions wo;
   wo.limits.parse.max_value_bytes = options_.max_value_bytes;
   wo.limits.parse.max_keys_per_get = options_.max_keys_per_get;
@@ -425,6 +427,7 @@ absl::Status Server::applyClusterConfig(upstream::ClusterConfig config) {
     context.cluster = config;
     context.stats_reporter = [this](absl::string_view args) { return report(args); };
     context.counters = &filter_counters_;
+    context.workers = workerCount();
     chain = registry_.buildChain(config.filters, context);
     if (!chain.ok()) return chain.status();
     chain_builds_.fetch_add(1);

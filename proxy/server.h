@@ -85,6 +85,8 @@ class Server {
   /** Filter chains built so far (a push that changes only hosts or weights builds none). */
   uint64_t chainBuilds() const { return chain_builds_.load(); }
   uint64_t sumFilterCounter(size_t slot) const;  // a declared filter counter over workers.
+  /** Worker threads (--concurrency, or one per core): known before init() for chain builds. */
+  size_t workerCount() const;
   /** The counters filters declared (proxy/filter_counters.h). */
   const FilterCounterRegistry& filterCounters() const { return filter_counters_; }
   /** Per-host counters summed over workers, by address (hosts no worker has used are absent). */

@@ -3,10 +3,9 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
-#include <vector>
 
 #include "proxy/filter.h"
+#include "proxy/per_worker.h"
 #include "proxy/filter_registry.h"
 #include "rate_limit/bucket_table.h"
 
@@ -16,26 +15,29 @@ inline constexpr char kFilterName[] = "rate_limit";
 inline constexpr char kLimitedMessage[] = "rate limited";
 
 /**
- * Everything one `rate_limit` chain entry shares between workers: its config and the list of
- * per-worker stats. Built once per chain (topology version) and immutable except for that list,
- * which only grows when a worker first uses this filter and is read by `stats rate_limit`.
+ * Everything one `rate_limit` chain entry shares between workers: its config and one bucket
+ * table (with its stats) per worker. Built once per chain; it lives as long as the chain, so a
+ * push that changes only servers keeps the buckets, and a new rate_limit config starts fresh.
  */
-class RateLimitShared : public std::enable_shared_from_this<RateLimitShared> {
+class RateLimitShared {
  public:
-  explicit RateLimitShared(RateLimitConfig config) : config_(config) {}
+  RateLimitShared(RateLimitConfig config, size_t workers);
 
   const RateLimitConfig& config() const { return config_; }
-  /** @return the calling worker's bucket table for this chain entry (created on first use). */
-  BucketTable& workerTable() const;
+  /** @return worker `worker`'s bucket table (FilterCallbacks::workerIndex()). */
+  BucketTable& workerTable(size_t worker) const { return tables_.get(worker).table; }
   /** @return the counters summed over every worker, as `stats` name/value lines. */
   mcmesh::StatLines report() const;
 
  private:
-  struct WorkerState;
+  struct WorkerState {
+    explicit WorkerState(const RateLimitConfig& config) : table(config, stats) {}
+    RateLimitStats stats;  // before table, which counts into it.
+    BucketTable table;
+  };
 
   const RateLimitConfig config_;
-  mutable std::mutex stats_mutex_;
-  mutable std::vector<std::shared_ptr<const RateLimitStats>> worker_stats_;
+  mcmesh::PerWorker<WorkerState> tables_;
 };
 using RateLimitSharedConstPtr = std::shared_ptr<const RateLimitShared>;
 

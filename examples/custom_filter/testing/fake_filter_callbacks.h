@@ -36,6 +36,8 @@ class FakeFilterCallbacks : public mcmesh::FilterCallbacks {
   void setCluster(mcmesh::replication::Upstreams* cluster) { cluster_ = cluster; }
   mcmesh::Dispatcher& dispatcher() override { return dispatcher_; }
   uint64_t connectionId() const override { return connection_id_; }
+  size_t workerIndex() const override { return worker_index_; }
+  void setWorkerIndex(size_t index) { worker_index_ = index; }
   const std::string& clientAddress() const override { return address_; }
 
   void setConnectionId(uint64_t id) { connection_id_ = id; }
@@ -48,6 +50,7 @@ class FakeFilterCallbacks : public mcmesh::FilterCallbacks {
   mcmesh::Request request_;
   mcmesh::Response response_;
   mcmesh::replication::Upstreams* cluster_ = nullptr;
+  size_t worker_index_ = 0;
   mcmesh::Dispatcher dispatcher_;
   uint64_t connection_id_;
   std::string address_ = "127.0.0.1:50000";

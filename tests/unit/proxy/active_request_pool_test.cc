@@ -18,6 +18,7 @@ class Owner : public RequestOwner {
   Dispatcher& dispatcher() override { std::abort(); }
   const std::string& clientAddress() const override { return address_; }
   uint64_t connectionId() const override { return 7; }
+  size_t workerIndex() const override { return 0; }
   void onRequestComplete(ActiveRequest& r) override {
     completed.push_back(r.request().keys.empty() ? "" : r.request().keys[0]);
   }

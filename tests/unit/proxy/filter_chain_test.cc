@@ -16,6 +16,7 @@ class RecordingOwner : public RequestOwner {
   Dispatcher& dispatcher() override { std::abort(); }
   const std::string& clientAddress() const override { return address_; }
   uint64_t connectionId() const override { return 1; }
+  size_t workerIndex() const override { return 0; }
   void onRequestComplete(ActiveRequest& r) override { completed.push_back(r.response().text); }
   std::vector<std::string> completed;
   std::string address_ = "test";
