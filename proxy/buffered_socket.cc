@@ -173,8 +173,12 @@ ssize_t BufferedSocket::readOnce() {
     if (have >= read_limit_) return -2;
     want = std::min(want, read_limit_ - have);
   }
+  return readInto(input_, want);
+}
+
+ssize_t BufferedSocket::readInto(evbuffer* buffer, size_t want) {
   evbuffer_iovec vec[2];
-  int nvec = evbuffer_reserve_space(input_, want, vec, 2);
+  int nvec = evbuffer_reserve_space(buffer, want, vec, 2);
   if (nvec <= 0) {
     errno = ENOMEM;
     return -1;
@@ -195,7 +199,7 @@ ssize_t BufferedSocket::readOnce() {
     n = ::readv(fd_, iov, nvec);
   } while (n < 0 && errno == EINTR);
   if (n <= 0) {
-    evbuffer_commit_space(input_, vec, 0);
+    evbuffer_commit_space(buffer, vec, 0);
     return n;
   }
   size_t left = static_cast<size_t>(n);
@@ -203,7 +207,7 @@ ssize_t BufferedSocket::readOnce() {
     vec[i].iov_len = std::min(left, iov[i].iov_len);
     left -= vec[i].iov_len;
   }
-  evbuffer_commit_space(input_, vec, nvec);
+  evbuffer_commit_space(buffer, vec, nvec);
   return n;
 }
 
@@ -381,7 +385,8 @@ BufferedSocket::TlsReadStep BufferedSocket::readTls() {
     max = read_limit_ - have;
   }
   // One read of ciphertext, as the plain path does one read of plaintext.
-  int n = evbuffer_read(tls_->cipherIn(), fd_, kReadChunk);
+  // (Not evbuffer_read: it asks ioctl(FIONREAD) first, one more system call per read.)
+  ssize_t n = readInto(tls_->cipherIn(), kReadChunk);
   if (n == 0) {
     step.close_error = 0;
   } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {

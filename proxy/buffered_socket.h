@@ -104,6 +104,8 @@ class BufferedSocket : private EndOfBatchWork {
   void runEndOfBatch() override;
   // One readv into the input's free space; > 0 bytes read, 0 EOF, -1 with errno.
   ssize_t readOnce();
+  // One readv of up to `want` bytes into `buffer`'s free space; as readOnce().
+  ssize_t readInto(evbuffer* buffer, size_t want);
   // One read into the dispatcher's scratch, added to input() by reference.
   ssize_t readIntoScratch();
   // Copies what is left in input() into memory of its own (the scratch is about to be reused).

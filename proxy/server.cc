@@ -61,6 +61,22 @@ absl::StatusOr<upstream::ClusterConfig> clusterConfigFromOptions(const Options& 
     if (!host.ok()) return host.status();
     config.backups.push_back(*host);
   }
+  if (!options.upstream_tls_ca.empty()) {
+    // magent-style command line: one TLS setting for every -s and -b server.
+    tls::ClientTlsSettings settings;
+    settings.ca_file = options.upstream_tls_ca;
+    settings.cert_file = options.upstream_tls_cert;
+    settings.key_file = options.upstream_tls_key;
+    settings.server_name = options.upstream_tls_server_name;
+    auto context = tls::TlsContext::createClient(settings);
+    if (!context.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--upstream_tls_*: ", context.status().message()));
+    }
+    for (auto* pool : {&config.primaries, &config.backups}) {
+      for (auto& host : *pool) host.tls = *context;
+    }
+  }
   for (const auto& name : options.filter_chain) config.filters.push_back({name, {}});
   config.mirror_mode =
       options.mirror == "sync" ? upstream::MirrorMode::kSync : upstream::MirrorMode::kAsync;
@@ -116,6 +132,21 @@ absl::Status Server::init() {
         });
     if (options_.port != 0) {
       auto st = workers_.back()->listenTcp(options_.listen_host, options_.port);
+      if (!st.ok()) return st;
+    }
+    if (options_.tls_port != 0) {
+      if (client_tls_ == nullptr) {
+        // Loaded once: every worker's listener shares the context (and its ticket key, so a
+        // session resumes on any worker).
+        auto context = tls::TlsContext::createServer(
+            {options_.tls_cert, options_.tls_key, options_.tls_client_ca});
+        if (!context.ok()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--tls_port: ", context.status().message()));
+        }
+        client_tls_ = *context;
+      }
+      auto st = workers_.back()->listenTcp(options_.listen_host, options_.tls_port, client_tls_);
       if (!st.ok()) return st;
     }
   }
@@ -421,6 +452,7 @@ std::map<std::string, UpstreamReport> Server::upstreamReports() const {
       r.ejections += h.stats.ejections.value();
       r.recoveries += h.stats.recoveries.value();
       r.connections += h.stats.active_connections.value();
+      r.tls_errors += h.stats.tls_errors.value();
     });
   }
   std::lock_guard<std::mutex> lock(ejected_mutex_);
@@ -495,6 +527,8 @@ StatLines Server::report(absl::string_view args) const {
     add("output_limit_pauses", sumCounter(&ProxyCounters::output_limit_pauses));
     add("output_overflows", sumCounter(&ProxyCounters::output_overflows));
     add("output_stalls_closed", sumCounter(&ProxyCounters::output_stalls_closed));
+    add("tls_client_errors", sumCounter(&ProxyCounters::tls_client_errors));
+    add("tls_client_resumed", sumCounter(&ProxyCounters::tls_client_resumed));
     for (size_t c = 0; c < kCommandCount; ++c) {
       uint64_t sum = 0;
       for (const auto& w : workers_) sum += w->cluster().counters().commands[c].value();
@@ -563,7 +597,9 @@ StatLines Server::report(absl::string_view args) const {
                                                                    : " state=active",
                          " requests=", s.requests, " errors=", s.errors,
                          " timeouts=", s.timeouts, " ejections=", s.ejections,
-                         " connections=", s.connections, " ejected_workers=", s.ejected_workers));
+                         " connections=", s.connections, " ejected_workers=", s.ejected_workers,
+                         h.tls != nullptr ? " tls=on tls_errors=" : "",
+                         h.tls != nullptr ? absl::StrCat(s.tls_errors) : ""));
       }
     }
   }

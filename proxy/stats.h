@@ -69,6 +69,8 @@ struct ProxyCounters {
   Counter output_limit_pauses;     // reading paused: unsent replies over the output cap.
   Counter output_overflows;        // replies refused: the client stopped reading far past it.
   Counter output_stalls_closed;    // closed: over the output cap, reading nothing, too long.
+  Counter tls_client_errors;       // TLS clients closed by a failed handshake or a TLS error.
+  Counter tls_client_resumed;      // TLS client handshakes that resumed a session.
   // replication: reads and copies
   Counter failover_reads;     // keys re-read from the backup (primary down or missed).
   Counter failover_writes;    // writes sent to the backup because the primary was down.

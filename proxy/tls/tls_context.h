@@ -54,6 +54,10 @@ class TlsContext {
   SSL_CTX* get() const { return ctx_; }
   Role role() const { return role_; }
   const ClientTlsSettings& clientSettings() const { return client_settings_; }
+  /** Client side: the name a server given as `host` must carry (server_name wins). */
+  std::string verifyNameFor(const std::string& host) const {
+    return client_settings_.server_name.empty() ? host : client_settings_.server_name;
+  }
 
   /**
    * Client side: the last session a server `peer` (host:port) issued, for resumption on the next

@@ -17,6 +17,7 @@
 #include "proxy/buffer_policy.h"
 #include "proxy/buffered_socket.h"
 #include "proxy/log.h"
+#include "proxy/tls/tls_context.h"
 
 namespace mcmesh::upstream {
 namespace {
@@ -89,6 +90,16 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
                             socket.status().message());
       local_error_ = absl::IsResourceExhausted(socket.status());
       return false;
+    }
+    if (pool_.host_.tls != nullptr) {
+      // The connect timeout covers the handshake: onConnected() comes after it.
+      const tls::TlsContext& context = *pool_.host_.tls;
+      auto st = (*socket)->startTls(pool_.host_.tls, pool_.host_.address,
+                                    context.verifyNameFor(pool_.host_.host));
+      if (!st.ok()) {
+        error_ = absl::StrCat("TLS to ", pool_.host_.address, ": ", st.message());
+        return false;
+      }
     }
     socket_ = std::move(*socket);
     connecting_ = true;
@@ -172,6 +183,16 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
   }
   void onConnected() override { connecting_ = false; }
   void onClosed(int error) override {
+    if (!socket_->tlsError().empty()) {
+      // A wrong CA, name or client certificate is the operator's to fix: say which server and
+      // what OpenSSL said, in the reply and in the log.
+      std::string reason = absl::StrCat("TLS to ", pool_.host_.address, " failed: ",
+                                        socket_->tlsError());
+      pool_.stats_.tls_errors.inc();
+      pool_.logTlsError(reason);
+      fail(reason);
+      return;
+    }
     fail(error == 0 ? absl::StrCat("connection to ", pool_.host_.address, " closed")
                     : absl::StrCat(connecting_ ? "connect to " : "connection to ",
                                    pool_.host_.address, " failed: ", std::strerror(error)));
@@ -335,6 +356,14 @@ void ConnPool::drainAndClose() {
   for (auto& slot : connections_) {
     if (slot != nullptr) slot->fail(absl::StrCat("server ", host_.address, " removed"));
   }
+}
+
+void ConnPool::logTlsError(const std::string& reason) {
+  absl::Time now = dispatcher_.now();
+  if (reason == last_tls_logged_ && now - last_tls_logged_at_ < absl::Minutes(1)) return;
+  last_tls_logged_ = reason;
+  last_tls_logged_at_ = now;
+  logLine(LogLevel::kWarn, reason);
 }
 
 void ConnPool::onConnectionClosed(UpstreamConnection* connection) {

@@ -54,6 +54,7 @@ struct HostStats {
   Counter active_connections;
   Counter desyncs;        // replies naming keys the request did not ask for (connection reset).
   Counter local_errors;   // failures of this process (no descriptor, value too large): not health.
+  Counter tls_errors;     // TLS handshakes or sessions that failed (also counted in errors).
 };
 
 // Told about each request's fate so health can eject/recover the host, by class of request
@@ -90,6 +91,7 @@ class ConnPool {
  private:
   friend class UpstreamConnection;
   void onConnectionClosed(UpstreamConnection* connection);
+  void logTlsError(const std::string& reason);
   UpstreamConnection* pickConnection(uint64_t affinity);
 
   Dispatcher& dispatcher_;
@@ -101,6 +103,9 @@ class ConnPool {
   // same affinity (one client) stay in order on one connection.
   std::vector<std::unique_ptr<UpstreamConnection>> connections_;
   bool last_connect_local_error_ = false;
+  // TLS failures repeat on every reconnect: log a reason when it changes, else once a minute.
+  std::string last_tls_logged_;
+  absl::Time last_tls_logged_at_ = absl::InfinitePast();
 };
 
 }  // namespace mcmesh::upstream
