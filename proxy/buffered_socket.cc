@@ -338,6 +338,10 @@ absl::Status BufferedSocket::startTls(tls::TlsContextConstSharedPtr context, std
   return absl::OkStatus();
 }
 
+void BufferedSocket::endTlsRecord() {
+  if (tls_ != nullptr) record_ends_.push_back(plain_encrypted_ + evbuffer_get_length(output_));
+}
+
 void BufferedSocket::failTls() {
   tls_error_ = tls_->error();
   // Best effort, never blocking: the alert tells the peer why (e.g. "certificate required").
@@ -365,10 +369,20 @@ bool BufferedSocket::advanceTlsHandshake() {
 
 bool BufferedSocket::encryptOutput() {
   if (!advanceTlsHandshake()) return false;
-  if (!tls_->handshakeDone() || evbuffer_get_length(output_) == 0) return true;
-  if (tls_->write(output_) == tls::TlsTransport::Result::kError) {
-    failTls();
-    return false;
+  if (!tls_->handshakeDone()) return true;
+  while (evbuffer_get_length(output_) > 0) {
+    while (!record_ends_.empty() && record_ends_.front() <= plain_encrypted_) {
+      record_ends_.pop_front();
+    }
+    size_t bytes = evbuffer_get_length(output_);
+    if (!record_ends_.empty()) {
+      bytes = std::min<uint64_t>(bytes, record_ends_.front() - plain_encrypted_);
+    }
+    if (tls_->write(output_, bytes) == tls::TlsTransport::Result::kError) {
+      failTls();
+      return false;
+    }
+    plain_encrypted_ += bytes;
   }
   return true;
 }

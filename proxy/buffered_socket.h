@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <deque>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -71,6 +73,13 @@ class BufferedSocket : private EndOfBatchWork {
    */
   absl::Status startTls(tls::TlsContextConstSharedPtr context, std::string peer,
                         std::string verify_host);
+  /**
+   * With TLS: a record ends after what output() holds now (no-op for plain sockets). memcached
+   * -Z (1.6.18) reads a value with an SSL_read of exactly its length and then waits for the
+   * socket, never for what OpenSSL still buffers: a request that ends inside a record waits
+   * until more bytes arrive. The upstream pool marks the end of every request.
+   */
+  void endTlsRecord();
   /** Why TLS failed (empty if it did not, or if this socket is plain). */
   const std::string& tlsError() const { return tls_error_; }
   /** The TLS session, or null for a plain socket (tests, stats). */
@@ -144,6 +153,8 @@ class BufferedSocket : private EndOfBatchWork {
   bool failed_ = false;
   int pending_error_ = 0;  // a connect refused at once, reported after the batch.
   tls::TlsTransportPtr tls_;  // null: plain TCP.
+  uint64_t plain_encrypted_ = 0;     // output bytes encrypted so far.
+  std::deque<uint64_t> record_ends_;  // endTlsRecord() marks, in plain_encrypted_ terms.
   std::string tls_error_;
 };
 using BufferedSocketPtr = std::unique_ptr<BufferedSocket>;

@@ -192,15 +192,17 @@ TlsTransport::Result TlsTransport::read(evbuffer* plain, size_t max, size_t* pro
   }
 }
 
-TlsTransport::Result TlsTransport::write(evbuffer* plain) {
+TlsTransport::Result TlsTransport::write(evbuffer* plain, size_t bytes) {
   ERR_clear_error();
-  while (evbuffer_get_length(plain) > 0) {
-    size_t n = std::min(evbuffer_get_length(plain), kRecordBytes);
+  bytes = std::min(bytes, evbuffer_get_length(plain));
+  while (bytes > 0) {
+    size_t n = std::min(bytes, kRecordBytes);
     // Gathers small replies into one record; a no-op when the first chunk is big enough.
     unsigned char* data = evbuffer_pullup(plain, static_cast<ssize_t>(n));
     int ret = SSL_write(ssl_, data, static_cast<int>(n));
     if (ret <= 0) return classify(ret);
     evbuffer_drain(plain, static_cast<size_t>(ret));
+    bytes -= static_cast<size_t>(ret);
   }
   return Result::kOk;
 }

@@ -49,8 +49,11 @@ class TlsTransport {
    * @param produced plaintext bytes appended. kWantRead with bytes produced is the normal case.
    */
   Result read(evbuffer* plain, size_t max, size_t* produced);
-  /** Encrypts and drains all of `plain` into cipherOut(); needs a completed handshake. */
-  Result write(evbuffer* plain);
+  /**
+   * Encrypts and drains the first `bytes` of `plain` (at most its length) into cipherOut(), in
+   * records of up to 16 KiB, the last one ending exactly there. Needs a completed handshake.
+   */
+  Result write(evbuffer* plain, size_t bytes);
   /** Whether read() could produce more without new ciphertext (it stopped at `max`). */
   bool hasBufferedInput() const;
   /** Why the last kError happened, e.g. "certificate verify failed: self-signed certificate". */

@@ -135,6 +135,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
       scratch_.append("\r\n", 2);
     }
     evbuffer_add(output, scratch_.data(), scratch_.size());
+    socket_->endTlsRecord();  // memcached -Z needs each request to end a TLS record.
     shrinkIfLarge(scratch_, kMaxKeptRequestBufferBytes);  // after a get with thousands of keys.
     socket_->scheduleWrite();  // requests queued in this batch of events share one writev.
     // One timer per connection, not one per request: if it is already set for an earlier
