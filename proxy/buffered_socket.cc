@@ -20,6 +20,10 @@ namespace {
 // One read takes up to this much: a 4 KiB value and its command line, or a pipeline of small
 // requests, arrive in one system call.
 constexpr size_t kReadChunk = 16 * 1024;
+// With TLS, at most about this much ciphertext waits for the kernel; the rest stays plaintext
+// in output() (see writeNow()).
+constexpr size_t kMaxCipherBacklog = 64 * 1024;
+constexpr size_t kTlsRecordBytes = 16 * 1024;  // TLS's largest record.
 // pending_error_ value for "the peer closed" (errno values are positive).
 constexpr int kPeerClosed = -1;
 }  // namespace
@@ -119,14 +123,22 @@ void BufferedSocket::writeNow() {
   evbuffer* wire = output_;
   bool had_output = evbuffer_get_length(output_) > 0;
   if (tls_ != nullptr) {
-    had_output = had_output || evbuffer_get_length(tls_->cipherOut()) > 0;
-    if (!encryptOutput()) return;
     wire = tls_->cipherOut();
+    had_output = had_output || evbuffer_get_length(wire) > 0;
+    // Encrypt a bounded slice, write it, repeat while the kernel takes everything: plaintext
+    // stays in output() while the peer does not read, so owners' output caps still see it.
+    do {
+      if (!encryptOutput()) return;
+      if (evbuffer_get_length(wire) > 0 && !writeOut(wire)) return;
+    } while (evbuffer_get_length(wire) == 0 && evbuffer_get_length(output_) > 0 &&
+             tls_->handshakeDone());
+  } else if (had_output && !writeOut(wire)) {
+    return;
   }
-  if (evbuffer_get_length(wire) > 0 && !writeOut(wire)) return;
   // Plaintext queued before the handshake completed waits for it (the read path flushes it);
   // arming EPOLLOUT for it would spin.
-  bool waiting_for_handshake = tls_ != nullptr && evbuffer_get_length(output_) > 0;
+  bool waiting_for_handshake =
+      tls_ != nullptr && !tls_->handshakeDone() && evbuffer_get_length(output_) > 0;
   if (evbuffer_get_length(wire) == 0) {
     if (write_armed_) {
       event_del(write_event_);
@@ -370,11 +382,13 @@ bool BufferedSocket::advanceTlsHandshake() {
 bool BufferedSocket::encryptOutput() {
   if (!advanceTlsHandshake()) return false;
   if (!tls_->handshakeDone()) return true;
-  while (evbuffer_get_length(output_) > 0) {
+  while (evbuffer_get_length(output_) > 0 &&
+         evbuffer_get_length(tls_->cipherOut()) < kMaxCipherBacklog) {
     while (!record_ends_.empty() && record_ends_.front() <= plain_encrypted_) {
       record_ends_.pop_front();
     }
-    size_t bytes = evbuffer_get_length(output_);
+    // One record at a time, so the backlog bound holds.
+    size_t bytes = std::min<size_t>(evbuffer_get_length(output_), kTlsRecordBytes);
     if (!record_ends_.empty()) {
       bytes = std::min<uint64_t>(bytes, record_ends_.front() - plain_encrypted_);
     }

@@ -140,6 +140,28 @@ TEST_F(TlsSocketTest, LargeWritesBothWaysArriveWholeThroughAFullKernelBuffer) {
   }));
 }
 
+TEST_F(TlsSocketTest, APeerThatDoesNotReadLeavesPlaintextInTheOutput) {
+  connectPair(serverContext(false), clientContext(certs_->ca, false));
+  send(*client_, "hi");
+  ASSERT_TRUE(runUntil(dispatcher_, [&] { return server_rec_.read == "hi"; }));
+  client_->enableReading(false);
+  int small = 4096;  // unix sockets otherwise buffer megabytes.
+  ASSERT_EQ(setsockopt(client_->fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+  int drained_before = server_rec_.drained_calls;  // the session tickets' flush counts.
+  std::string big(8 * 1024 * 1024, 'p');
+  send(*server_, big);
+  for (int i = 0; i < 200; ++i) event_base_loop(dispatcher_.base(), EVLOOP_NONBLOCK);
+  // Only a bounded slice was encrypted ahead of the kernel: an owner's output cap (which reads
+  // output()) still sees the rest and can stop reading from this client.
+  EXPECT_GT(evbuffer_get_length(server_->output()), 6u * 1024 * 1024)
+      << "client read " << client_rec_.read.size() << " closed " << server_rec_.closed;
+  EXPECT_EQ(server_rec_.drained_calls, drained_before);
+  client_->enableReading(true);
+  ASSERT_TRUE(runUntil(dispatcher_, [&] { return client_rec_.read.size() == big.size(); }));
+  EXPECT_TRUE(client_rec_.read == big);
+  ASSERT_TRUE(runUntil(dispatcher_, [&] { return server_rec_.drained_calls == drained_before + 1; }));
+}
+
 TEST_F(TlsSocketTest, ReadLimitPausesAndDecryptedBytesAreDeliveredOnResume) {
   connectPair(serverContext(false), clientContext(certs_->ca, false));
   server_->setReadLimit(1000);
