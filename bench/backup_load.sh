@@ -8,12 +8,12 @@
 # Binaries default to the optimised build (built if missing). Ports: BENCH_BASE_PORT (24100) .. +3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${1:-bazel-out/k8-opt/bin/proxy/mcmesh}
+BIN=${1:-bazel-out/k8-opt/bin/app/mcmesh}
 MCB=${2:-bazel-out/k8-opt/bin/bench/loadgen/mcbench}
 BASE=${BENCH_BASE_PORT:-24100}
 if [ ! -x "$BIN" ] || [ ! -x "$MCB" ]; then
   source tools/deps.sh
-  bazel build "${MCMESH_BAZEL_FLAGS[@]}" -c opt //proxy:mcmesh //bench/loadgen:mcbench >&2
+  bazel build "${MCMESH_BAZEL_FLAGS[@]}" --config=release //app:mcmesh //bench/loadgen:mcbench >&2
 fi
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }

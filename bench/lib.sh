@@ -82,22 +82,24 @@ bench_json() {
   sed -n "s/.*\"$key\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$line"
 }
 
-# Builds (optimised) mcmesh and the bench tools unless BENCH_BIN_DIR points at built ones, then
-# copies them to $1 so concurrent builds in this workspace can't swap them mid-run.
+# Builds mcmesh and the bench tools with --config=release (.bazelrc: the flags tools/demo.sh,
+# tools/install.sh and the docs use, so what we measure is what users run) unless BENCH_BIN_DIR
+# points at built ones, then copies them to $1 so concurrent builds in this workspace can't swap
+# them mid-run.
 bench_build() {
   local dest=$1
   if [ -n "${BENCH_BIN_DIR:-}" ]; then
-    cp "$BENCH_BIN_DIR/proxy/mcmesh" "$BENCH_BIN_DIR/bench/loadgen/mcbench" \
+    cp "$BENCH_BIN_DIR/app/mcmesh" "$BENCH_BIN_DIR/bench/loadgen/mcbench" \
       "$BENCH_BIN_DIR/bench/loadgen/idle_clients" "$dest/"
     return 0
   fi
   local bazel=(bazel)
   # Own output base when others build in the same workspace (optional).
   [ -n "${BENCH_BAZEL_OUTPUT_BASE:-}" ] && bazel+=(--output_base="$BENCH_BAZEL_OUTPUT_BASE")
-  local flags=(-c opt --disk_cache="${XDG_CACHE_HOME:-$HOME/.cache}/mcmesh-bazel-disk")
-  "${bazel[@]}" build "${flags[@]}" //proxy:mcmesh //bench/loadgen:mcbench \
+  local flags=(--config=release --disk_cache="${XDG_CACHE_HOME:-$HOME/.cache}/mcmesh-bazel-disk")
+  "${bazel[@]}" build "${flags[@]}" //app:mcmesh //bench/loadgen:mcbench \
     //bench/loadgen:idle_clients >&2
   local bin
   bin=$("${bazel[@]}" info "${flags[@]}" bazel-bin 2>/dev/null)
-  cp "$bin/proxy/mcmesh" "$bin/bench/loadgen/mcbench" "$bin/bench/loadgen/idle_clients" "$dest/"
+  cp "$bin/app/mcmesh" "$bin/bench/loadgen/mcbench" "$bin/bench/loadgen/idle_clients" "$dest/"
 }

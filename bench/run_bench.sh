@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# One command, from a fresh clone: install what is missing, build (optimised), start memcached
-# servers and measure, with identical load, memcached direct, nutcracker (twemproxy) and mcmesh
-# (1 and N workers). Writes bench/results/latest.md, latest.jsonl, throughput.png and refreshes
-# the table in bench/README.md. Every run is bounded; the whole script takes a few minutes.
+# One command, from a fresh clone: install what is missing, build (--config=release), start
+# memcached servers and measure, with identical load, memcached direct, nutcracker (twemproxy) and
+# mcmesh (1 and N workers). Writes bench/results/latest.md, latest.jsonl, throughput.png and
+# refreshes the table in bench/README.md. Every run is bounded; the whole script takes a few minutes.
 #   bench/run_bench.sh
 # Knobs (environment): BENCH_DURATION_S (4), BENCH_WARMUP_S (1), BENCH_REPEATS (5), BENCH_CONNECTIONS
 #   (16), BENCH_THREADS (1), BENCH_KEYSPACE (10000), BENCH_WITH_BACKUP (0), BENCH_IDLE (1), BENCH_TARGETS,
@@ -40,8 +40,13 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-echo "== building (bazel -c opt) ==" >&2
+echo "== building (bazel --config=release, as tools/demo.sh and tools/install.sh) ==" >&2
 bench_build "$WORK"
+# Printed with the results: compare with `sha256sum bazel-bin/app/mcmesh` after tools/demo.sh or
+# tools/install.sh (same --config=release, so the same binary).
+MCMESH_SHA=$(sha256sum "$WORK/mcmesh" | cut -c1-16)
+MCMESH_BUILT=${BENCH_BIN_DIR:+"from BENCH_BIN_DIR=$BENCH_BIN_DIR"}
+MCMESH_BUILT=${MCMESH_BUILT:-"bazel build --config=release"}
 CLK_TCK=$(getconf CLK_TCK)
 
 # The load every target gets, per workload (each differs from get_set in one parameter).
@@ -295,6 +300,7 @@ COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=$(git status --porcelain -- proxy filters 2>/dev/null | head -1)
 {
   echo "Taken $DATE on \`$(hostname)\`: $(nproc) cores ($MODEL), kernel $(uname -r), commit $COMMIT${DIRTY:+ (+ uncommitted proxy/filters changes)}."
+  echo "mcmesh binary: sha256 $MCMESH_SHA... ($MCMESH_BUILT)."
   echo "$(memcached -V 2>/dev/null | head -1); nutcracker $(nutcracker -V 2>&1 | sed -n 's/.*nutcracker-\([0-9.]*\).*/\1/p' | head -1)."
   echo "Load: mcbench, $CONNS connections, $THREADS thread(s), keyspace $KEYSPACE (preloaded), ${WARMUP}s warm-up + ${DURATION}s measured per run;"
   echo "each row is the median of $REPEATS runs, interleaved with the other rows of its workload (*spread*: (max - min) / median of ops/s);"

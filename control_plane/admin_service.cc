@@ -151,6 +151,16 @@ grpc::Status AdminServiceImpl::SetFilters(grpc::ServerContext* context,
   return answer(context, topology_.setFilters(request->cluster(), request->filters()), response);
 }
 
+grpc::Status AdminServiceImpl::ResetEpoch(grpc::ServerContext* context,
+                                          const mcmesh::v1::ResetEpochRequest* request,
+                                          mcmesh::v1::TopologyChangeResponse* response) {
+  grpc::Status auth = authenticate(context, "ResetEpoch");
+  if (!auth.ok()) {
+    return auth;
+  }
+  return answer(context, topology_.resetEpoch(request->epoch()), response);
+}
+
 grpc::Status AdminServiceImpl::GetTopology(grpc::ServerContext* context,
                                            const mcmesh::v1::GetTopologyRequest*,
                                            mcmesh::v1::GetTopologyResponse* response) {

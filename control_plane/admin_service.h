@@ -42,6 +42,9 @@ public:
   grpc::Status ListProxies(grpc::ServerContext* context,
                            const mcmesh::v1::ListProxiesRequest* request,
                            mcmesh::v1::ListProxiesResponse* response) override;
+  grpc::Status ResetEpoch(grpc::ServerContext* context,
+                          const mcmesh::v1::ResetEpochRequest* request,
+                          mcmesh::v1::TopologyChangeResponse* response) override;
 
 private:
   // OK when no token is configured or the call carries the right one.

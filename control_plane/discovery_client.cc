@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "control_plane/snapshot_order.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/support/channel_arguments.h"
 
@@ -162,12 +163,20 @@ bool DiscoveryClient::runStream(mcmesh::v1::DiscoveryService::Stub& stub, const 
       reply.set_response_nonce(response.nonce());
       std::string bytes;
       response.topology().SerializeToString(&bytes);
+      const SnapshotId running{applied_epoch_.load(), applied_version_.load()};
+      const SnapshotId offered{response.topology().epoch(), response.version()};
       absl::Status applied = absl::OkStatus();
-      if (bytes != applied_bytes_ || applied_version_.load() != response.version()) {
-        applied = apply_(response.topology());
+      if (bytes != applied_bytes_ || running.version != offered.version) {
+        // Refuse to go backwards before building anything (checkSnapshotOrder explains why).
+        const bool same_id = running.epoch == offered.epoch && running.version == offered.version;
+        applied = checkSnapshotOrder(running, offered, same_id);
+        if (applied.ok()) {
+          applied = apply_(response.topology());
+        }
       }
       if (applied.ok()) {
         applied_bytes_ = std::move(bytes);
+        applied_epoch_.store(offered.epoch);
         applied_version_.store(response.version());
         reply.set_version_info(response.version());
         log(absl::StrCat("applied version ", response.version()));

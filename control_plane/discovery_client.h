@@ -38,7 +38,10 @@ struct DiscoveryClientOptions {
  * stream, send {proxy_id, cluster, applied version}, then for each snapshot call `apply` and
  * answer ACK (apply returned OK) or NACK with apply's message (the proxy keeps its last good
  * topology). A snapshot identical to the last applied one is ACKed without calling `apply` again
- * (e.g. after a reconnect). When the stream breaks it reconnects with exponential backoff.
+ * (e.g. after a reconnect). A snapshot older than the applied one by (epoch, version) is NACKed
+ * without calling `apply` (checkSnapshotOrder): versions never go backwards unless the control
+ * plane raised the epoch (a deliberate reset). When the stream breaks it reconnects with
+ * exponential backoff.
  * `target` may list several control-plane replicas ("a:18000,b:18000,c:18000"): when the stream
  * to one breaks, the client moves straight on to the next (backing off only after a whole round
  * without a snapshot), keeping the last applied topology meanwhile.
@@ -62,6 +65,8 @@ public:
   bool connected() const { return connected_.load(); }
   /** @return the version of the last snapshot `apply` accepted (0 = none). */
   uint64_t appliedVersion() const { return applied_version_.load(); }
+  /** @return the epoch of that snapshot (0 = none, or never reset). */
+  uint64_t appliedEpoch() const { return applied_epoch_.load(); }
 
 private:
   void run();
@@ -84,6 +89,8 @@ private:
 
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> applied_version_{0};
+  // The epoch of that snapshot (Topology.epoch), the first half of the order checked.
+  std::atomic<uint64_t> applied_epoch_{0};
   // Serialized form of the last applied topology, to skip re-applying an identical snapshot.
   std::string applied_bytes_;
 

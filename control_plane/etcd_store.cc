@@ -38,6 +38,13 @@ absl::StatusOr<StoredTopology> EtcdTopologyStore::read() {
     return absl::DataLossError(
         absl::StrCat("etcd key ", key_, " is not a valid topology: ", topology.status().message()));
   }
+  if (topology->version() == 0) {
+    // mcmesh_cp writes versions >= 1: an empty or versionless value was put there by hand.
+    return absl::DataLossError(absl::StrCat(
+        "etcd key ", key_, " holds no topology (empty, or version 0, which mcmesh_cp never "
+        "writes); refusing to start with an empty topology: restore it, or delete the key to "
+        "start again from --bootstrap"));
+  }
   return StoredTopology{*std::move(topology), result->kvs[0].mod_revision};
 }
 
@@ -127,6 +134,11 @@ void EtcdTopologyStore::deliver(const std::string& value, int64_t mod_revision) 
     logLine(absl::StrCat(
         "etcd watch: ", key_, " at revision ", mod_revision,
         " is not a valid topology; keeping the last good one: ", topology.status().message()));
+    return;
+  }
+  if (topology->version() == 0) {
+    logLine(absl::StrCat("etcd watch: ", key_, " at revision ", mod_revision,
+                         " holds no topology (empty or version 0); keeping the last good one"));
     return;
   }
   callback_(StoredTopology{*std::move(topology), mod_revision});

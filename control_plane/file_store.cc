@@ -1,4 +1,5 @@
-// Implements FileTopologyStore: temp file, fsync, rename, fsync of the directory.
+// Implements FileTopologyStore: framed encoding, temp file, fsync, rename, fsync of the directory,
+// and the one-time rewrite of stores in the old format.
 #include "control_plane/file_store.h"
 
 #include <fcntl.h>
@@ -13,9 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "google/protobuf/io/tokenizer.h"
-#include "google/protobuf/text_format.h"
+#include "control_plane/log.h"
 
 namespace mcmesh {
 namespace control_plane {
@@ -57,19 +56,6 @@ std::string directoryOf(const std::string& path) {
   return path.substr(0, slash);
 }
 
-// Collects text-format parse errors so the message says where the file is wrong.
-class ErrorCollector : public google::protobuf::io::ErrorCollector {
-public:
-  void AddError(int line, google::protobuf::io::ColumnNumber column,
-                const std::string& message) override {
-    errors_.push_back(absl::StrCat("line ", line + 1, " column ", column + 1, ": ", message));
-  }
-  std::string joined() const { return absl::StrJoin(errors_, "; "); }
-
-private:
-  std::vector<std::string> errors_;
-};
-
 } // namespace
 
 FileTopologyStore::FileTopologyStore(std::string path)
@@ -91,30 +77,41 @@ absl::StatusOr<mcmesh::v1::Topology> FileTopologyStore::load() {
   if (!data.ok()) {
     return data.status();
   }
-  if (format_ == Format::Text) {
-    absl::StatusOr<mcmesh::v1::Topology> parsed = parseTextTopology(*data);
-    if (!parsed.ok()) {
-      return absl::DataLossError(
-          absl::StrCat("store ", path_, " is not a valid topology: ", parsed.status().message()));
+  const StoreEncoding encoding =
+      format_ == Format::Text ? StoreEncoding::Text : StoreEncoding::Binary;
+  absl::StatusOr<DecodedStore> decoded = decodeStore(*data, encoding);
+  if (!decoded.ok()) {
+    // Never fall back to an empty topology or to --bootstrap: proxies would be told to drop
+    // every server. The operator decides (docs/control-plane.md, "When the store is refused").
+    return absl::Status(
+        decoded.status().code(),
+        absl::StrCat("store ", path_, " ", decoded.status().message(),
+                     ". Refusing to start rather than serve an empty or partial topology: "
+                     "restore the file from a backup (or the last good copy), or move it away "
+                     "to start again from --bootstrap"));
+  }
+  if (decoded->legacy) {
+    // Stores from before the checksum load once and are rewritten at once, so the next start
+    // (and any later damage) is checked.
+    logLine(absl::StrCat("store ", path_, " has no checksum (written by an older mcmesh_cp): "
+                         "loaded version ", decoded->topology.version(),
+                         ", rewriting it in store format ", kStoreFormatVersion));
+    absl::Status saved = save(decoded->topology);
+    if (!saved.ok()) {
+      return absl::Status(saved.code(), absl::StrCat("cannot rewrite the old-format store ",
+                                                     path_, ": ", saved.message()));
     }
-    return parsed;
   }
-  mcmesh::v1::Topology topology;
-  if (!topology.ParseFromString(*data)) {
-    return absl::DataLossError(absl::StrCat("store ", path_, " is not a valid binary topology"));
-  }
-  return topology;
+  return std::move(decoded->topology);
 }
 
 absl::Status FileTopologyStore::save(const mcmesh::v1::Topology& topology) {
-  std::string data;
-  if (format_ == Format::Text) {
-    if (!google::protobuf::TextFormat::PrintToString(topology, &data)) {
-      return absl::InternalError("cannot print topology as text");
-    }
-  } else if (!topology.SerializeToString(&data)) {
-    return absl::InternalError("cannot serialize topology");
+  absl::StatusOr<std::string> encoded = encodeStore(
+      topology, format_ == Format::Text ? StoreEncoding::Text : StoreEncoding::Binary);
+  if (!encoded.ok()) {
+    return encoded.status();
   }
+  const std::string& data = *encoded;
 
   const std::string tmp = absl::StrCat(path_, ".tmp");
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -160,17 +157,6 @@ absl::StatusOr<std::string> readFile(const std::string& path) {
     return errnoError("cannot read", path);
   }
   return contents.str();
-}
-
-absl::StatusOr<mcmesh::v1::Topology> parseTextTopology(absl::string_view text) {
-  mcmesh::v1::Topology topology;
-  ErrorCollector errors;
-  google::protobuf::TextFormat::Parser parser;
-  parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(std::string(text), &topology)) {
-    return absl::InvalidArgumentError(absl::StrCat("bad text topology: ", errors.joined()));
-  }
-  return topology;
 }
 
 } // namespace control_plane

@@ -6,6 +6,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "control_plane/store.h"
+#include "control_plane/store_format.h"
 
 namespace mcmesh {
 namespace control_plane {
@@ -14,7 +15,9 @@ namespace control_plane {
  * Keeps the topology in one file. save() writes "<path>.tmp", fsyncs it, renames it over <path>
  * and fsyncs the directory, so readers and crashes see either the old or the new file, never a
  * torn one. Format: text proto when the path ends in ".textproto", ".txtpb" or ".txt" (handy for
- * reading and diffing), binary proto otherwise.
+ * reading and diffing), binary proto otherwise; either framed with a length and a CRC-32C
+ * (store_format.h). load() refuses (DATA_LOSS, naming the file and the problem) an empty,
+ * truncated or corrupt file, and rewrites a store in the old unframed format once it loaded it.
  */
 class FileTopologyStore : public TopologyStore {
 public:
@@ -40,9 +43,6 @@ private:
 
 /** Reads a whole file (tokens, certificates, bootstrap topologies). NOT_FOUND if missing. */
 absl::StatusOr<std::string> readFile(const std::string& path);
-
-/** Parses a text-format Topology (bootstrap files). INVALID_ARGUMENT with the parser's errors. */
-absl::StatusOr<mcmesh::v1::Topology> parseTextTopology(absl::string_view text);
 
 } // namespace control_plane
 } // namespace mcmesh

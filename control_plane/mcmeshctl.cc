@@ -46,6 +46,9 @@ commands:
   set-backup  <cluster> [<addr[=weight]>...]   replace the backup pool (no address: remove it)
   set-filters <cluster> [<filter>...]          replace the filter chain, in order (no filter:
                                                back to the proxy's default chain)
+  reset-epoch [<epoch>]                        deliberate reset: start a new epoch so proxies
+                                               that run a higher version accept this topology
+                                               (default: current epoch + 1)
 
   <filter> is <name>[:<key>=<value>[,<key>=<value>...]], e.g. backup_mirror:mode=sync
 
@@ -174,8 +177,9 @@ std::string durationText(const google::protobuf::Duration& d) {
 }
 
 void printTopology(const mcmesh::v1::Topology& topology) {
-  std::printf("topology version %llu, %d cluster(s)\n",
-              static_cast<unsigned long long>(topology.version()), topology.clusters_size());
+  std::printf("topology version %llu, %d cluster(s)%s\n",
+              static_cast<unsigned long long>(topology.version()), topology.clusters_size(),
+              topology.epoch() == 0 ? "" : absl::StrCat(", epoch ", topology.epoch()).c_str());
   for (const mcmesh::v1::Cluster& cluster : topology.clusters()) {
     std::string mirror = mcmesh::v1::MirrorMode_Name(cluster.mirror_mode());
     mirror = cluster.mirror_mode() == mcmesh::v1::MIRROR_MODE_UNSPECIFIED
@@ -280,8 +284,10 @@ int change(const Context& ctx, const Request& request, const std::string& what,
   if (ctx.json) {
     std::printf("%s\n", toJson(response).c_str());
   } else {
-    std::printf("%s: ok, topology version %llu\n", what.c_str(),
-                static_cast<unsigned long long>(response.version()));
+    const uint64_t epoch = response.topology().epoch();
+    std::printf("%s: ok, topology version %llu%s\n", what.c_str(),
+                static_cast<unsigned long long>(response.version()),
+                epoch == 0 ? "" : absl::StrCat(" (epoch ", epoch, ")").c_str());
   }
   return kExitOk;
 }
@@ -501,6 +507,18 @@ int run(int argc, char** argv) {
                   absl::StrCat("set-filters ", pos[1], " ",
                                specs.empty() ? "(default chain)" : absl::StrJoin(specs, " ")),
                   &AdminService::Stub::SetFilters);
+  }
+
+  if (command == "reset-epoch") {
+    mcmesh::v1::ResetEpochRequest request;
+    uint64_t epoch = 0;
+    if (nargs > 1 || (nargs == 1 && (!absl::SimpleAtoi(pos[1], &epoch) || epoch == 0))) {
+      return usage("reset-epoch takes at most one argument, a positive epoch number");
+    }
+    request.set_epoch(epoch);
+    return change(ctx, request,
+                  nargs == 1 ? absl::StrCat("reset-epoch ", epoch) : std::string("reset-epoch"),
+                  &AdminService::Stub::ResetEpoch);
   }
 
   return usage(absl::StrCat("unknown command \"", command, "\""));

@@ -111,7 +111,7 @@ absl::StatusOr<StoredTopology> loadOrBootstrap(TopologyStore& store, const Topol
       return stored.status();
     }
     if (bootstrap == nullptr) {
-      logLine("store is empty and there is no bootstrap: starting with an empty topology");
+      logLine("no store yet and no bootstrap: starting with an empty topology");
       return StoredTopology{};
     }
     Topology initial = *bootstrap;
@@ -126,7 +126,7 @@ absl::StatusOr<StoredTopology> loadOrBootstrap(TopologyStore& store, const Topol
     absl::StatusOr<int64_t> saved = store.saveIfRevision(initial, 0);
     if (saved.ok()) {
       logLine(
-          absl::StrCat("store is empty: saved bootstrap topology as version ", initial.version()));
+          absl::StrCat("no store yet: saved bootstrap topology as version ", initial.version()));
       return StoredTopology{std::move(initial), *saved};
     }
     if (!absl::IsAborted(saved.status())) {
@@ -269,6 +269,20 @@ absl::StatusOr<TopologyConstSharedPtr> TopologyService::update(const std::string
     }
     adopt(*fresh, "re-read");
   }
+}
+
+absl::StatusOr<TopologyConstSharedPtr> TopologyService::resetEpoch(uint64_t epoch) {
+  return update(absl::StrCat("reset-epoch ", epoch == 0 ? "(next)" : absl::StrCat(epoch)),
+                [epoch](Topology& topology) {
+                  const uint64_t next = epoch == 0 ? topology.epoch() + 1 : epoch;
+                  if (next <= topology.epoch()) {
+                    return absl::InvalidArgumentError(
+                        absl::StrCat("epoch ", next, " is not above the current epoch ",
+                                     topology.epoch(), " (give a higher one, or none)"));
+                  }
+                  topology.set_epoch(next);
+                  return absl::OkStatus();
+                });
 }
 
 absl::StatusOr<TopologyConstSharedPtr> TopologyService::createCluster(const Cluster& cluster) {

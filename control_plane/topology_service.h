@@ -41,8 +41,9 @@ public:
   using Mutation = std::function<absl::Status(mcmesh::v1::Topology&)>;
 
   /**
-   * Loads the store; if it is empty, starts from bootstrap (saved at once, version >= 1) or from
-   * an empty topology at version 0. Fails if the store is unreadable or its content or the
+   * Loads the store; if it holds nothing (NOT_FOUND: no file, no key), starts from bootstrap
+   * (saved at once, version >= 1) or from an empty topology at version 0. Fails if the store is
+   * unreadable, empty, truncated or corrupt (never read as empty), or its content or the
    * bootstrap does not validate.
    */
   static absl::StatusOr<std::unique_ptr<TopologyService>>
@@ -90,6 +91,14 @@ public:
   absl::StatusOr<TopologyConstSharedPtr>
   setFilters(const std::string& cluster,
              const google::protobuf::RepeatedPtrField<mcmesh::v1::FilterConfig>& filters);
+
+  /**
+   * Starts a new epoch (Topology.epoch) so that proxies running a higher version accept this
+   * topology (a deliberate reset; see snapshot_order.h).
+   * @param epoch the new epoch, above the current one; 0 = the current one + 1.
+   * @return INVALID_ARGUMENT if `epoch` is not above the current epoch.
+   */
+  absl::StatusOr<TopologyConstSharedPtr> resetEpoch(uint64_t epoch);
 
   /**
    * Registers a subscriber; it is not called with the current snapshot (read snapshot() after

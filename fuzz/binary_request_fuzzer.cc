@@ -13,7 +13,7 @@
 #include <algorithm>
 #include <string>
 
-#include "filters/decode/binary_codec.h"
+#include "codec/binary_codec.h"
 #include "fuzz/codec_checks.h"
 #include "fuzz/fuzz_input.h"
 
@@ -21,8 +21,8 @@ namespace {
 
 using mcmesh::Request;
 using mcmesh::Response;
-using mcmesh::decode::ParseLimits;
-namespace binary = mcmesh::decode::binary;
+using mcmesh::codec::ParseLimits;
+namespace binary = mcmesh::codec::binary;
 
 ParseLimits limitsFor(bool tiny) {
   ParseLimits limits;
@@ -62,7 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const ParseLimits limits = limitsFor((header & 8) != 0);
   // Header, extras (at most 255) and key, plus a value within the limit.
   const size_t bound = binary::kHeaderSize + 255 + limits.max_key_length + limits.max_value_bytes;
-  mcmesh::decode::BinaryClientCodec codec(limits);
+  mcmesh::codec::BinaryClientCodec codec(limits);
   mcmesh::fuzz::playClientStream(
       header, in, codec, bound,
       [&](const Request& request) {

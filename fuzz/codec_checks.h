@@ -9,8 +9,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
-#include "filters/decode/client_codec.h"
-#include "filters/decode/text_codec.h"
+#include "codec/client_codec.h"
+#include "codec/text_codec.h"
 #include "fuzz/fuzz_input.h"
 #include "proxy/message.h"
 
@@ -23,7 +23,7 @@ inline std::vector<std::string> argTokens(absl::string_view args) {
 }
 
 // Shape of any request a client codec hands to the filters.
-inline void checkRequestShape(const Request& r, const decode::ParseLimits& limits) {
+inline void checkRequestShape(const Request& r, const codec::ParseLimits& limits) {
   if (isRetrieval(r.command)) {
     MCMESH_FUZZ_CHECK(!r.keys.empty() && r.keys.size() <= limits.max_keys_per_get, "%zu keys",
                       r.keys.size());
@@ -51,24 +51,24 @@ inline void checkRequestShape(const Request& r, const decode::ParseLimits& limit
 inline void checkUpstreamRoundTrip(const Request& r) {
   if (r.command == Command::kNoop || r.command == Command::kQuit) return;  // answered locally
   std::string wire;
-  decode::ReplyContext context;
-  decode::encodeRequest(r, &wire, &context);
+  codec::ReplyContext context;
+  codec::encodeRequest(r, &wire, &context);
   MCMESH_FUZZ_CHECK(!wire.empty() && wire.back() == '\n', "upstream bytes without a newline");
-  decode::TextRequestParser memcached;  // memcached's default limits
+  codec::TextRequestParser memcached;  // memcached's default limits
   Request again;
   size_t consumed = 0;
-  const decode::ParseStatus status = memcached.parse(wire, &again, &consumed);
+  const codec::ParseStatus status = memcached.parse(wire, &again, &consumed);
   // Known limit: a key text cannot carry travels base64-encoded (meta b), and memcached checks
   // the 250-byte key limit on the encoded token, so such keys longer than 186 bytes cannot reach
   // it. memcached answers CLIENT_ERROR, which the client gets: refused cleanly, in step.
   const size_t first_space = wire.find(' ');
   const size_t key_end = wire.find_first_of(" \r", first_space + 1);
-  if (status == decode::ParseStatus::kError && context.meta && !r.keys.empty() &&
+  if (status == codec::ParseStatus::kError && context.meta && !r.keys.empty() &&
       wire.find(" b", key_end) != std::string::npos && key_end - first_space - 1 > 250 &&
       memcached.errorReply() == "CLIENT_ERROR bad command line format\r\n") {
     return;
   }
-  MCMESH_FUZZ_CHECK(status == decode::ParseStatus::kOk,
+  MCMESH_FUZZ_CHECK(status == codec::ParseStatus::kOk,
                     "memcached would refuse the %s request sent upstream as '%s': %s",
                     std::string(commandName(r.command)).c_str(), absl::CEscape(wire).c_str(),
                     memcached.errorReply().c_str());
@@ -171,7 +171,7 @@ inline std::vector<Response> cannedResponses(const Request& r) {
 // Every canned reply encodes (nothing here may crash or read out of bounds); `check` looks at the
 // bytes of each.
 template <typename Check>
-void encodeCannedResponses(const decode::ClientCodec& codec, const Request& r, Check check) {
+void encodeCannedResponses(const codec::ClientCodec& codec, const Request& r, Check check) {
   for (const Response& response : cannedResponses(r)) {
     std::string out;
     codec.encode(r, response, &out);
@@ -185,7 +185,7 @@ void encodeCannedResponses(const decode::ClientCodec& codec, const Request& r, C
 // than `held_bound` bytes while waiting; calls on_request(request) for each parsed request and
 // on_error() after each error reply. Stops when the codec says the connection closes.
 template <typename OnRequest, typename OnError>
-void playClientStream(uint8_t header, FuzzInput& in, decode::ClientCodec& codec,
+void playClientStream(uint8_t header, FuzzInput& in, codec::ClientCodec& codec,
                       size_t held_bound, OnRequest on_request, OnError on_error) {
   size_t splits[7];
   const size_t split_count = header & 7;
@@ -201,17 +201,17 @@ void playClientStream(uint8_t header, FuzzInput& in, decode::ClientCodec& codec,
     offset += n;
     for (;;) {
       size_t consumed = 0;
-      const decode::ParseStatus status = codec.parse(buffer, &request, &consumed);
+      const codec::ParseStatus status = codec.parse(buffer, &request, &consumed);
       MCMESH_FUZZ_CHECK(consumed <= buffer.size(), "consumed %zu of %zu", consumed,
                         buffer.size());
       buffer.erase(0, consumed);
-      if (status == decode::ParseStatus::kNeedMore) {
+      if (status == codec::ParseStatus::kNeedMore) {
         MCMESH_FUZZ_CHECK(buffer.size() <= held_bound, "holding %zu bytes while waiting for more",
                           buffer.size());
         break;
       }
       MCMESH_FUZZ_CHECK(consumed > 0, "no progress on a complete request");
-      if (status == decode::ParseStatus::kOk) {
+      if (status == codec::ParseStatus::kOk) {
         on_request(request);
         continue;
       }

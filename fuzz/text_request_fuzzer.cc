@@ -13,7 +13,7 @@
 #include <algorithm>
 #include <string>
 
-#include "filters/decode/text_codec.h"
+#include "codec/text_codec.h"
 #include "fuzz/codec_checks.h"
 #include "fuzz/fuzz_input.h"
 
@@ -21,7 +21,7 @@ namespace {
 
 using mcmesh::Request;
 using mcmesh::Response;
-using mcmesh::decode::ParseLimits;
+using mcmesh::codec::ParseLimits;
 
 ParseLimits limitsFor(bool tiny) {
   ParseLimits limits;
@@ -52,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   mcmesh::fuzz::FuzzInput in(data, size);
   const uint8_t header = in.takeByte();
   const ParseLimits limits = limitsFor((header & 8) != 0);
-  mcmesh::decode::TextClientCodec codec(limits);
+  mcmesh::codec::TextClientCodec codec(limits);
   mcmesh::fuzz::playClientStream(
       header, in, codec, bufferBound(limits),
       [&](const Request& request) {

@@ -9,7 +9,7 @@
 // Input layout: bytes 0-1 pick a prefix length to check; the rest is what the upstream sent.
 #include <string>
 
-#include "filters/decode/text_codec.h"
+#include "codec/text_codec.h"
 #include "fuzz/fuzz_input.h"
 
 namespace {
@@ -19,9 +19,9 @@ using mcmesh::Item;
 using mcmesh::Request;
 using mcmesh::Response;
 using mcmesh::ResponseType;
-using mcmesh::decode::ParseStatus;
-using mcmesh::decode::ReplyContext;
-using mcmesh::decode::TextResponseParser;
+using mcmesh::codec::ParseStatus;
+using mcmesh::codec::ReplyContext;
+using mcmesh::codec::TextResponseParser;
 
 bool isErrorType(ResponseType t) {
   return t == ResponseType::kError || t == ResponseType::kClientError ||
@@ -166,7 +166,7 @@ void checkReply(const ReplyContext& context, absl::string_view input, size_t pre
   Request request;
   request.command = command == Command::kQuit ? Command::kVersion : command;  // quit: no reply
   std::string wire;
-  mcmesh::decode::encodeResponse(request, response, &wire);
+  mcmesh::codec::encodeResponse(request, response, &wire);
   Response again;
   size_t again_consumed = 0;
   MCMESH_FUZZ_CHECK(parser.parse(wire, command, &again, &again_consumed) == ParseStatus::kOk,

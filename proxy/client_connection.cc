@@ -132,16 +132,16 @@ void ClientConnection::processInput(bool may_read) {
     }
     const char* data = reinterpret_cast<const char*>(evbuffer_pullup(input, -1));
     if (codec_ == nullptr) {
-      codec_ = decode::makeClientCodec(static_cast<uint8_t>(data[0]), limits.parse);
+      codec_ = codec::makeClientCodec(static_cast<uint8_t>(data[0]), limits.parse);
     }
     // Parsed into the worker's scratch Request, which then trades buffers with the pooled
     // ActiveRequest (see ActiveRequest::reuse): the key vector and value are reused, not
     // allocated per request. Nothing below reads it after acquire().
     Request& request = worker_.parseScratch();
     size_t consumed = 0;
-    decode::ParseStatus status = codec_->parse(absl::string_view(data, len), &request, &consumed);
+    codec::ParseStatus status = codec_->parse(absl::string_view(data, len), &request, &consumed);
     if (consumed > 0) evbuffer_drain(input, consumed);
-    if (status == decode::ParseStatus::kNeedMore) {
+    if (status == codec::ParseStatus::kNeedMore) {
       if (!incomplete_ && evbuffer_get_length(input) > 0) {
         incomplete_ = true;
         incomplete_since_ = dispatcher().now();
@@ -164,7 +164,7 @@ void ClientConnection::processInput(bool may_read) {
     parsed_any = true;
     incomplete_ = false;
     last_activity_ = dispatcher().now();
-    if (status == decode::ParseStatus::kError) {
+    if (status == codec::ParseStatus::kError) {
       worker_.cluster().counters().protocol_errors.inc();
       if (absl::StartsWith(codec_->errorReply(), "SERVER_ERROR object too large")) {
         worker_.cluster().counters().values_too_large.inc();
@@ -176,6 +176,8 @@ void ClientConnection::processInput(bool may_read) {
     }
     if (request.command == Command::kQuit || request.command == Command::kNoop) {
       // Answered here, in order: noop/mn marks the end of a pipeline; binary quit says OK first.
+      // No filter sees them, so they are counted (cmd_noop, cmd_quit) here.
+      worker_.cluster().counters().commands[static_cast<size_t>(request.command)].inc();
       std::string reply;
       codec_->encode(request, Response::ofType(ResponseType::kOk), &reply);
       queue_.push_back(std::make_unique<ActiveRequest>(*this, std::move(reply)));

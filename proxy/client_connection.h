@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "filters/decode/client_codec.h"
+#include "codec/client_codec.h"
 #include "proxy/buffered_socket.h"
 #include "proxy/dispatcher.h"
 #include "proxy/filter_chain.h"
@@ -27,7 +27,7 @@ struct ConnectionLimits {
   absl::Duration idle_timeout = absl::ZeroDuration();  // zero: never close idle clients.
   // A request incomplete for this long closes the connection (slowloris); zero: never.
   absl::Duration request_read_timeout = absl::Seconds(10);
-  decode::ParseLimits parse;
+  codec::ParseLimits parse;
 };
 
 // Replies are queued in request order and flushed only from the head, so a pipelined client
@@ -98,7 +98,7 @@ class ClientConnection : public RequestOwner,
   BufferedSocketPtr socket_;
   std::string peer_;
   uint64_t id_;
-  decode::ClientCodecPtr codec_;  // text+meta or binary, chosen from the first byte received.
+  codec::ClientCodecPtr codec_;  // text+meta or binary, chosen from the first byte received.
   std::deque<ActiveRequestPtr> queue_;
   bool closed_ = false;
   bool close_after_flush_ = false;  // quit, or a protocol error memcached closes on.

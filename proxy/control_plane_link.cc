@@ -45,9 +45,6 @@ void ControlPlaneLink::stop() {
   if (client_ != nullptr) client_->stop();
 }
 
-bool ControlPlaneLink::connected() const { return client_->connected(); }
-uint64_t ControlPlaneLink::appliedVersion() const { return client_->appliedVersion(); }
-
 absl::Status ControlPlaneLink::apply(const v1::Topology& topology) {
   // Validate again at the proxy (the control plane already did): a proxy must never install
   // something it cannot serve, whoever sent it.

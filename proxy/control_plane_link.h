@@ -20,8 +20,6 @@ class ControlPlaneLink {
   /** Starts the subscription thread (after daemonizing: threads don't survive fork). */
   void start();
   void stop();
-  bool connected() const;
-  uint64_t appliedVersion() const;
 
  private:
   absl::Status apply(const v1::Topology& topology);

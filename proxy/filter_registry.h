@@ -11,6 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "proxy/filter.h"
 #include "proxy/filter_chain.h"
+#include "proxy/filter_counters.h"
 #include "proxy/upstream/cluster_snapshot.h"
 
 namespace mcmesh {
@@ -24,6 +25,9 @@ struct FilterContext {
   std::function<StatLines(absl::string_view args)> stats_reporter;
   // The cluster the chain serves (mirror mode, miss-failover switch, ...).
   upstream::ClusterConfig cluster;
+  // Where a filter declares its own counters (shown in `stats` and /metrics); outlives the
+  // chain. Null only in tests that build chains without a server.
+  FilterCounterRegistry* counters = nullptr;
 };
 
 using FilterConfigMap = std::map<std::string, std::string>;

@@ -16,7 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "filters/ketama_router/router_filter.h"
+#include "proxy/version.h"
 #include "proxy/log.h"
 
 namespace mcmesh {
@@ -281,7 +281,7 @@ int Server::run() {
   for (auto& w : workers_) w->start();
   prober_->start();
   logLine(LogLevel::kInfo,
-          absl::StrCat("mcmesh ", router::kVersionString, " listening on ", options_.listen_host,
+          absl::StrCat("mcmesh ", kVersionString, " listening on ", options_.listen_host,
                        ":", options_.port, " with ", workers_.size(), " worker(s)"));
   main_.run();
   for (auto& w : workers_) w->stop();
@@ -383,13 +383,40 @@ void Server::onHostEvent(Worker& worker, const std::string& address, upstream::H
   }
 }
 
+namespace {
+
+// What a chain's builders may read: the filter specs and the cluster-wide settings that
+// FilterContext::cluster carries (hosts and weights are the snapshot's, not the chain's).
+bool sameChainInputs(const upstream::ClusterConfig& a, const upstream::ClusterConfig& b) {
+  if (a.filters.size() != b.filters.size()) return false;
+  for (size_t i = 0; i < a.filters.size(); ++i) {
+    if (a.filters[i].name != b.filters[i].name || a.filters[i].config != b.filters[i].config) {
+      return false;
+    }
+  }
+  return a.name == b.name && a.mirror_mode == b.mirror_mode &&
+         a.eject_policy == b.eject_policy && a.miss_failover == b.miss_failover &&
+         a.warmup_window == b.warmup_window;
+}
+
+}  // namespace
+
 absl::Status Server::applyClusterConfig(upstream::ClusterConfig config) {
   std::lock_guard<std::mutex> lock(apply_mutex_);
-  FilterContext context;
-  context.cluster = config;
-  context.stats_reporter = [this](absl::string_view args) { return report(args); };
-  auto chain = registry_.buildChain(config.filters, context);
-  if (!chain.ok()) return chain.status();
+  // A push that changes only hosts or weights keeps the chain: filters' state (rate-limit
+  // buckets, caches) lives as long as its chain, and rebuilding every filter for a weight change
+  // would reset it.
+  absl::StatusOr<FilterChainConstSharedPtr> chain = current_chain_;
+  if (current_chain_ == nullptr || current_ == nullptr ||
+      !sameChainInputs(current_->config(), config)) {
+    FilterContext context;
+    context.cluster = config;
+    context.stats_reporter = [this](absl::string_view args) { return report(args); };
+    context.counters = &filter_counters_;
+    chain = registry_.buildChain(config.filters, context);
+    if (!chain.ok()) return chain.status();
+    chain_builds_.fetch_add(1);
+  }
   uint64_t version = config.version;
   std::string name = config.name;
   absl::Time now = absl::Now();
@@ -495,6 +522,19 @@ absl::Status Server::readiness() const {
       absl::StrCat("no primary is reachable (", absl::StrJoin(reasons, "; "), ")"));
 }
 
+uint64_t Server::sumCommand(Command command) const {
+  uint64_t sum = 0;
+  const size_t c = static_cast<size_t>(command);
+  for (const auto& w : workers_) sum += w->cluster().counters().commands[c].value();
+  return sum;
+}
+
+uint64_t Server::sumFilterCounter(size_t slot) const {
+  uint64_t sum = 0;
+  for (const auto& w : workers_) sum += w->cluster().counters().filter[slot].value();
+  return sum;
+}
+
 uint64_t Server::sumCounter(Counter ProxyCounters::*counter) const {
   uint64_t sum = 0;
   for (const auto& w : workers_) sum += (w->cluster().counters().*counter).value();
@@ -512,51 +552,19 @@ StatLines Server::report(absl::string_view args) const {
     add("pid", getpid());
     add("uptime", absl::ToInt64Seconds(absl::Now() - started_));
     add("time", absl::ToUnixSeconds(absl::Now()));
-    add("version", router::kVersionString);
+    add("version", kVersionString);
     add("threads", workers_.size());
-    add("curr_connections", sumCounter(&ProxyCounters::curr_connections));
-    add("total_connections", sumCounter(&ProxyCounters::total_connections));
-    add("rejected_connections", sumCounter(&ProxyCounters::rejected_connections));
-    add("idle_closed", sumCounter(&ProxyCounters::idle_closed));
-    add("read_buffer_overflows", sumCounter(&ProxyCounters::read_buffer_overflows));
-    add("inflight_limit_pauses", sumCounter(&ProxyCounters::inflight_limit_pauses));
-    add("values_too_large", sumCounter(&ProxyCounters::values_too_large));
-    add("accept_errors", sumCounter(&ProxyCounters::accept_errors));
-    add("slow_requests_closed", sumCounter(&ProxyCounters::slow_requests_closed));
-    add("pending_bytes_refusals", sumCounter(&ProxyCounters::pending_bytes_refusals));
-    add("output_limit_pauses", sumCounter(&ProxyCounters::output_limit_pauses));
-    add("output_overflows", sumCounter(&ProxyCounters::output_overflows));
-    add("output_stalls_closed", sumCounter(&ProxyCounters::output_stalls_closed));
-    add("tls_client_errors", sumCounter(&ProxyCounters::tls_client_errors));
-    add("tls_client_resumed", sumCounter(&ProxyCounters::tls_client_resumed));
+    for (const CounterInfo& c : kProxyCounterInfo) add(c.stat_name, sumCounter(c.field));
     for (size_t c = 0; c < kCommandCount; ++c) {
-      uint64_t sum = 0;
-      for (const auto& w : workers_) sum += w->cluster().counters().commands[c].value();
-      add(absl::StrCat("cmd_", commandName(static_cast<Command>(c))), sum);
+      // Internal (read-repair's mg to servers); a client's mg counts as a get, as in memcached.
+      if (static_cast<Command>(c) == Command::kMetaGet) continue;
+      add(absl::StrCat("cmd_", commandName(static_cast<Command>(c))),
+          sumCommand(static_cast<Command>(c)));
     }
-    add("get_hits", sumCounter(&ProxyCounters::get_hits));
-    add("get_misses", sumCounter(&ProxyCounters::get_misses));
-    add("protocol_errors", sumCounter(&ProxyCounters::protocol_errors));
-    add("server_errors", sumCounter(&ProxyCounters::server_errors));
-    add("failover_reads", sumCounter(&ProxyCounters::failover_reads));
-    add("failover_writes", sumCounter(&ProxyCounters::failover_writes));
-    add("backup_hits", sumCounter(&ProxyCounters::backup_hits));
-    add("repairs_done", sumCounter(&ProxyCounters::repairs_done));
-    add("repairs_failed", sumCounter(&ProxyCounters::repairs_failed));
-    add("warm_copies", sumCounter(&ProxyCounters::warm_copies));
-    add("warm_invalidations", sumCounter(&ProxyCounters::warm_invalidations));
-    add("dirty_invalidations", sumCounter(&ProxyCounters::dirty_invalidations));
-    add("copies_lost_race", sumCounter(&ProxyCounters::copies_lost_race));
-    add("copies_busy", sumCounter(&ProxyCounters::copies_busy));
-    add("placeholders_hidden", sumCounter(&ProxyCounters::placeholders_hidden));
-    add("backup_reads_skipped", sumCounter(&ProxyCounters::backup_reads_skipped));
-    add("journal_appends", sumCounter(&ProxyCounters::journal_appends));
-    add("journal_errors", sumCounter(&ProxyCounters::journal_errors));
-    add("delete_fence_hits", sumCounter(&ProxyCounters::delete_fence_hits));
-    add("mirror_sent", sumCounter(&ProxyCounters::mirror_sent));
-    add("mirror_errors", sumCounter(&ProxyCounters::mirror_errors));
-    add("mirror_dropped", sumCounter(&ProxyCounters::mirror_dropped));
-    add("mirror_inflight", sumCounter(&ProxyCounters::mirror_inflight));
+    std::vector<FilterCounterRegistry::Entry> declared = filter_counters_.entries();
+    for (size_t slot = 0; slot < declared.size(); ++slot) {
+      add(absl::StrCat(declared[slot].filter, "_", declared[slot].name), sumFilterCounter(slot));
+    }
     {
       // The backup's share of upstream requests, in percent: what miss-failover and mirroring
       // cost the backup pool (one backup usually stands behind many primaries).

@@ -75,6 +75,12 @@ class Server {
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
   /** Sum of one counter over all workers. */
   uint64_t sumCounter(Counter ProxyCounters::*counter) const;
+  uint64_t sumCommand(Command command) const;  // commands[command] over workers.
+  /** Filter chains built so far (a push that changes only hosts or weights builds none). */
+  uint64_t chainBuilds() const { return chain_builds_.load(); }
+  uint64_t sumFilterCounter(size_t slot) const;  // a declared filter counter over workers.
+  /** The counters filters declared (proxy/filter_counters.h). */
+  const FilterCounterRegistry& filterCounters() const { return filter_counters_; }
   /** Per-host counters summed over workers, by address (hosts no worker has used are absent). */
   std::map<std::string, UpstreamReport> upstreamReports() const;
   /** Latest rehydration progress per primary. Thread-safe. */
@@ -110,6 +116,8 @@ class Server {
 
   Options options_;
   FilterRegistry registry_;
+  FilterCounterRegistry filter_counters_;  // before the chains that hold its counters.
+  std::atomic<uint64_t> chain_builds_{0};
   Dispatcher main_;
   ConnectionBudget budget_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -158,12 +158,6 @@ void Worker::start() {
   thread_ = std::thread([this] { dispatcher_.run(); });
 }
 
-void Worker::stopAccepting() {
-  dispatcher_.post([this] {
-    for (auto* l : listeners_) evconnlistener_disable(l);
-  });
-}
-
 void Worker::beginDrain(absl::Duration idle_grace) {
   if (drain_timer_ != nullptr) return;
   for (auto* l : listeners_) evconnlistener_free(l);

@@ -51,8 +51,6 @@ class Worker {
   absl::Status listenUnix(const std::string& path);
   /** Runs the loop on a new thread. */
   void start();
-  /** Stops accepting new connections (drain); safe from any thread. */
-  void stopAccepting();
   /**
    * Drain, on this worker's thread (post it): closes the listeners, so new connections are
    * refused (or go to another process on the same SO_REUSEPORT port), then every `idle_grace`/2

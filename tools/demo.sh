@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Command 1: install what is missing, build mcmesh, start a demo topology and run the proxy.
+# Command 1: install what is missing, build mcmesh optimised (--config=release, as the benchmark
+# measures it), start a demo topology and run the proxy.
 #   2 primaries + 1 backup memcached on loopback (the magent tutorial's layout), mcmesh on :12000.
 # Ctrl-C stops the proxy and the memcached servers this script started (by PID).
+# MCMESH_BIN=path runs that mcmesh binary instead of building one (tests/docs/readme_try_it_test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/deps.sh
@@ -10,8 +12,12 @@ mcmesh_install_deps
 PORT="${MCMESH_PORT:-12000}"
 P1="${MCMESH_P1:-11221}"; P2="${MCMESH_P2:-11222}"; B="${MCMESH_B:-11223}"
 
-bazel build "${MCMESH_BAZEL_FLAGS[@]}" //proxy:mcmesh
-BIN="$(bazel info "${MCMESH_BAZEL_FLAGS[@]}" bazel-bin)/proxy/mcmesh"
+if [ -n "${MCMESH_BIN:-}" ]; then
+  BIN="$MCMESH_BIN"
+else
+  bazel build "${MCMESH_BAZEL_FLAGS[@]}" --config=release //app:mcmesh
+  BIN="$(bazel info "${MCMESH_BAZEL_FLAGS[@]}" --config=release bazel-bin)/app/mcmesh"
+fi
 
 PIDS=()
 cleanup() {
@@ -30,8 +36,10 @@ done
 cat <<MSG
 
 mcmesh demo: primaries 127.0.0.1:$P1 127.0.0.1:$P2, backup 127.0.0.1:$B
-Connect with:   telnet 127.0.0.1 $PORT     (or: printf 'set k 0 0 1\r\nv\r\nget k\r\n' | nc -q1 127.0.0.1 $PORT)
-Try:            stats | set key1 0 0 1 / get key1 | kill a primary and get again
+Try it from another terminal (tools/mc is a tiny client in plain bash; one argument per line):
+  tools/mc 127.0.0.1:$PORT 'set key1 0 0 1' 1 'get key1' 'stats servers'
+  tools/mc 127.0.0.1:$PORT          (interactive: type commands, Ctrl-D to end)
+Then kill the primary that holds key1 and get it again: the backup answers.
 Stop with Ctrl-C.
 
 MSG

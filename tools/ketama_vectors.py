@@ -12,7 +12,7 @@ Reimplements nutcracker's (twemproxy's) `distribution: ketama` + `hash: md5` wit
     point >= hash, wrapping to the first point (ketama_dispatch). An empty key hashes to 0.
 
 Run `python3 tools/ketama_vectors.py` and paste the output into
-tests/unit/ketama_router/ketama_golden_test.cc.
+tests/unit/routing/ketama_golden_test.cc.
 """
 
 import bisect

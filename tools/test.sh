@@ -30,6 +30,9 @@ timed() {
   return "$rc"
 }
 
+# Seconds, and it names the file and line: a change that includes across the layers fails here.
+timed layers tools/layers/check_layers.sh
+
 # The example workspace (custom filters) is its own Bazel workspace; .bazelignore keeps it out
 # of //... here, and it is tested from its own directory below.
 timed tests bazel test "${MCMESH_BAZEL_FLAGS[@]}" --test_summary=short //... "$@"

@@ -1,5 +1,6 @@
 // RouterFilter: keyed requests to the replication protocol, broadcast of flush_all.
 #include "filters/ketama_router/router_filter.h"
+#include "proxy/version.h"
 
 #include "absl/strings/str_cat.h"
 

@@ -16,8 +16,6 @@
 
 namespace mcmesh::router {
 
-inline constexpr char kVersionString[] = "mcmesh-0.2.0";
-
 class RouterFilter : public PassThroughFilter, private replication::ReplySink {
  public:
   explicit RouterFilter(replication::ChainSettings settings = {}) : settings_(settings) {}

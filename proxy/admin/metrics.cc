@@ -4,7 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "filters/ketama_router/router_filter.h"
+#include "proxy/version.h"
 #include "proxy/admin/exposition.h"
 
 namespace mcmesh::admin {
@@ -12,109 +12,13 @@ namespace {
 
 using Type = PrometheusWriter::Type;
 
-// A family backed by one ProxyCounters field summed over workers.
-struct CounterFamily {
-  const char* name;
-  Type type;
-  Counter ProxyCounters::*counter;
-  const char* help;
-};
-
-// Order is exposition order. Gauges are the Counters that go down as well as up.
-const CounterFamily kCounterFamilies[] = {
-    {"mcmesh_get_hits_total", Type::kCounter, &ProxyCounters::get_hits,
-     "Keys found by retrieval commands (get, gets, gat, gats)."},
-    {"mcmesh_get_misses_total", Type::kCounter, &ProxyCounters::get_misses,
-     "Keys not found by retrieval commands."},
-    {"mcmesh_protocol_errors_total", Type::kCounter, &ProxyCounters::protocol_errors,
-     "Malformed client input answered with ERROR or CLIENT_ERROR."},
-    {"mcmesh_server_errors_total", Type::kCounter, &ProxyCounters::server_errors,
-     "SERVER_ERROR replies sent to clients (including upstream failures)."},
-    {"mcmesh_values_too_large_total", Type::kCounter, &ProxyCounters::values_too_large,
-     "Values refused for exceeding --max_value_bytes."},
-    {"mcmesh_client_connections", Type::kGauge, &ProxyCounters::curr_connections,
-     "Client connections open now."},
-    {"mcmesh_client_connections_total", Type::kCounter, &ProxyCounters::total_connections,
-     "Client connections accepted."},
-    {"mcmesh_client_connections_rejected_total", Type::kCounter,
-     &ProxyCounters::rejected_connections, "Client connections refused over the -n limit."},
-    {"mcmesh_client_connections_idle_closed_total", Type::kCounter, &ProxyCounters::idle_closed,
-     "Client connections closed by --idle_timeout_s."},
-    {"mcmesh_client_read_buffer_overflows_total", Type::kCounter,
-     &ProxyCounters::read_buffer_overflows,
-     "Client connections closed because a request exceeded the read buffer cap."},
-    {"mcmesh_client_inflight_limit_pauses_total", Type::kCounter,
-     &ProxyCounters::inflight_limit_pauses,
-     "Times reading from a client paused at --max_inflight pipelined requests."},
-    {"mcmesh_tls_client_errors_total", Type::kCounter, &ProxyCounters::tls_client_errors,
-     "TLS client connections closed by a failed handshake or TLS error."},
-    {"mcmesh_tls_client_resumed_total", Type::kCounter, &ProxyCounters::tls_client_resumed,
-     "TLS client handshakes that resumed a session (ticket or cache)."},
-    {"mcmesh_accept_errors_total", Type::kCounter, &ProxyCounters::accept_errors,
-     "accept() failures (out of descriptors); accepting pauses 100 ms after each."},
-    {"mcmesh_client_slow_requests_closed_total", Type::kCounter,
-     &ProxyCounters::slow_requests_closed,
-     "Client connections closed: a request incomplete past --request_read_timeout_s."},
-    {"mcmesh_client_pending_bytes_refusals_total", Type::kCounter,
-     &ProxyCounters::pending_bytes_refusals,
-     "Client connections refused: unfinished requests over --max_pending_request_bytes."},
-    {"mcmesh_client_output_limit_pauses_total", Type::kCounter,
-     &ProxyCounters::output_limit_pauses,
-     "Times reading from a client paused at --max_client_output_bytes of unsent replies."},
-    {"mcmesh_client_output_overflows_total", Type::kCounter, &ProxyCounters::output_overflows,
-     "Retrieval replies refused (SERVER_ERROR): the client was far over its output cap."},
-    {"mcmesh_client_output_stalls_closed_total", Type::kCounter,
-     &ProxyCounters::output_stalls_closed,
-     "Client connections closed: over the output cap and reading nothing for "
-     "--request_read_timeout_s."},
-    {"mcmesh_failover_reads_total", Type::kCounter, &ProxyCounters::failover_reads,
-     "Keys re-read from the backup because the primary was down or missed."},
-    {"mcmesh_failover_writes_total", Type::kCounter, &ProxyCounters::failover_writes,
-     "Writes sent to the backup because the primary was down."},
-    {"mcmesh_backup_hits_total", Type::kCounter, &ProxyCounters::backup_hits,
-     "Keys served from the backup pool."},
-    {"mcmesh_repairs_done_total", Type::kCounter, &ProxyCounters::repairs_done,
-     "Items copied back to a primary after a backup hit (read-repair)."},
-    {"mcmesh_repairs_failed_total", Type::kCounter, &ProxyCounters::repairs_failed,
-     "Read-repairs that failed."},
-    {"mcmesh_warm_copies_total", Type::kCounter, &ProxyCounters::warm_copies,
-     "Items copied from a previous owner during a warm-up window after a topology change."},
-    {"mcmesh_warm_invalidations_total", Type::kCounter, &ProxyCounters::warm_invalidations,
-     "Previous-owner copies deleted by writes during a warm-up window."},
-    {"mcmesh_dirty_invalidations_total", Type::kCounter, &ProxyCounters::dirty_invalidations,
-     "Stale primary copies deleted after the primary recovered."},
-    {"mcmesh_copies_lost_race_total", Type::kCounter, &ProxyCounters::copies_lost_race,
-     "Copies abandoned because a client write reached the target first (the safe outcome)."},
-    {"mcmesh_copies_busy_total", Type::kCounter, &ProxyCounters::copies_busy,
-     "Copies skipped because another copier held the key's lease."},
-    {"mcmesh_placeholders_hidden_total", Type::kCounter, &ProxyCounters::placeholders_hidden,
-     "Lease placeholders read from a primary and answered as misses."},
-    {"mcmesh_backup_reads_skipped_total", Type::kCounter, &ProxyCounters::backup_reads_skipped,
-     "Primary misses not read from the backup (outside a restart window and over budget)."},
-    {"mcmesh_journal_appends_total", Type::kCounter, &ProxyCounters::journal_appends,
-     "Keys recorded in a primary's dirty journal on the backup (failover writes)."},
-    {"mcmesh_journal_errors_total", Type::kCounter, &ProxyCounters::journal_errors,
-     "Dirty-journal appends the backup refused."},
-    {"mcmesh_delete_fence_hits_total", Type::kCounter, &ProxyCounters::delete_fence_hits,
-     "Second primary deletes that removed a copy made during the delete."},
-    {"mcmesh_mirror_sent_total", Type::kCounter, &ProxyCounters::mirror_sent,
-     "Writes mirrored to the backup pool."},
-    {"mcmesh_mirror_errors_total", Type::kCounter, &ProxyCounters::mirror_errors,
-     "Mirrored writes the backup failed or refused."},
-    {"mcmesh_mirror_dropped_total", Type::kCounter, &ProxyCounters::mirror_dropped,
-     "Asynchronous mirror writes dropped because the queue was full."},
-    {"mcmesh_mirror_inflight", Type::kGauge, &ProxyCounters::mirror_inflight,
-     "Asynchronous mirror writes awaiting the backup's reply (queue depth)."},
-};
-
 void requestFamilies(const Server& server, PrometheusWriter& w) {
   w.family("mcmesh_requests_total", Type::kCounter, "Client requests decoded, by command.");
   for (size_t c = 0; c < kCommandCount; ++c) {
-    uint64_t sum = 0;
-    for (const auto& worker : server.workers()) {
-      sum += worker->cluster().counters().commands[c].value();
-    }
-    w.value({{"command", std::string(commandName(static_cast<Command>(c)))}}, sum);
+    // Internal (read-repair's mg to servers); a client's mg counts as a get, as in memcached.
+    if (static_cast<Command>(c) == Command::kMetaGet) continue;
+    w.value({{"command", std::string(commandName(static_cast<Command>(c)))}},
+            server.sumCommand(static_cast<Command>(c)));
   }
   std::array<uint64_t, LatencyHistogram::kBucketCount> counts{};
   uint64_t sum_us = 0;
@@ -217,15 +121,23 @@ void rehydrationFamilies(const Server& server, PrometheusWriter& w) {
 std::string renderMetrics(const Server& server) {
   PrometheusWriter w;
   w.family("mcmesh_info", Type::kGauge, "Always 1; the labels describe this build.");
-  w.value({{"version", router::kVersionString}}, uint64_t{1});
+  w.value({{"version", kVersionString}}, uint64_t{1});
   w.family("mcmesh_start_time_seconds", Type::kGauge, "When the process started (Unix time).");
   w.value({}, absl::ToDoubleSeconds(server.startTime() - absl::UnixEpoch()));
   w.family("mcmesh_workers", Type::kGauge, "Worker threads.");
   w.value({}, static_cast<uint64_t>(server.workers().size()));
   requestFamilies(server, w);
-  for (const auto& f : kCounterFamilies) {
-    w.family(f.name, f.type, f.help);
-    w.value({}, server.sumCounter(f.counter));
+  for (const CounterInfo& c : kProxyCounterInfo) {
+    w.family(c.family, c.type == CounterType::kGauge ? Type::kGauge : Type::kCounter, c.help);
+    w.value({}, server.sumCounter(c.field));
+  }
+  std::vector<FilterCounterRegistry::Entry> declared = server.filterCounters().entries();
+  for (size_t slot = 0; slot < declared.size(); ++slot) {
+    const FilterCounterRegistry::Entry& e = declared[slot];
+    w.family(absl::StrCat("mcmesh_filter_", e.filter, "_", e.name, "_total"), Type::kCounter,
+             e.help.empty() ? absl::StrCat("Counter ", e.name, " of filter ", e.filter, ".")
+                            : e.help);
+    w.value({}, server.sumFilterCounter(slot));
   }
   upstreamFamilies(server, w);
   rehydrationFamilies(server, w);

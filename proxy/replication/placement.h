@@ -10,7 +10,7 @@
 
 #include "absl/strings/string_view.h"
 #include "proxy/replication/upstreams.h"
-#include "filters/ketama_router/ketama_ring.h"
+#include "proxy/routing/ketama_ring.h"
 
 namespace mcmesh::replication {
 

@@ -136,6 +136,13 @@ absl::StatusOr<TlsContextConstSharedPtr> TlsContext::createClient(
   }
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   SSL_CTX_set_app_data(ctx, context.get());
+  if (!settings.cert_file.empty()) {
+    // A server that verifies client certificates must have set a session id context to resume;
+    // memcached -Z (1.6.18) does not, and answers a resumption attempt with an "internal error"
+    // alert. With a client certificate, every connect is a full handshake.
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    return TlsContextConstSharedPtr(std::move(context));
+  }
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
   SSL_CTX_sess_set_new_cb(ctx, &onNewSession);
   return TlsContextConstSharedPtr(std::move(context));

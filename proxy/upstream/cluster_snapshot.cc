@@ -164,11 +164,4 @@ bool ClusterSnapshot::isBackup(const std::string& address) const {
   return false;
 }
 
-bool ClusterSnapshot::isDraining(const std::string& address) const {
-  for (const auto& h : config_.primaries) {
-    if (h.address == address) return h.state == NodeState::kDraining;
-  }
-  return false;
-}
-
 }  // namespace mcmesh::upstream

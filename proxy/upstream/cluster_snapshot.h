@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "filters/ketama_router/ketama_ring.h"
+#include "proxy/routing/ketama_ring.h"
 
 namespace mcmesh::tls {
 class TlsContext;
@@ -94,7 +94,6 @@ class ClusterSnapshot {
   }
   /** All hosts (primaries, including draining, then backups), for broadcasts and pools. */
   std::vector<const HostConfig*> allHosts() const;
-  bool isDraining(const std::string& address) const;
   bool isBackup(const std::string& address) const;
 
  private:

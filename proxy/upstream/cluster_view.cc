@@ -75,7 +75,6 @@ ClusterView::ClusterView(Dispatcher& dispatcher, PoolOptions pool_options,
 
 void ClusterView::setSnapshot(ClusterSnapshotConstSharedPtr snapshot) {
   snapshot_ = std::move(snapshot);
-  counters_.topology_updates.inc();
   std::set<std::string> listed;
   for (const HostConfig* h : snapshot_->allHosts()) listed.insert(h->address);
   for (auto it = hosts_.begin(); it != hosts_.end();) {

@@ -42,7 +42,7 @@ class PendingRequest : public Cancellable {
       : callback_(std::move(callback)), deadline_(deadline) {}
   void cancel() override { callback_ = nullptr; }
 
-  decode::ReplyContext reply_;  // how the request was sent, so how to read its reply.
+  codec::ReplyContext reply_;  // how the request was sent, so how to read its reply.
   ResponseCallback callback_;
   absl::Time deadline_;
   // Text retrievals: a hash of each key asked for, in order. A VALUE line must name them in
@@ -118,7 +118,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
     pending_.emplace_back(std::move(callback), deadline);
     PendingRequest& pending = pending_.back();
     scratch_.clear();
-    decode::encodeRequestHead(request, &scratch_, &pending.reply_);
+    codec::encodeRequestHead(request, &scratch_, &pending.reply_);
     if (!pending.reply_.meta && isTextRetrieval(request.command)) {
       for (const std::string& key : request.keys) pending.key_hashes_.push_back(keyHash(key));
     }
@@ -214,7 +214,8 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
       size_t consumed = 0;
       auto status = parser_.parse(absl::string_view(data, len), pending_.front().reply_,
                                   &response, &consumed);
-      if (status == decode::ParseStatus::kNeedMore) {
+      if (status == codec::ParseStatus::kNeedMore) {
+        head_reply_started_ = true;
         // A reply larger than one read: take the rest now rather than a loop turn later.
         if (extra_reads < kMaxExtraReads && socket_->readMore()) {
           ++extra_reads;
@@ -222,7 +223,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
         }
         return;
       }
-      if (status == decode::ParseStatus::kError) {
+      if (status == codec::ParseStatus::kError) {
         if (parser_.tooLarge()) {
           // Our limit, not the server's fault: reset (the data is never read) without ejecting.
           fail(absl::StrCat("object too large for this proxy (a value from ",
@@ -250,6 +251,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
       RequestClass c = classOf(pending_.front().reply_.command);
       ResponseCallback callback = std::move(pending_.front().callback_);
       pending_.pop_front();  // the timer stays: onTimer() re-aims it at the new head.
+      head_reply_started_ = false;
       pool_.events_.onUpstreamSuccess(c);
       if (callback) callback(std::move(response));
     }
@@ -269,13 +271,18 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
   }
 
   // The head's deadline, moved later while its server is still sending: a big multi-get, or a
-  // request queued behind one, is not a server failure as long as bytes keep arriving. At most
-  // kMaxTimeoutStretch timeouts past the original deadline.
+  // request queued behind one, is not a server failure as long as bytes keep arriving. A head
+  // whose own reply is arriving is late only when the bytes stop for a timeout (its size is
+  // bounded by the keys asked and --max_value_bytes); one still waiting behind other replies
+  // gets at most kMaxTimeoutStretch timeouts past its deadline. Capping the head's own reply
+  // instead failed a 105 MiB multi-get whenever the server was briefly slower than the proxy
+  // after the cap (a busy machine), although every byte was arriving.
   absl::Time effectiveDeadline() const {
     const PendingRequest& head = pending_.front();
     absl::Duration timeout = pool_.options_.request_timeout;
     absl::Time progress = last_read_at_ + timeout;
     absl::Time deadline = std::max(head.deadline_, progress);
+    if (head_reply_started_) return deadline;
     return std::min(deadline, head.deadline_ + PoolOptions::kMaxTimeoutStretch * timeout);
   }
 
@@ -327,6 +334,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
   TimerPtr timer_;
   absl::Time armed_deadline_;  // what timer_ was last set for.
   absl::Time last_read_at_ = absl::InfinitePast();  // when the server last sent bytes.
+  bool head_reply_started_ = false;  // part of the head's reply is buffered (see effectiveDeadline).
   // By value: a deque keeps elements in place as others come and go, so the Cancellable handed
   // out stays valid, and it allocates one block per few requests instead of one per request.
   std::deque<PendingRequest> pending_;
@@ -334,7 +342,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
   // ones are added to the socket buffer directly.
   static constexpr size_t kInlineValueBytes = 512;
   static constexpr int kMaxExtraReads = 16;  // 256 KiB per read event, then yield to others.
-  decode::TextResponseParser parser_;
+  codec::TextResponseParser parser_;
   std::string scratch_;
 };
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "filters/decode/text_codec.h"
+#include "codec/text_codec.h"
 #include "proxy/dispatcher.h"
 #include "proxy/message.h"
 #include "proxy/stats.h"
@@ -39,7 +39,8 @@ struct PoolOptions {
   // Upstream values longer than this (plus kValueSlackBytes) reset the connection.
   uint64_t max_value_bytes = 1024 * 1024;
   static constexpr uint64_t kValueSlackBytes = 1024;
-  // A reply still arriving may extend its request's deadline up to this many timeouts.
+  // A request waiting behind other replies still arriving may see its deadline moved up to this
+  // many timeouts (its own reply, once it arrives, only has to keep coming: see conn_pool.cc).
   static constexpr int kMaxTimeoutStretch = 30;
 };
 

@@ -371,7 +371,7 @@ TEST_F(AdminTest, AdminPortInUseFailsStartupWithStatusOne) {
   ASSERT_EQ(::getsockname(blocker, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   int taken = ntohs(addr.sin_port);
 
-  auto child = ChildProcess::start({runfilePath("proxy/mcmesh"), "-D", "-l", "127.0.0.1", "-p",
+  auto child = ChildProcess::start({runfilePath("app/mcmesh"), "-D", "-l", "127.0.0.1", "-p",
                                     std::to_string(pickFreePort()), "-s", primary1_->address(),
                                     absl::StrCat("--admin_port=", taken)});
   ASSERT_TRUE(child.ok()) << child.status();

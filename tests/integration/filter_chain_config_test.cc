@@ -52,7 +52,7 @@ struct Exit {
 
 // Runs the stock mcmesh in the foreground with `args` and waits for it to exit on its own.
 Exit runMcmesh(const std::string& name, std::vector<std::string> args) {
-  std::vector<std::string> argv = {runfilePath("proxy/mcmesh"), "-D", "-l", "127.0.0.1", "-p",
+  std::vector<std::string> argv = {runfilePath("app/mcmesh"), "-D", "-l", "127.0.0.1", "-p",
                                    std::to_string(pickFreePort())};
   argv.insert(argv.end(), args.begin(), args.end());
   const std::string err_path = tempPath(name + ".stderr");

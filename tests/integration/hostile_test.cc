@@ -25,6 +25,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
@@ -227,7 +228,11 @@ class FakeMemcached {
   enum class Mode {
     kStaleExtra,  // before each get's reply, repeats the previous get's reply (out of step).
     kGetGarbage,  // sets are STORED; every get is answered with garbage.
+    kSlowBigValues,  // each get key is a 256 KiB value sent in 8 KiB pieces, 10 ms apart.
   };
+  static constexpr size_t kSlowValueBytes = 256 * 1024;
+  static constexpr size_t kSlowPieceBytes = 8 * 1024;
+  static constexpr absl::Duration kSlowPiecePause = absl::Milliseconds(10);
   explicit FakeMemcached(Mode mode) : mode_(mode) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -293,6 +298,21 @@ class FakeMemcached {
           gets++;
           if (mode_ == Mode::kGetGarbage) {
             sendAll(fd, "BOGUS REPLY\r\n");
+            continue;
+          }
+          if (mode_ == Mode::kSlowBigValues) {
+            // A server that keeps sending, never stalling for a timeout, but slower than the
+            // proxy reads: the reply takes longer than kMaxTimeoutStretch timeouts in all.
+            const std::string piece(kSlowPieceBytes, 's');
+            for (size_t i = 1; i < w.size(); ++i) {
+              sendAll(fd, absl::StrCat("VALUE ", w[i], " 0 ", kSlowValueBytes, "\r\n"));
+              for (size_t sent = 0; sent < kSlowValueBytes && !stop_; sent += kSlowPieceBytes) {
+                absl::SleepFor(kSlowPiecePause);
+                sendAll(fd, piece);
+              }
+              sendAll(fd, "\r\n");
+            }
+            sendAll(fd, "END\r\n");
             continue;
           }
           std::string reply;
@@ -769,7 +789,7 @@ TEST(HealthTest, BigMultiGetDoesNotTimeOutItsServer) {
   auto memcached = MemcachedServer::start();
   ASSERT_TRUE(memcached.ok()) << memcached.status();
   auto proxy = McmeshProcess::start(
-      {"-s", (*memcached)->address(), "--concurrency=1", "--timeout_ms=20"});
+      {"-s", (*memcached)->address(), "--concurrency=1", "--timeout_ms=100"});
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   auto c = TextClient::connect((*proxy)->port(), absl::Seconds(60));
   ASSERT_TRUE(c.ok());
@@ -790,10 +810,43 @@ TEST(HealthTest, BigMultiGetDoesNotTimeOutItsServer) {
   size_t values = 0;
   for (size_t pos = 0; (pos = reply->find("VALUE m", pos)) != std::string::npos; ++pos) ++values;
   std::cout << "big_multiget: " << 40 * kBigGetRepeats << " keys x 900 KiB (" << reply->size() / (1024 * 1024)
-            << " MiB) with --timeout_ms=20 took " << absl::ToInt64Milliseconds(took)
+            << " MiB) with --timeout_ms=100 took " << absl::ToInt64Milliseconds(took)
             << " ms: values=" << values << " timeouts=" << timeouts
             << " ejections=" << ejections << "\n";
-  EXPECT_EQ(values, 40u * kBigGetRepeats);
+  EXPECT_EQ(values, 40u * kBigGetRepeats) << "reply starts: " << absl::CEscape(reply->substr(0, 300));
+  EXPECT_EQ(timeouts, 0u);
+  EXPECT_EQ(ejections, 0u);
+}
+
+TEST(HealthTest, SlowlyArrivingBigReplyIsNotCutOff) {
+  // 12 keys x 32 pieces x 10 ms: 3.8 s of steady bytes, longer than the 3.1 s (31 timeouts) that
+  // once capped a reply still arriving, whatever the machine's load.
+  FakeMemcached server(FakeMemcached::Mode::kSlowBigValues);
+  auto proxy = McmeshProcess::start(
+      {"-s", server.address(), "--concurrency=1", "--timeout_ms=100"});
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  auto c = TextClient::connect((*proxy)->port(), absl::Seconds(30));
+  ASSERT_TRUE(c.ok());
+  std::string get = "get";
+  for (int k = 0; k < 12; ++k) absl::StrAppend(&get, " s", k);
+  absl::Time t = absl::Now();
+  ASSERT_TRUE((*c)->send(get + "\r\n").ok());
+  auto line = (*c)->readLine();
+  std::string reply = line.ok() ? *line : line.status().ToString();
+  if (absl::StartsWith(reply, "VALUE")) {
+    auto rest = (*c)->readUntil("\r\nEND\r\n");
+    reply += rest.ok() ? *rest : rest.status().ToString();
+  }
+  absl::Duration took = absl::Now() - t;
+  size_t values = 0;
+  for (size_t pos = 0; (pos = reply.find("VALUE s", pos)) != std::string::npos; ++pos) ++values;
+  uint64_t timeouts = proxyStat((*proxy)->port(), "timeouts");
+  uint64_t ejections = proxyStat((*proxy)->port(), "ejections");
+  std::cout << "slow_big_reply: 12 x 256 KiB arriving over " << absl::ToInt64Milliseconds(took)
+            << " ms with --timeout_ms=100: values=" << values << " timeouts=" << timeouts
+            << " ejections=" << ejections << "\n";
+  EXPECT_EQ(values, 12u) << "reply starts: " << absl::CEscape(reply.substr(0, 300));
+  EXPECT_GT(took, absl::Milliseconds(3100));
   EXPECT_EQ(timeouts, 0u);
   EXPECT_EQ(ejections, 0u);
 }

@@ -279,7 +279,7 @@ TEST_F(TlsTest, BootstrapPoolTlsWithAClientCertificateForMemcachedThatRequiresOn
 TEST_F(TlsTest, BadCertificateFilesStopStartUpWithAClearMessage) {
   auto memcached = MemcachedServer::start();
   ASSERT_TRUE(memcached.ok()) << memcached.status();
-  std::string bin = runfilePath("proxy/mcmesh");
+  std::string bin = runfilePath("app/mcmesh");
   ToolRun mismatch = runShell(absl::StrCat(bin, " -D -l 127.0.0.1 -p 0 --tls_port=", pickFreePort(),
                                            " --tls_cert=", certs_->server_cert, " --tls_key=",
                                            certs_->other_key, " -s ", (*memcached)->address()));

@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "filters/ketama_router/ketama_ring.h"
+#include "proxy/routing/ketama_ring.h"
 #include "gtest/gtest.h"
 #include "tests/support/control_plane_process.h"
 #include "tests/support/harness.h"

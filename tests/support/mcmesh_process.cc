@@ -17,7 +17,7 @@ std::string runfilePath(const std::string& relative) {
 }
 
 absl::StatusOr<std::unique_ptr<McmeshProcess>> McmeshProcess::start(std::vector<std::string> args) {
-  return start(std::move(args), runfilePath("proxy/mcmesh"));
+  return start(std::move(args), runfilePath("app/mcmesh"));
 }
 
 absl::StatusOr<std::unique_ptr<McmeshProcess>> McmeshProcess::start(std::vector<std::string> args,
@@ -27,7 +27,7 @@ absl::StatusOr<std::unique_ptr<McmeshProcess>> McmeshProcess::start(std::vector<
 
 absl::StatusOr<std::unique_ptr<McmeshProcess>> McmeshProcess::start(std::vector<std::string> args,
                                                                     const McmeshRunOptions& run) {
-  return start(std::move(args), runfilePath("proxy/mcmesh"), run);
+  return start(std::move(args), runfilePath("app/mcmesh"), run);
 }
 
 absl::StatusOr<std::unique_ptr<McmeshProcess>> McmeshProcess::start(

@@ -10,7 +10,7 @@
 
 namespace mcmesh::testing {
 
-/** Path of a binary of this workspace inside the test's runfiles, e.g. "proxy/mcmesh". */
+/** Path of a binary of this workspace inside the test's runfiles, e.g. "app/mcmesh". */
 std::string runfilePath(const std::string& relative);
 
 /** How to run the proxy beyond its arguments. */

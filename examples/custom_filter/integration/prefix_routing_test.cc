@@ -5,7 +5,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "filters/ketama_router/ketama_ring.h"
+#include "proxy/routing/ketama_ring.h"
 #include "gtest/gtest.h"
 #include "integration/custom_proxy.h"
 #include "proxy/upstream/cluster_snapshot.h"

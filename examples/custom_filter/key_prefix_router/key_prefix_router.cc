@@ -2,7 +2,7 @@
 #include "key_prefix_router/key_prefix_router.h"
 
 #include "absl/strings/str_cat.h"
-#include "filters/ketama_router/router_filter.h"
+#include "proxy/version.h"
 
 namespace custom_filter::key_prefix_router {
 
@@ -29,7 +29,7 @@ FilterStatus KeyPrefixRouterFilter::onRequest(mcmesh::Request& request) {
   switch (request.command) {
     case Command::kVersion: {
       Response r = Response::ofType(ResponseType::kVersion);
-      r.text = mcmesh::router::kVersionString;
+      r.text = mcmesh::kVersionString;
       callbacks_->sendResponse(std::move(r));
       return FilterStatus::kStopIteration;
     }

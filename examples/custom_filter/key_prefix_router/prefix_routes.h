@@ -7,7 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "filters/ketama_router/ketama_ring.h"
+#include "proxy/routing/ketama_ring.h"
 #include "proxy/filter_registry.h"
 #include "proxy/upstream/cluster_snapshot.h"
 

@@ -126,6 +126,59 @@ TEST(FileStoreTest, ParseTextTopologyReportsLine) {
   EXPECT_THAT(parsed.status().message(), ::testing::HasSubstr("line 2"));
 }
 
+TEST(FileStoreTest, ZeroByteFileIsRefusedNamingTheFile) {
+  const std::string path = tempPath("zero.pb");
+  std::ofstream(path).close();
+  absl::StatusOr<mcmesh::v1::Topology> loaded = FileTopologyStore(path).load();
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(loaded.status().message(), ::testing::HasSubstr("store " + path + " is empty"));
+  EXPECT_THAT(loaded.status().message(), ::testing::HasSubstr("move it away"));
+}
+
+TEST(FileStoreTest, TruncatedStoreIsRefused) {
+  const std::string path = tempPath("truncated.pb");
+  ASSERT_TRUE(FileTopologyStore(path).save(sample(3)).ok());
+  absl::StatusOr<std::string> data = readFile(path);
+  ASSERT_TRUE(data.ok());
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data->substr(0, data->size() - 3);
+  absl::StatusOr<mcmesh::v1::Topology> loaded = FileTopologyStore(path).load();
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(loaded.status().message(), ::testing::HasSubstr("store " + path + " is truncated"));
+}
+
+// Users upgrade in place: a store written before the checksum loads once and is rewritten with
+// one, so the next load is checked.
+TEST(FileStoreTest, OldBinaryStoreIsLoadedAndRewrittenWithAChecksum) {
+  const std::string path = tempPath("old.pb");
+  std::string old;
+  ASSERT_TRUE(sample(41).SerializeToString(&old));
+  std::ofstream(path, std::ios::binary) << old;
+  absl::StatusOr<mcmesh::v1::Topology> loaded = FileTopologyStore(path).load();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_TRUE(MessageDifferencer::Equals(*loaded, sample(41)));
+  absl::StatusOr<std::string> rewritten = readFile(path);
+  ASSERT_TRUE(rewritten.ok());
+  EXPECT_EQ(rewritten->substr(0, 8), "MCMESHTS");
+  absl::StatusOr<DecodedStore> decoded = decodeStore(*rewritten, StoreEncoding::Binary);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_FALSE(decoded->legacy);
+  EXPECT_TRUE(MessageDifferencer::Equals(decoded->topology, sample(41)));
+}
+
+TEST(FileStoreTest, OldTextStoreIsLoadedAndRewrittenWithAChecksum) {
+  const std::string path = tempPath("old.textproto");
+  std::ofstream(path) << "version: 5\n"
+                         "clusters { name: \"web\" primary { nodes { address: \"10.0.0.1:11211\" "
+                         "weight: 1 state: NODE_STATE_ACTIVE } } }\n";
+  absl::StatusOr<mcmesh::v1::Topology> loaded = FileTopologyStore(path).load();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->version(), 5u);
+  absl::StatusOr<std::string> rewritten = readFile(path);
+  ASSERT_TRUE(rewritten.ok());
+  EXPECT_THAT(*rewritten, ::testing::StartsWith("# mcmesh-topology-store v1 length="));
+  EXPECT_EQ(FileTopologyStore(path).load()->version(), 5u);
+}
+
 } // namespace
 } // namespace control_plane
 } // namespace mcmesh

@@ -78,6 +78,30 @@ TEST_F(TopologyServiceTest, EachChangeBumpsVersionAndPersists) {
   EXPECT_EQ(store_.saves_, 2);
 }
 
+TEST_F(TopologyServiceTest, ResetEpochRaisesTheEpochAsANewVersion) {
+  auto reset = service_->resetEpoch(0);
+  ASSERT_TRUE(reset.ok()) << reset.status();
+  EXPECT_EQ((*reset)->epoch(), 1u);
+  EXPECT_EQ((*reset)->version(), 2u);
+  EXPECT_EQ(store_.data_.epoch(), 1u);
+  reset = service_->resetEpoch(5);
+  ASSERT_TRUE(reset.ok()) << reset.status();
+  EXPECT_EQ((*reset)->epoch(), 5u);
+  EXPECT_EQ((*reset)->version(), 3u);
+  // Later changes keep the epoch.
+  auto added = service_->addNode("web", mcmesh::v1::POOL_KIND_PRIMARY, "127.0.0.1:11212", 1);
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ((*added)->epoch(), 5u);
+}
+
+TEST_F(TopologyServiceTest, ResetEpochMustGoUp) {
+  ASSERT_TRUE(service_->resetEpoch(3).ok());
+  auto lower = service_->resetEpoch(2);
+  EXPECT_EQ(lower.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(lower.status().message(), HasSubstr("not above the current epoch 3"));
+  EXPECT_EQ(service_->snapshot()->epoch(), 3u);
+}
+
 TEST_F(TopologyServiceTest, InvalidChangeIsRefusedAndChangesNothing) {
   auto before = service_->snapshot();
   int published = 0;

@@ -82,7 +82,7 @@ TEST(MessageTest, SwapExchangesEveryField) {
   EXPECT_EQ(b.value.data(), a_value_buffer);  // buffers are exchanged, not copied.
 #if defined(__x86_64__) && defined(__GLIBCXX__)
   // A new field usually changes these sizes (small ones may fit in padding): add it to swap()
-  // in message.h, to internal::resetRequest in filters/decode/client_codec.h and to filled().
+  // in message.h, to internal::resetRequest in codec/client_codec.h and to filled().
   static_assert(sizeof(MetaFlags) == 128, "MetaFlags changed: update swap() and resetRequest()");
   static_assert(sizeof(Request) == 264, "Request changed: update swap() and resetRequest()");
 #endif

@@ -1,6 +1,6 @@
 // FakeMemcached: an in-memory model of ONE memcached 1.6.18 server, with exactly the semantics
 // the replication module relies on, answering the module's Requests as the text codec would
-// decode the real server's replies (filters/decode/text_codec.h). The interleaving harness uses
+// decode the real server's replies (codec/text_codec.h). The interleaving harness uses
 // it instead of a socket so that every delivery order can be replayed deterministically.
 //
 // Facts it reproduces (measured on Debian's memcached 1.6.18, issue 13 item 2):

@@ -1,0 +1,93 @@
+// ClientCodec: the connection-level decode stage for one client protocol (text+meta or binary).
+//
+// A client connection picks its codec from the first byte it receives (makeClientCodec) and keeps
+// it: 0x80, the binary protocol's request magic, means binary; anything else is the text
+// protocol, whose codec also understands the meta commands (they share its line syntax). Codecs
+// turn bytes into protocol-neutral Requests and Responses back into bytes; nothing behind them
+// (filters, upstreams) sees which protocol a client spoke.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "proxy/message.h"
+
+namespace mcmesh::codec {
+
+enum class ParseStatus { kOk, kNeedMore, kError };
+
+struct ParseLimits {
+  size_t max_key_length = 250;
+  // Values longer than this are refused with "SERVER_ERROR object too large for cache" (binary:
+  // status 0x0003), their bytes swallowed.
+  size_t max_value_bytes = 1024 * 1024;
+  // A command line longer than this (without its newline) closes the connection. get/gets lines
+  // may additionally hold max_keys_per_get keys, as memcached lets only large multigets grow.
+  size_t max_line_bytes = 8192;
+  size_t max_keys_per_get = 4096;
+};
+
+class ClientCodec {
+ public:
+  virtual ~ClientCodec() = default;
+
+  /**
+   * Parses at most one request from the front of input (the connection's unconsumed bytes).
+   * @return kOk: *request is reset and filled, *consumed = bytes used.
+   *         kNeedMore: *consumed = bytes that may already be dropped (a swallowed value's
+   *         bytes, otherwise 0); call again with more input.
+   *         kError: *consumed = bytes to drop; reply with errorReply(), close if shouldClose().
+   */
+  virtual ParseStatus parse(absl::string_view input, Request* request, size_t* consumed) = 0;
+
+  /**
+   * Appends the reply bytes for `request` (possibly none: noreply, quiet commands, quitq).
+   * @param request a request this codec parsed (filters may have rewritten its fields).
+   */
+  virtual void encode(const Request& request, const Response& response,
+                      std::string* out) const = 0;
+
+  /** @return the reply for the last kError (may be empty: the server would say nothing). */
+  virtual const std::string& errorReply() const = 0;
+  /** @return whether the connection must close after the last kError. */
+  virtual bool shouldClose() const = 0;
+};
+
+using ClientCodecPtr = std::unique_ptr<ClientCodec>;
+
+/** The binary protocol's request magic: the first byte of every binary request. */
+inline constexpr uint8_t kBinaryRequestMagic = 0x80;
+
+/**
+ * @param first_byte the first byte the client sent.
+ * @return the binary codec for kBinaryRequestMagic, else the text (and meta) codec.
+ */
+ClientCodecPtr makeClientCodec(uint8_t first_byte, const ParseLimits& limits);
+
+namespace internal {
+// Clears a request for reuse, keeping its buffers' capacity.
+inline void resetRequest(Request* request) {
+  request->command = Command::kGet;
+  request->keys.clear();
+  request->flags = 0;
+  request->exptime = 0;
+  request->cas_unique = 0;
+  request->delta = 0;
+  request->value.clear();
+  request->noreply = false;
+  request->args.clear();
+  MetaFlags& meta = request->meta;
+  meta.meta = meta.return_cas = meta.vivify = meta.quiet = meta.base64_key = false;
+  meta.initial = 0;
+  meta.extra.clear();
+  meta.order.clear();
+  meta.opaque.clear();
+  meta.opcode = 0;
+  meta.binary_opaque = 0;
+}
+}  // namespace internal
+
+}  // namespace mcmesh::codec

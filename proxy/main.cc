@@ -1,4 +1,0 @@
-// mcmesh entry point: the stock binary, with the built-in filters only.
-#include "proxy/run.h"
-
-int main(int argc, char** argv) { return mcmesh::runMcmesh(argc, argv, nullptr); }

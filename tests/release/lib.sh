@@ -1,0 +1,27 @@
+# Shared by the tests of this package: free loopback ports and waiting for a listener.
+
+# Prints a loopback TCP port nobody listens on (and that this test has not handed out yet).
+RELEASE_TEST_PORTS=" "
+free_port() {
+  local port
+  while true; do
+    port=$((20000 + RANDOM % 40000))
+    case "$RELEASE_TEST_PORTS" in *" $port "*) continue ;; esac
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      RELEASE_TEST_PORTS+="$port "
+      echo "$port"
+      return 0
+    fi
+  done
+}
+
+# <port> [seconds] [pid]: waits until something accepts on 127.0.0.1:<port>; 1 after the deadline
+# or once <pid> (the process that should listen) has exited.
+wait_port() {
+  local deadline=$((SECONDS + ${2:-20}))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    [ -z "${3:-}" ] || kill -0 "$3" 2>/dev/null || return 1
+    sleep 0.05
+  done
+}
