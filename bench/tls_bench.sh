@@ -125,6 +125,12 @@ for w in $WORKLOADS; do
   done
 done
 
+# Anything the proxies complained about (timeouts, TLS errors) explains an errors column > 0.
+if grep -q WARN "$TLS/mcmesh.log" 2>/dev/null; then
+  echo "mcmesh warnings during the TLS runs ($(grep -c WARN "$TLS/mcmesh.log") lines), first 5:" >&2
+  grep WARN "$TLS/mcmesh.log" | head -5 >&2
+fi
+
 # Medians over the rounds; "tls vs plain" is the median of each round's paired ratio.
 {
 echo "| workload | mcmesh-1 | ops/s | p50 µs | p99 µs | mcmesh CPU µs / req | errors | ops/s vs plain (paired, min-max) |"

@@ -52,10 +52,14 @@ class ClientConnection : public RequestOwner,
   bool idleSince(absl::Time cutoff) const;
   /**
    * @return whether a request has been arriving since before `cutoff` without completing while
-   * we were reading (a pause of ours does not count against the client).
+   * we were reading (a pause of ours does not count against the client). A TLS handshake not
+   * finished since before `cutoff` (accepted then) counts too: a slowloris of the handshake.
    */
   bool incompleteSince(absl::Time cutoff) const {
-    return !closed_ && incomplete_ && reading_ && incomplete_since_ <= cutoff;
+    if (closed_) return false;
+    const tls::TlsTransport* tls = socket_->tlsTransport();
+    if (tls != nullptr && !tls->handshakeDone() && last_reply_at_ <= cutoff) return true;
+    return incomplete_ && reading_ && incomplete_since_ <= cutoff;
   }
   /**
    * Sweep for clients that stopped reading: @return the unsent reply bytes if they have been

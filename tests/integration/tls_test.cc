@@ -191,6 +191,20 @@ TEST_F(TlsTest, OpensslSClientWorksAndResumesItsSession) {
   EXPECT_EQ(stat(proxy->port(), "stats", "tls_client_resumed"), "1");
 }
 
+TEST_F(TlsTest, AClientThatNeverFinishesItsHandshakeIsClosed) {
+  auto memcached = MemcachedServer::start();
+  ASSERT_TRUE(memcached.ok()) << memcached.status();
+  auto proxy = startProxy({"-s", (*memcached)->address(), "--request_read_timeout_s=1"});
+  ASSERT_NE(proxy, nullptr);
+  auto silent = TextClient::connect(tls_port_, absl::Seconds(5));
+  ASSERT_TRUE(silent.ok());
+  absl::Time start = absl::Now();
+  auto line = (*silent)->readLine();  // nothing is ever sent: EOF once the sweep closes it.
+  EXPECT_FALSE(line.ok());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(4));
+  EXPECT_EQ(stat(proxy->port(), "stats", "slow_requests_closed"), "1");
+}
+
 TEST_F(TlsTest, MutualTlsRefusesAClientWithoutCertificateAndServesOneWithIt) {
   auto memcached = MemcachedServer::start();
   ASSERT_TRUE(memcached.ok()) << memcached.status();
