@@ -103,18 +103,18 @@ void appendFailure(const Request& request, const Response& response, std::string
       appendStatus(request, kUnknownCommand, out);
       return;
     case ResponseType::kClientError:
-      if (absl::StrContains(response.text, "non-numeric")) {
+      if (response.error == ErrorKind::kNonNumeric) {
         appendStatus(request, kNonNumeric, out);
       } else {
         appendStatus(request, kInvalidArguments, out);
       }
       return;
     case ResponseType::kServerError:
-      if (absl::StrContains(response.text, "too large")) {
+      if (response.error == ErrorKind::kTooLarge) {
         appendStatus(request, kTooLarge, out);
         return;
       }
-      if (absl::StrContains(response.text, "out of memory")) {
+      if (response.error == ErrorKind::kOutOfMemory) {
         appendStatus(request, kOutOfMemory, out);
         return;
       }
@@ -225,6 +225,7 @@ ParseStatus BinaryClientCodec::fail(uint8_t opcode, uint16_t status, uint32_t op
                &error_reply_);
   error_reply_.append(text.data(), text.size());
   should_close_ = close;
+  error_kind_ = status == kTooLarge ? ErrorKind::kTooLarge : ErrorKind::kOther;
   return ParseStatus::kError;
 }
 
@@ -232,6 +233,7 @@ ParseStatus BinaryClientCodec::parse(absl::string_view input, Request* request,
                                      size_t* consumed) {
   error_reply_.clear();
   should_close_ = false;
+  error_kind_ = ErrorKind::kOther;  // what a kError without a more precise kind means.
   size_t skipped = 0;
   if (swallow_ > 0) {
     skipped = static_cast<size_t>(std::min<uint64_t>(swallow_, input.size()));
@@ -343,7 +345,7 @@ ParseStatus BinaryClientCodec::parse(absl::string_view input, Request* request,
   if (value_length > limits_.max_value_bytes) return skipWith(kTooLarge);
   if (input.size() < frame) return ParseStatus::kNeedMore;
 
-  internal::resetRequest(request);
+  request->clear();
   const absl::string_view extras = input.substr(kHeaderSize, extras_length);
   const absl::string_view key = input.substr(kHeaderSize + extras_length, key_length);
   const absl::string_view value = input.substr(kHeaderSize + extras_length + key_length,

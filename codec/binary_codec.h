@@ -91,6 +91,7 @@ class BinaryClientCodec : public ClientCodec {
   void encode(const Request& request, const Response& response, std::string* out) const override;
   const std::string& errorReply() const override { return error_reply_; }
   bool shouldClose() const override { return should_close_; }
+  ErrorKind errorKind() const override { return error_kind_; }
 
  private:
   ParseStatus fail(uint8_t opcode, uint16_t status, uint32_t opaque, bool close);
@@ -98,6 +99,7 @@ class BinaryClientCodec : public ClientCodec {
   const ParseLimits limits_;
   std::string error_reply_;
   bool should_close_ = false;
+  ErrorKind error_kind_ = ErrorKind::kNone;
   uint64_t swallow_ = 0;  // body bytes of a refused frame still to drop as they arrive.
 };
 

@@ -54,6 +54,8 @@ class ClientCodec {
   virtual const std::string& errorReply() const = 0;
   /** @return whether the connection must close after the last kError. */
   virtual bool shouldClose() const = 0;
+  /** Why the last kError happened (kTooLarge for a value over ParseLimits::max_value_bytes). */
+  virtual ErrorKind errorKind() const = 0;
 };
 
 using ClientCodecPtr = std::unique_ptr<ClientCodec>;
@@ -67,27 +69,5 @@ inline constexpr uint8_t kBinaryRequestMagic = 0x80;
  */
 ClientCodecPtr makeClientCodec(uint8_t first_byte, const ParseLimits& limits);
 
-namespace internal {
-// Clears a request for reuse, keeping its buffers' capacity.
-inline void resetRequest(Request* request) {
-  request->command = Command::kGet;
-  request->keys.clear();
-  request->flags = 0;
-  request->exptime = 0;
-  request->cas_unique = 0;
-  request->delta = 0;
-  request->value.clear();
-  request->noreply = false;
-  request->args.clear();
-  MetaFlags& meta = request->meta;
-  meta.meta = meta.return_cas = meta.vivify = meta.quiet = meta.base64_key = false;
-  meta.initial = 0;
-  meta.extra.clear();
-  meta.order.clear();
-  meta.opaque.clear();
-  meta.opcode = 0;
-  meta.binary_opaque = 0;
-}
-}  // namespace internal
 
 }  // namespace mcmesh::codec

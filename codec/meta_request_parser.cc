@@ -228,12 +228,12 @@ ParseStatus TextRequestParser::parseMeta(absl::string_view input, absl::string_v
   const size_t flag_count = tokens.count - first_flag;
 
   // Refuses an ms after its line was understood: memcached then swallows the data block.
-  auto failSet = [&](absl::string_view reply) {
+  auto failSet = [&](absl::string_view reply, ErrorKind kind = ErrorKind::kOther) {
     const uint64_t block = static_cast<uint64_t>(length) + 2;
     const uint64_t now = std::min<uint64_t>(block, input.size() - line_end);
     swallow_ = block - now;
     *consumed = line_end + static_cast<size_t>(now);
-    return fail(reply);
+    return fail(reply, false, kind);
   };
   auto flagError = [&](absl::string_view reply) {
     if (command == MetaCommand::kDelete || command == MetaCommand::kArithmetic) {
@@ -316,7 +316,7 @@ ParseStatus TextRequestParser::parseMeta(absl::string_view input, absl::string_v
 
   // The data block, as for set (see parseStorage).
   const uint64_t block = static_cast<uint64_t>(length) + 2;
-  if (static_cast<uint64_t>(length) > limits_.max_value_bytes) return failSet(kReplyTooLarge);
+  if (static_cast<uint64_t>(length) > limits_.max_value_bytes) return failSet(kReplyTooLarge, ErrorKind::kTooLarge);
   if (input.size() - line_end < block) {
     *consumed = 0;
     return ParseStatus::kNeedMore;

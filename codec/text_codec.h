@@ -52,6 +52,7 @@ class TextRequestParser {
 
   /** @return the exact reply memcached sends for the last kError (may be empty, see above). */
   const std::string& errorReply() const { return error_reply_; }
+  ErrorKind errorKind() const { return error_kind_; }
   /** @return whether memcached closes the connection after the last kError. */
   bool shouldClose() const { return should_close_; }
 
@@ -63,13 +64,15 @@ class TextRequestParser {
                            Request* request, size_t* consumed);
   ParseStatus parseMeta(absl::string_view input, absl::string_view name, absl::string_view rest,
                         size_t line_end, Request* request, size_t* consumed);
-  ParseStatus fail(absl::string_view reply, bool close = false);
+  ParseStatus fail(absl::string_view reply, bool close = false,
+                   ErrorKind kind = ErrorKind::kOther);
   // The longest line accepted for what has arrived so far (get/gets lines may be longer).
   size_t lineLimit(absl::string_view line_start) const;
 
   const ParseLimits limits_;
   std::string error_reply_;
   bool should_close_ = false;
+  ErrorKind error_kind_ = ErrorKind::kNone;
   // Bytes of a refused value still to be dropped as they arrive (memcached's conn_swallow).
   uint64_t swallow_ = 0;
 };
@@ -157,6 +160,7 @@ class TextClientCodec : public ClientCodec {
     encodeResponse(request, response, out);
   }
   const std::string& errorReply() const override { return parser_.errorReply(); }
+  ErrorKind errorKind() const override { return parser_.errorKind(); }
   bool shouldClose() const override { return parser_.shouldClose(); }
 
  private:

@@ -98,9 +98,10 @@ absl::string_view argsWithoutNoreply(absl::string_view rest, bool noreply) {
 
 TextRequestParser::TextRequestParser(ParseLimits limits) : limits_(limits) {}
 
-ParseStatus TextRequestParser::fail(absl::string_view reply, bool close) {
+ParseStatus TextRequestParser::fail(absl::string_view reply, bool close, ErrorKind kind) {
   error_reply_.assign(reply.data(), reply.size());
   should_close_ = close;
+  error_kind_ = kind;
   return ParseStatus::kError;
 }
 
@@ -119,6 +120,7 @@ size_t TextRequestParser::lineLimit(absl::string_view line_start) const {
 ParseStatus TextRequestParser::parse(absl::string_view input, Request* request, size_t* consumed) {
   error_reply_.clear();
   should_close_ = false;
+  error_kind_ = ErrorKind::kOther;  // what a kError without a more precise kind means.
   size_t skipped = 0;
   if (swallow_ > 0) {
     skipped = static_cast<size_t>(std::min<uint64_t>(swallow_, input.size()));
@@ -155,7 +157,7 @@ ParseStatus TextRequestParser::parse(absl::string_view input, Request* request, 
 ParseStatus TextRequestParser::parseLine(absl::string_view input, absl::string_view line,
                                          size_t line_end, Request* request, size_t* consumed) {
   *consumed = line_end;  // Every outcome but a data block drops exactly the line.
-  internal::resetRequest(request);
+  request->clear();
   absl::string_view rest = line;
   const absl::string_view name = nextToken(&rest);
   Command command;
@@ -313,7 +315,7 @@ ParseStatus TextRequestParser::parseStorage(absl::string_view input, absl::strin
     const uint64_t now = std::min(block, available);
     swallow_ = block - now;
     *consumed = line_end + static_cast<size_t>(now);
-    return fail(request->noreply ? "" : kReplyTooLarge);
+    return fail(request->noreply ? "" : kReplyTooLarge, false, ErrorKind::kTooLarge);
   }
   if (input.size() - line_end < block) {
     *consumed = 0;

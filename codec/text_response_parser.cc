@@ -79,10 +79,9 @@ class ReplyScanner {
     absl::string_view text;
     if (word(l, "ERROR", &text)) {
       setType(ResponseType::kError, text);
-    } else if (word(l, "CLIENT_ERROR", &text)) {
-      setType(ResponseType::kClientError, text);
-    } else if (word(l, "SERVER_ERROR", &text)) {
-      setType(ResponseType::kServerError, text);
+    } else if (word(l, "CLIENT_ERROR", &text) || word(l, "SERVER_ERROR", &text)) {
+      setType(l[0] == 'C' ? ResponseType::kClientError : ResponseType::kServerError, text);
+      if (fill_) response_->error = classifyErrorText(text);
     } else {
       return false;
     }

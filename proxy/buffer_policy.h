@@ -26,21 +26,30 @@ inline void shrinkIfLarge(std::string& buffer, size_t limit) {
   if (buffer.capacity() > limit) std::string().swap(buffer);
 }
 
+namespace buffer_policy_internal {
+// What releaseLargeBuffers does to each kind of field (kRequestFields lists them).
+struct Release {
+  size_t limit;
+  void operator()(std::string& s) const { shrinkIfLarge(s, limit); }
+  void operator()(std::vector<std::string>& keys) const {
+    if (keys.capacity() > kMaxKeptKeys) {
+      std::vector<std::string>().swap(keys);
+    } else {
+      keys.clear();
+    }
+  }
+  void operator()(MetaFlags& meta) const { forEachField(kMetaFlagsFields, *this, meta); }
+  template <class T>
+  std::enable_if_t<std::is_scalar_v<T>> operator()(T&) const {}
+};
+}  // namespace buffer_policy_internal
+
 /**
  * Drops a spent request's keys (a big multi-get's vector entirely) and frees any of its strings
  * that grew past `limit`; what is kept is only capacity, for the next request parsed into it.
  */
 inline void releaseLargeBuffers(Request& request, size_t limit) {
-  if (request.keys.capacity() > kMaxKeptKeys) {
-    std::vector<std::string>().swap(request.keys);
-  } else {
-    request.keys.clear();
-  }
-  shrinkIfLarge(request.value, limit);
-  shrinkIfLarge(request.args, limit);
-  shrinkIfLarge(request.meta.extra, limit);
-  shrinkIfLarge(request.meta.order, limit);
-  shrinkIfLarge(request.meta.opaque, limit);
+  forEachField(kRequestFields, buffer_policy_internal::Release{limit}, request);
 }
 
 }  // namespace mcmesh

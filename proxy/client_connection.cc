@@ -166,7 +166,7 @@ void ClientConnection::processInput(bool may_read) {
     last_activity_ = dispatcher().now();
     if (status == codec::ParseStatus::kError) {
       worker_.cluster().counters().protocol_errors.inc();
-      if (absl::StartsWith(codec_->errorReply(), "SERVER_ERROR object too large")) {
+      if (codec_->errorKind() == ErrorKind::kTooLarge) {
         worker_.cluster().counters().values_too_large.inc();
       }
       queue_.push_back(std::make_unique<ActiveRequest>(*this, std::string(codec_->errorReply())));
@@ -232,7 +232,8 @@ void ClientConnection::onRequestComplete(ActiveRequest& request) {
     // gets before the cap stopped us parsing): holding more values would grow without bound.
     // A read is safe to refuse; the client may retry it.
     worker_.cluster().counters().output_overflows.inc();
-    request.response() = Response::serverError("out of memory: client is not reading replies");
+    request.response() = Response::serverError("out of memory: client is not reading replies",
+                                               ErrorKind::kOutOfMemory);
   }
   if (!closed_ && !queue_.empty() && queue_.front().get() == &request) {
     // The common case: the head of the queue completed. Encode into the worker's reusable

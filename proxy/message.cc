@@ -1,6 +1,8 @@
 // Classification helpers for Command.
 #include "proxy/message.h"
 
+#include "absl/strings/match.h"
+
 namespace mcmesh {
 
 bool isRetrieval(Command c) {
@@ -55,6 +57,15 @@ absl::string_view commandName(Command c) {
     case Command::kMetaGet: return "mg";
   }
   return "unknown";
+}
+
+ErrorKind classifyErrorText(absl::string_view text) {
+  // memcached's wording (proto_text.c, proto_bin.c): "object too large for cache", "out of
+  // memory storing object", "cannot increment or decrement non-numeric value".
+  if (absl::StrContains(text, "too large")) return ErrorKind::kTooLarge;
+  if (absl::StrContains(text, "out of memory")) return ErrorKind::kOutOfMemory;
+  if (absl::StrContains(text, "non-numeric")) return ErrorKind::kNonNumeric;
+  return ErrorKind::kOther;
 }
 
 }  // namespace mcmesh

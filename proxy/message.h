@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -103,38 +105,57 @@ struct Request {
   bool noreply = false;           // the client wants no reply; upstreams are always asked for one.
   std::string args;               // raw arguments of stats / verbosity / flush_all.
   MetaFlags meta;                 // meta and binary clients only (see MetaFlags).
+
+  /** Back to a default-constructed Request, keeping buffers' capacity (parsers reuse it). */
+  void clear();
 };
+
+// The one list of each struct's fields. swap(), clear() and releaseLargeBuffers() walk it, and
+// message_test checks at compile time that it names every field: a new field is added here once.
+// Every scalar field's default is zero (clear() relies on it).
+inline constexpr auto kMetaFlagsFields = std::make_tuple(
+    &MetaFlags::meta, &MetaFlags::return_cas, &MetaFlags::vivify, &MetaFlags::initial,
+    &MetaFlags::extra, &MetaFlags::quiet, &MetaFlags::order, &MetaFlags::opaque,
+    &MetaFlags::base64_key, &MetaFlags::opcode, &MetaFlags::binary_opaque);
+inline constexpr auto kRequestFields = std::make_tuple(
+    &Request::command, &Request::keys, &Request::flags, &Request::exptime, &Request::cas_unique,
+    &Request::delta, &Request::value, &Request::noreply, &Request::args, &Request::meta);
+
+/** Calls f(a.*field, b.*field...) for every field in `fields` (a tuple of member pointers). */
+template <class Fields, class F, class... S>
+void forEachField(const Fields& fields, F&& f, S&... objects) {
+  std::apply(
+      [&](auto... member) {
+        auto one = [&](auto m) { f((objects.*m)...); };
+        (one(member), ...);
+      },
+      fields);
+}
 
 // Member-wise swaps (found by ADL): a pooled request swaps buffers with the connection's parse
 // target for every request (ActiveRequest::reuse), and std::swap's three whole-struct moves cost
-// about three times as much.
+// about three times as much. Strings and vectors exchange their buffers.
 inline void swap(MetaFlags& a, MetaFlags& b) noexcept {
-  using std::swap;
-  swap(a.meta, b.meta);
-  swap(a.return_cas, b.return_cas);
-  swap(a.vivify, b.vivify);
-  swap(a.initial, b.initial);
-  a.extra.swap(b.extra);
-  swap(a.quiet, b.quiet);
-  a.order.swap(b.order);
-  a.opaque.swap(b.opaque);
-  swap(a.base64_key, b.base64_key);
-  swap(a.opcode, b.opcode);
-  swap(a.binary_opaque, b.binary_opaque);
+  forEachField(kMetaFlagsFields, [](auto& x, auto& y) { using std::swap; swap(x, y); }, a, b);
+}
+inline void swap(Request& a, Request& b) noexcept {
+  forEachField(kRequestFields, [](auto& x, auto& y) { using std::swap; swap(x, y); }, a, b);
 }
 
-inline void swap(Request& a, Request& b) noexcept {
-  using std::swap;
-  swap(a.command, b.command);
-  a.keys.swap(b.keys);
-  swap(a.flags, b.flags);
-  swap(a.exptime, b.exptime);
-  swap(a.cas_unique, b.cas_unique);
-  swap(a.delta, b.delta);
-  a.value.swap(b.value);
-  swap(a.noreply, b.noreply);
-  a.args.swap(b.args);
-  swap(a.meta, b.meta);
+namespace message_internal {
+inline void clearField(std::string& s) { s.clear(); }
+inline void clearField(std::vector<std::string>& v) { v.clear(); }
+template <class T>
+std::enable_if_t<std::is_scalar_v<T>> clearField(T& v) {
+  v = T{};
+}
+inline void clearField(MetaFlags& m) {
+  forEachField(kMetaFlagsFields, [](auto& f) { clearField(f); }, m);
+}
+}  // namespace message_internal
+
+inline void Request::clear() {
+  forEachField(kRequestFields, [](auto& f) { message_internal::clearField(f); }, *this);
 }
 
 enum class ResponseType : uint8_t {
@@ -158,6 +179,19 @@ enum class ResponseType : uint8_t {
   kUpstreamFailure,
 };
 
+// Why a request failed, beyond the reply type: codecs map it to their protocol's status (binary
+// "too large", "non-numeric") and counters count it. Set where the error is made (or, for
+// memcached's text replies, where they are parsed: classifyErrorText); never read reply text.
+enum class ErrorKind : uint8_t {
+  kNone,
+  kTooLarge,     // a value over a size limit (memcached's item size or --max_value_bytes).
+  kOutOfMemory,  // memcached or the proxy had no memory for it.
+  kNonNumeric,   // incr/decr of a value that is not a number.
+  kOther,
+};
+/** The kind of a memcached CLIENT_ERROR/SERVER_ERROR text (the one place such text is read). */
+ErrorKind classifyErrorText(absl::string_view text);
+
 struct Item {
   std::string key;
   uint32_t flags = 0;
@@ -171,6 +205,7 @@ struct Item {
 
 struct Response {
   ResponseType type = ResponseType::kValues;
+  ErrorKind error = ErrorKind::kNone;  // for kClientError/kServerError: which error.
   // Retrieval: the hits. A write or touch answered in meta form may carry one item describing
   // the stored item as memcached reported it (cas, ttl, flags), e.g. for a binary client's cas.
   std::vector<Item> items;
@@ -186,9 +221,10 @@ struct Response {
     r.text = std::move(reason);
     return r;
   }
-  static Response serverError(std::string reason) {
+  static Response serverError(std::string reason, ErrorKind kind = ErrorKind::kOther) {
     Response r;
     r.type = ResponseType::kServerError;
+    r.error = kind;
     r.text = std::move(reason);
     return r;
   }

@@ -59,8 +59,9 @@ magent-compatible options:
   -g group      run as this group after binding
   -p port       TCP port to listen on (default 11211; 0 disables TCP)
   -l ip         address to listen on (default 0.0.0.0)
-  -s ip:port[:weight]  primary memcached server (repeatable; ketama over these)
-  -b ip:port[:weight]  backup memcached server (repeatable): every write is copied here and
+  -s host:port[:weight]  primary memcached server (repeatable; ketama over these); a host
+                name is resolved in the background (see --dns_refresh_ms)
+  -b host:port[:weight]  backup memcached server (repeatable): every write is copied here and
                 reads fall back here when a primary is down or misses
   -n number     max client connections (default 4096)
   -D            stay in the foreground (default: go to the background, as magent does)
@@ -87,6 +88,11 @@ mcmesh options:
                            replication: mirror, failover, miss-failover)
   --timeout_ms=N           per-request upstream timeout (default 250)
   --connect_timeout_ms=N   upstream connect timeout (default 250)
+  --dns_refresh_ms=N       look up servers given by name again every N ms (default 30000);
+                           also soon after a server is ejected
+  --dns_resolv_conf=FILE   nameservers and options for those lookups (default /etc/resolv.conf;
+                           "nameserver IP:PORT" accepted)
+  --dns_hosts_file=FILE    names answered before DNS (default /etc/hosts; empty: none)
   --eject_after=N          consecutive failures before a server is ejected (default 2)
   --retry_ms=N             first retry of an ejected server after N ms (doubles, max 30 s)
   --max_value_bytes=N      largest value accepted (default 1048576)
@@ -192,6 +198,13 @@ absl::StatusOr<Options> parseOptions(int argc, char** argv) {
         (name == "timeout_ms" ? o.request_timeout
                               : name == "retry_ms" ? o.retry_after : o.connect_timeout) =
             absl::Milliseconds(n);
+      } else if (name == "dns_refresh_ms") {
+        if (!(st = parseInt(flag, value, 100, 86400000, &n)).ok()) return st;
+        o.dns_refresh = absl::Milliseconds(n);
+      } else if (name == "dns_resolv_conf") {
+        o.dns_resolv_conf = value;
+      } else if (name == "dns_hosts_file") {
+        o.dns_hosts_file = value;
       } else if (name == "eject_after") {
         if (!(st = parseInt(flag, value, 1, 1000, &n)).ok()) return st;
         o.eject_after = n;

@@ -42,6 +42,10 @@ struct Options {
   std::string log_level;                // --log_level=error|warn|info|debug
   absl::Duration request_timeout = absl::Milliseconds(250);  // --timeout_ms
   absl::Duration connect_timeout = absl::Milliseconds(250);  // --connect_timeout_ms
+  // Servers given by name are looked up in the background (docs/operating.md "DNS").
+  absl::Duration dns_refresh = absl::Seconds(30);       // --dns_refresh_ms
+  std::string dns_resolv_conf = "/etc/resolv.conf";     // --dns_resolv_conf
+  std::string dns_hosts_file = "/etc/hosts";            // --dns_hosts_file
   uint32_t eject_after = 2;             // --eject_after
   absl::Duration retry_after = absl::Seconds(1);  // --retry_ms
   uint64_t max_value_bytes = 1024 * 1024;  // --max_value_bytes

@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "proxy/version.h"
 #include "proxy/log.h"
+#include "proxy/upstream/evdns_client.h"
 
 namespace mcmesh {
 namespace {
@@ -161,10 +162,24 @@ absl::Status Server::init() {
   upstream::ProberOptions prober_options;
   prober_options.rehydrate = options_.rehydrate;
   prober_options.rehydrate_keys_per_second = options_.rehydrate_rate;
+  {
+    upstream::DnsOptions dns_options;
+    dns_options.resolv_conf = options_.dns_resolv_conf;
+    dns_options.hosts_file = options_.dns_hosts_file;
+    auto dns = upstream::EvdnsClient::create(main_.base(), dns_options);
+    if (!dns.ok()) return dns.status();
+    dns_ = *std::move(dns);
+    upstream::ResolverOptions resolver_options;
+    resolver_options.refresh_interval = options_.dns_refresh;
+    resolver_ = std::make_shared<upstream::HostResolver>(
+        main_, *dns_, resolver_options,
+        [this](upstream::AddressTableConstSharedPtr table) { publishAddresses(std::move(table)); });
+  }
   prober_ = std::make_unique<upstream::HealthProber>(
       *main_cluster_, prober_options, [this](const std::string& address, bool up) {
         logLine(up ? LogLevel::kInfo : LogLevel::kWarn,
                 absl::StrCat("server ", address, up ? " is up (probe)" : " is down (probe)"));
+        if (!up) resolver_->refresh(address);  // a moved server is found before the period.
         for (auto& w : workers_) {
           Worker* worker = w.get();
           worker->dispatcher().post(
@@ -188,6 +203,7 @@ absl::Status Server::init() {
     if (current_ != nullptr) {
       for (auto& w : workers_) w->applyRouting(current_, current_chain_);
       main_cluster_->setSnapshot(current_);
+      resolver_->setHosts(current_->allHosts());
     }
   }
   // SIGHUP (logrotate's postrotate, systemd's ExecReload) must never kill the proxy: it is
@@ -286,6 +302,14 @@ int Server::run() {
   main_.run();
   for (auto& w : workers_) w->stop();
   prober_.reset();
+  // Lookups in flight are cancelled, and evdns frees them in callbacks it defers to a loop turn:
+  // one non-blocking turn here, before the evdns base goes, or they leak at exit.
+  {
+    std::lock_guard<std::mutex> lock(apply_mutex_);  // applyClusterConfig reads resolver_.
+    resolver_.reset();
+  }
+  event_base_loop(main_.base(), EVLOOP_NONBLOCK);
+  dns_.reset();
   main_cluster_->shutdown();
   main_.clearDeferred();
   return 0;
@@ -342,8 +366,27 @@ void Server::checkDrain() {
   drain_timer_->enable(kDrainPollInterval);
 }
 
+void Server::publishAddresses(upstream::AddressTableConstSharedPtr table) {
+  {
+    std::lock_guard<std::mutex> lock(addresses_mutex_);
+    addresses_ = table;
+  }
+  main_cluster_->setAddresses(table);
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    worker->dispatcher().post([worker, table] { worker->cluster().setAddresses(table); });
+  }
+}
+
 void Server::onHostEvent(Worker& worker, const std::string& address, upstream::HostEvent event) {
   bool ejected = event == upstream::HostEvent::kEjected;
+  if (ejected && resolver_ != nullptr) {
+    // Connections failed: if the name moved, find out now rather than at the next period.
+    std::weak_ptr<upstream::HostResolver> weak = resolver_;
+    main_.post([weak, address] {
+      if (auto resolver = weak.lock()) resolver->refresh(address);
+    });
+  }
   uint32_t failures = 0;
   absl::Time retry_at;
   worker.cluster().forEachHost([&](const std::string& a, const upstream::HostState& h) {
@@ -443,8 +486,12 @@ absl::Status Server::applyClusterConfig(upstream::ClusterConfig config) {
   }
   if (main_cluster_ != nullptr) {
     upstream::ClusterView* view = main_cluster_.get();
+    std::weak_ptr<upstream::HostResolver> weak = resolver_;
     upstream::ClusterSnapshotConstSharedPtr s = *snapshot;
-    main_.post([view, s] { view->setSnapshot(s); });
+    main_.post([view, weak, s] {
+      view->setSnapshot(s);
+      if (auto resolver = weak.lock()) resolver->setHosts(s->allHosts());
+    });
   }
   logLine(LogLevel::kInfo, absl::StrCat("topology applied: cluster ", name, " version ", version,
                                         ", ", current_->config().primaries.size(), " primaries, ",
@@ -482,11 +529,36 @@ std::map<std::string, UpstreamReport> Server::upstreamReports() const {
       r.tls_errors += h.stats.tls_errors.value();
     });
   }
-  std::lock_guard<std::mutex> lock(ejected_mutex_);
-  for (const auto& [address, by_worker] : ejected_) {
-    auto it = reports.find(address);
-    if (it == reports.end()) continue;
-    for (bool e : by_worker) it->second.ejected_workers += e;
+  {
+    std::lock_guard<std::mutex> lock(ejected_mutex_);
+    for (const auto& [address, by_worker] : ejected_) {
+      auto it = reports.find(address);
+      if (it == reports.end()) continue;
+      for (bool e : by_worker) it->second.ejected_workers += e;
+    }
+  }
+  // Every listed host, used or not, says where its connections go.
+  upstream::ClusterSnapshotConstSharedPtr snapshot = currentSnapshot();
+  if (snapshot == nullptr) return reports;
+  upstream::AddressTableConstSharedPtr table;
+  {
+    std::lock_guard<std::mutex> lock(addresses_mutex_);
+    table = addresses_;
+  }
+  for (const upstream::HostConfig* h : snapshot->allHosts()) {
+    UpstreamReport& r = reports[h->address];
+    auto literal = upstream::HostAddress::fromLiteral(h->host, h->port);
+    const upstream::HostAddress* named = nullptr;
+    if (!literal.ok() && table != nullptr) {
+      auto it = table->find(h->address);
+      if (it != table->end()) named = &it->second;
+    }
+    const upstream::HostAddress& a =
+        literal.ok() ? *literal : named != nullptr ? *named : upstream::HostAddress{};
+    r.resolved = a.text;
+    r.dns_state = a.stateName();
+    r.dns_failures = a.failures;
+    r.dns_error = a.error;
   }
   return reports;
 }
@@ -606,6 +678,8 @@ StatLines Server::report(absl::string_view args) const {
                          " requests=", s.requests, " errors=", s.errors,
                          " timeouts=", s.timeouts, " ejections=", s.ejections,
                          " connections=", s.connections, " ejected_workers=", s.ejected_workers,
+                         " resolved=", s.resolved.empty() ? "-" : s.resolved, " dns=", s.dns_state,
+                         " dns_failures=", s.dns_failures,
                          h.tls != nullptr ? " tls=on tls_errors=" : "",
                          h.tls != nullptr ? absl::StrCat(s.tls_errors) : ""));
       }

@@ -15,7 +15,9 @@
 #include "proxy/options.h"
 #include "proxy/upstream/cluster_snapshot.h"
 #include "proxy/upstream/cluster_view.h"
+#include "proxy/upstream/dns_client.h"
 #include "proxy/upstream/health_prober.h"
+#include "proxy/upstream/host_resolver.h"
 #include "proxy/worker.h"
 
 struct event;
@@ -36,6 +38,11 @@ struct UpstreamReport {
   uint64_t connections = 0;    // open now.
   uint64_t tls_errors = 0;     // failed TLS handshakes/sessions (in errors too).
   size_t ejected_workers = 0;  // workers that have the host ejected now.
+  // Where the host's connections go: its IP literal, or what its name resolves to now.
+  std::string resolved;        // "10.1.2.3:11211"; empty while the name has no address.
+  std::string dns_state;       // literal, pending, resolved, stale or failed.
+  uint64_t dns_failures = 0;   // lookups that gave no address.
+  std::string dns_error;       // the last lookup's error, if any.
 };
 
 /** Builds the cluster config the CLI describes (-s, -b and the mcmesh options). */
@@ -113,6 +120,8 @@ class Server {
   void checkDrain();
   // Runs on `worker`'s thread when it ejects or recovers a host: logs process-level transitions.
   void onHostEvent(Worker& worker, const std::string& address, upstream::HostEvent event);
+  // Main thread: hands the resolver's new table to every worker and the main cluster view.
+  void publishAddresses(upstream::AddressTableConstSharedPtr table);
 
   Options options_;
   FilterRegistry registry_;
@@ -129,6 +138,13 @@ class Server {
   // The main thread's own upstream view, for probes and rehydration (never the data path).
   std::unique_ptr<upstream::ClusterView> main_cluster_;
   std::unique_ptr<upstream::HealthProber> prober_;
+  // Names of upstream hosts, looked up on the main loop (declared in this order: the resolver
+  // cancels its lookups before the client goes). Shared so that callbacks posted to the main
+  // loop hold it weakly: run() frees it before a last loop turn.
+  upstream::DnsClientPtr dns_;
+  std::shared_ptr<upstream::HostResolver> resolver_;
+  mutable std::mutex addresses_mutex_;
+  upstream::AddressTableConstSharedPtr addresses_;  // the latest published; for reports.
   absl::Time started_;
   absl::Time last_applied_ = absl::InfinitePast();  // guarded by apply_mutex_.
   std::atomic<uint64_t> applies_{0};

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden vectors for //filters/ketama_router:ketama_ring, computed independently of the C++ code.
+"""Golden vectors for //proxy/routing:ketama_ring, computed independently of the C++ code.
 
 Reimplements nutcracker's (twemproxy's) `distribution: ketama` + `hash: md5` with hashlib.md5:
   * point name per server: the optional "name" field if given; otherwise "host" when the port is

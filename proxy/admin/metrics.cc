@@ -81,6 +81,19 @@ void upstreamFamilies(const Server& server, PrometheusWriter& w) {
   for (const auto& [labels, report] : hosts) {
     w.value(labels, static_cast<uint64_t>(report.ejected_workers));
   }
+  w.family("mcmesh_upstream_dns_failures_total", Type::kCounter,
+           "Lookups of the upstream server's name that gave no address.");
+  for (const auto& [labels, report] : hosts) w.value(labels, report.dns_failures);
+  // An info-style series: the address is a label, so a move shows as a new series.
+  w.family("mcmesh_upstream_address_info", Type::kGauge,
+           "1 for the address the upstream server's connections go to (its IP literal or what "
+           "its name resolves to now); absent while a name has no address.");
+  for (const auto& [labels, report] : hosts) {
+    if (report.resolved.empty()) continue;
+    Labels with_address = labels;
+    with_address.push_back({"address", report.resolved});
+    w.value(with_address, uint64_t{1});
+  }
   w.family("mcmesh_upstream_up", Type::kGauge,
            "1 if no worker has the upstream server ejected, else 0.");
   for (const auto& [labels, report] : hosts) {

@@ -30,7 +30,10 @@ std::string hostsJson(const std::vector<upstream::HostConfig>& hosts,
         ",\"health\":{\"ejected\":", r.ejected_workers > 0 ? "true" : "false",
         ",\"ejected_workers\":", r.ejected_workers, "},\"requests\":", r.requests,
         ",\"errors\":", r.errors, ",\"timeouts\":", r.timeouts, ",\"ejections\":", r.ejections,
-        ",\"connections\":", r.connections, "}"));
+        ",\"connections\":", r.connections,
+        ",\"resolved\":", r.resolved.empty() ? "null" : jsonString(r.resolved),
+        ",\"dns\":{\"state\":", jsonString(r.dns_state), ",\"failures\":", r.dns_failures,
+        ",\"error\":", jsonString(r.dns_error), "}}"));
   }
   return absl::StrCat("[", absl::StrJoin(items, ","), "]");
 }

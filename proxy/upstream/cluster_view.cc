@@ -94,6 +94,14 @@ void ClusterView::setSnapshot(ClusterSnapshotConstSharedPtr snapshot) {
   }
 }
 
+void ClusterView::setAddresses(AddressTableConstSharedPtr addresses) {
+  addresses_ = std::move(addresses);
+  for (auto& [address, state] : hosts_) {
+    auto it = addresses_->find(address);
+    if (it != addresses_->end()) state->pool.setAddress(it->second);
+  }
+}
+
 HostState& ClusterView::stateFor(const HostConfig& host) {
   for (const StateCacheEntry& entry : state_cache_) {
     if (entry.config == &host && entry.state->pool.host().address == host.address) {
@@ -106,6 +114,10 @@ HostState& ClusterView::stateFor(const HostConfig& host) {
     return *it->second;
   }
   auto state = std::make_unique<HostState>(dispatcher_, host, pool_options_, health_options_);
+  if (addresses_ != nullptr) {
+    auto named = addresses_->find(host.address);
+    if (named != addresses_->end()) state->pool.setAddress(named->second);
+  }
   std::string address = host.address;
   state->on_event = [this, address](HostEvent event) {
     if (event == HostEvent::kRecovered) replication_.missPolicy().openWindow(address, now());

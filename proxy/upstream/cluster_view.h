@@ -16,6 +16,7 @@
 #include "proxy/stats.h"
 #include "proxy/upstream/cluster_snapshot.h"
 #include "proxy/upstream/conn_pool.h"
+#include "proxy/upstream/host_address.h"
 #include "proxy/upstream/host_health.h"
 
 namespace mcmesh::upstream {
@@ -71,6 +72,17 @@ class ClusterView : public replication::Upstreams {
   absl::Time now() const override { return dispatcher_.now(); }
   replication::ReplicationState& replication() override { return replication_; }
 
+  /**
+   * The resolver's latest addresses for named hosts (posted by the main thread like snapshots).
+   * Pools of hosts whose address changed connect to the new one and drain the old connections.
+   */
+  void setAddresses(AddressTableConstSharedPtr addresses);
+
+  /** Whether `host` is a name still waiting for its first DNS answer (probes skip it). */
+  bool awaitingAddress(const HostConfig& host) {
+    return stateFor(host).pool.address().state == HostAddress::State::kPending;
+  }
+
   /** The main thread's prober verdict for `address` (ejects, or starts its recovery). */
   void setProbeResult(const std::string& address, bool up);
 
@@ -96,6 +108,7 @@ class ClusterView : public replication::Upstreams {
   PoolOptions pool_options_;
   HealthOptions health_options_;
   ClusterSnapshotConstSharedPtr snapshot_;
+  AddressTableConstSharedPtr addresses_;
   // Mutated only on the worker thread, under hosts_mutex_; other threads read under it.
   absl::flat_hash_map<std::string, std::unique_ptr<HostState>> hosts_;
   // stateFor() runs for every key routed and every send: remember the last few lookups by

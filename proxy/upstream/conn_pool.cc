@@ -4,7 +4,6 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/util.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -64,31 +63,25 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
   ~UpstreamConnection() override = default;
 
   bool connect() {
-    sockaddr_storage addr;
-    int addr_len = sizeof(addr);
-    std::string target = pool_.host_.address;
-    if (evutil_parse_sockaddr_port(target.c_str(), reinterpret_cast<sockaddr*>(&addr),
-                                   &addr_len) != 0) {
-      // Not a numeric address: resolve the name (hosts are few and long-lived).
-      addrinfo hints{};
-      hints.ai_socktype = SOCK_STREAM;
-      addrinfo* res = nullptr;
-      std::string port = std::to_string(pool_.host_.port);
-      if (getaddrinfo(pool_.host_.host.c_str(), port.c_str(), &hints, &res) != 0 || !res) {
-        error_ = "cannot resolve " + pool_.host_.host;
-        return false;
-      }
-      std::memcpy(&addr, res->ai_addr, res->ai_addrlen);
-      addr_len = res->ai_addrlen;
-      freeaddrinfo(res);
+    // The address comes from the resolver (host_resolver.h) or an IP literal: never a lookup
+    // here, so a slow or dead DNS server cannot stall this worker.
+    const HostAddress& address = pool_.address_;
+    if (!address.usable()) {
+      error_ = absl::StrCat("cannot connect to ", pool_.host_.address, ": ", address.error);
+      failure_ = address.state == HostAddress::State::kPending ? ConnectFailure::kNotResolvedYet
+                                                                : ConnectFailure::kUnresolvable;
+      return false;
     }
+    sockaddr_storage addr = address.addr;
+    socklen_t addr_len = address.addr_len;
     connect_deadline_ = pool_.dispatcher_.now() + pool_.options_.connect_timeout;
     auto socket = BufferedSocket::connect(pool_.dispatcher_, reinterpret_cast<sockaddr*>(&addr),
-                                          static_cast<socklen_t>(addr_len), *this);
+                                          addr_len, *this);
     if (!socket.ok()) {
       error_ = absl::StrCat("connect to ", pool_.host_.address, " failed: ",
                             socket.status().message());
-      local_error_ = absl::IsResourceExhausted(socket.status());
+      failure_ = absl::IsResourceExhausted(socket.status()) ? ConnectFailure::kLocal
+                                                             : ConnectFailure::kServer;
       return false;
     }
     if (pool_.host_.tls != nullptr) {
@@ -98,6 +91,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
                                     context.verifyNameFor(pool_.host_.host));
       if (!st.ok()) {
         error_ = absl::StrCat("TLS to ", pool_.host_.address, ": ", st.message());
+        failure_ = ConnectFailure::kLocal;  // SSL_new failed: out of memory here.
         return false;
       }
     }
@@ -110,7 +104,16 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
   }
 
   size_t pendingCount() const { return pending_.size(); }
-  bool usable() const { return socket_ != nullptr && !closed_; }
+  bool usable() const { return socket_ != nullptr && !closed_ && !retiring_; }
+
+  /**
+   * The host's address changed: this connection (to the old one) takes no new request and
+   * closes once the requests already sent are answered, so none of them fails.
+   */
+  void retire() {
+    retiring_ = true;
+    if (pending_.empty()) closeRetired();
+  }
 
   Cancellable* send(const Request& request, ResponseCallback callback) {
     absl::Time deadline = pool_.dispatcher_.now() + pool_.options_.request_timeout;
@@ -152,6 +155,8 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
    */
   void fail(const std::string& reason, bool server_fault = true) {
     if (closed_) return;
+    // The old address of a renamed host failing says nothing about its new one.
+    server_fault = server_fault && !retiring_;
     RequestClass c = pending_.empty() ? RequestClass::kWrite
                                       : classOf(pending_.front().reply_.command);
     closed_ = true;
@@ -199,10 +204,25 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
                                    pool_.host_.address, " failed: ", std::strerror(error)));
   }
 
+  // A retired connection whose last reply has come: closed without failing anything.
+  void closeRetired() {
+    if (closed_) return;
+    closed_ = true;
+    timer_->disable();
+    if (socket_ != nullptr) socket_->shutdownEvents();
+    if (counted_) pool_.stats_.active_connections.dec();
+    counted_ = false;
+    pool_.onConnectionClosed(this);  // `this` is now owned by the deferred-delete list.
+  }
+
   void readReplies() {
     evbuffer* input = socket_->input();
     int extra_reads = 0;
     while (!closed_) {
+      if (retiring_ && pending_.empty()) {
+        closeRetired();
+        return;
+      }
       size_t len = evbuffer_get_length(input);
       if (len == 0) return;
       if (pending_.empty()) {
@@ -322,7 +342,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
 
  public:
   std::string error_;
-  bool local_error_ = false;  // connect() failed for lack of descriptors or memory here.
+  ConnectFailure failure_ = ConnectFailure::kServer;  // why connect() failed.
 
  private:
   ConnPool& pool_;
@@ -330,6 +350,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
   bool connecting_ = false;
   bool closed_ = false;
   bool counted_ = false;
+  bool retiring_ = false;  // connected to an address the host no longer has (see retire()).
   absl::Time connect_deadline_;
   TimerPtr timer_;
   absl::Time armed_deadline_;  // what timer_ was last set for.
@@ -357,13 +378,36 @@ struct DeferredConnection : public DeferredDeletable {
 ConnPool::ConnPool(Dispatcher& dispatcher, HostConfig host, PoolOptions options,
                    HostStats& stats, PoolEvents& events)
     : dispatcher_(dispatcher), host_(std::move(host)), options_(options), stats_(stats),
-      events_(events) {}
+      events_(events) {
+  auto literal = HostAddress::fromLiteral(host_.host, host_.port);
+  address_ = literal.ok() ? *std::move(literal)
+                          : HostAddress::pending(absl::StrCat("waiting for the first DNS answer for ",
+                                                              host_.host));
+}
 
 ConnPool::~ConnPool() { drainAndClose(); }
+
+void ConnPool::setAddress(const HostAddress& address) {
+  if (address_.state == HostAddress::State::kLiteral) return;  // nothing to resolve.
+  bool moved = !address_.sameAddress(address);
+  address_ = address;
+  if (!moved || address.state == HostAddress::State::kPending) return;
+  // New connections go to the new address; the old ones finish what they carry and close.
+  // A name that stopped resolving drains them too: the host is unavailable, not half there.
+  for (auto& slot : connections_) {
+    if (slot == nullptr) continue;
+    UpstreamConnection* connection = slot.get();
+    retiring_.push_back(std::move(slot));
+    connection->retire();  // may close it at once (nothing pending).
+  }
+}
 
 void ConnPool::drainAndClose() {
   for (auto& slot : connections_) {
     if (slot != nullptr) slot->fail(absl::StrCat("server ", host_.address, " removed"));
+  }
+  while (!retiring_.empty()) {
+    retiring_.back()->fail(absl::StrCat("server ", host_.address, " removed"));
   }
 }
 
@@ -383,6 +427,13 @@ void ConnPool::onConnectionClosed(UpstreamConnection* connection) {
       return;
     }
   }
+  for (auto it = retiring_.begin(); it != retiring_.end(); ++it) {
+    if (it->get() == connection) {
+      dispatcher_.deferredDelete(std::make_unique<DeferredConnection>(std::move(*it)));
+      retiring_.erase(it);
+      return;
+    }
+  }
 }
 
 UpstreamConnection* ConnPool::pickConnection(uint64_t affinity) {
@@ -391,7 +442,8 @@ UpstreamConnection* ConnPool::pickConnection(uint64_t affinity) {
   if (slot != nullptr && slot->usable()) return slot.get();
   auto connection = std::make_unique<UpstreamConnection>(*this);
   if (!connection->connect()) {
-    last_connect_local_error_ = connection->local_error_;
+    last_connect_failure_ = connection->failure_;
+    last_connect_error_ = std::move(connection->error_);
     return nullptr;
   }
   slot = std::move(connection);
@@ -403,11 +455,23 @@ Cancellable* ConnPool::send(const Request& request, ResponseCallback callback,
   stats_.requests.inc();
   UpstreamConnection* connection = pickConnection(affinity);
   if (connection == nullptr || connection->pendingCount() >= options_.max_pending_per_connection) {
-    if (connection == nullptr && last_connect_local_error_) {
+    if (connection == nullptr && last_connect_failure_ == ConnectFailure::kLocal) {
       // No descriptor left in this process: the server is not at fault.
       stats_.local_errors.inc();
       callback(Response::upstreamFailure(
           absl::StrCat("cannot connect to ", host_.address, ": out of file descriptors")));
+      return nullptr;
+    }
+    if (connection == nullptr && last_connect_failure_ != ConnectFailure::kServer) {
+      // No address: fail at once (never wait for DNS). A name still waiting for its first
+      // answer is not held against the host; one that does not resolve is, like a refused
+      // connect, so it is ejected and its keys fail over.
+      stats_.unresolved.inc();
+      if (last_connect_failure_ == ConnectFailure::kUnresolvable) {
+        stats_.errors.inc();
+        events_.onUpstreamFailure(classOf(request.command));
+      }
+      callback(Response::upstreamFailure(last_connect_error_));
       return nullptr;
     }
     stats_.errors.inc();

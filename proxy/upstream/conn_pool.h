@@ -14,6 +14,7 @@
 #include "proxy/message.h"
 #include "proxy/stats.h"
 #include "proxy/upstream/cluster_snapshot.h"
+#include "proxy/upstream/host_address.h"
 #include "proxy/upstream/host_health.h"
 
 namespace mcmesh::upstream {
@@ -56,6 +57,15 @@ struct HostStats {
   Counter desyncs;        // replies naming keys the request did not ask for (connection reset).
   Counter local_errors;   // failures of this process (no descriptor, value too large): not health.
   Counter tls_errors;     // TLS handshakes or sessions that failed (also counted in errors).
+  Counter unresolved;     // requests failed at once because the host's name had no address.
+};
+
+// Why a connection could not be opened; decides whether the host's health pays for it.
+enum class ConnectFailure : uint8_t {
+  kServer,          // refused, unreachable...: the server's fault.
+  kLocal,           // out of descriptors here: not the server's fault.
+  kNotResolvedYet,  // the name's first DNS answer has not come: not held against the host.
+  kUnresolvable,    // the name does not resolve: counted like a refused connect.
 };
 
 // Told about each request's fate so health can eject/recover the host, by class of request
@@ -86,6 +96,12 @@ class ConnPool {
   Cancellable* send(const Request& request, ResponseCallback callback, uint64_t affinity = 0);
 
   const HostConfig& host() const { return host_; }
+  /**
+   * The resolver's latest answer for a named host (ignored for IP literals). When the address
+   * changes, connections to the old one take no new requests and close once answered.
+   */
+  void setAddress(const HostAddress& address);
+  const HostAddress& address() const { return address_; }
   /** Closes all idle connections and fails their pending requests (host removed). */
   void drainAndClose();
 
@@ -103,10 +119,14 @@ class ConnPool {
   // Fixed slots (max_connections); a request uses slot affinity % size, so requests with the
   // same affinity (one client) stay in order on one connection.
   std::vector<std::unique_ptr<UpstreamConnection>> connections_;
-  bool last_connect_local_error_ = false;
   // TLS failures repeat on every reconnect: log a reason when it changes, else once a minute.
   std::string last_tls_logged_;
   absl::Time last_tls_logged_at_ = absl::InfinitePast();
+  // Connections to an address the host no longer has, finishing their requests (setAddress).
+  std::vector<std::unique_ptr<UpstreamConnection>> retiring_;
+  HostAddress address_;
+  ConnectFailure last_connect_failure_ = ConnectFailure::kServer;
+  std::string last_connect_error_;
 };
 
 }  // namespace mcmesh::upstream

@@ -65,6 +65,8 @@ void HealthProber::probeAll() {
   ClusterSnapshotConstSharedPtr snapshot = cluster_.snapshotPtr();
   for (const HostConfig* probed : snapshot->allHosts()) {
     const HostConfig& host = *probed;
+    // No address yet is not "down": a probe now would eject a host DNS has not answered for.
+    if (cluster_.awaitingAddress(host)) continue;
     Request stats;
     stats.command = Command::kStats;
     HostConfig h = host;

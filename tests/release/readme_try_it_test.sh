@@ -56,7 +56,10 @@ ports_to_doc() {
 # Ketama places keys by server address, so on other ports key1 may land on the other primary: the
 # primaries' counters are compared as a set (each line keeps its name and address).
 canonical() {
-  awk '/^STAT primary_/ { tails[++n] = $0; sub(/ weight=.*/, ""); print; next } { print }
+  # The resolved address belongs to the line's server, not to its counters: it stays in the head.
+  awk '/^STAT primary_/ { t = $0; sub(/ resolved=[^ ]*/, "", t); tails[++n] = t
+                          r = $0; sub(/.* resolved=/, "", r); sub(/ .*/, "", r)
+                          sub(/ weight=.*/, ""); print $0 " resolved=" r; next } { print }
        END { for (i = 1; i <= n; i++) {
                t = tails[i]; sub(/.* weight=/, "weight=", t); print t | "sort" } }'
 }

@@ -324,6 +324,8 @@ TEST(BinaryCodecErrorTest, TooLargeValueIsRefusedAndSwallowedWithoutClosing) {
   Parsed p = parseOnce(codec, big_set.substr(0, 30));
   ASSERT_EQ(p.status, ParseStatus::kError);
   EXPECT_EQ(codec.errorReply(), errorFrame(kSetQ, kTooLarge, "Too large."));  // Even when quiet.
+  // Typed, so the connection counts values_too_large for binary clients too.
+  EXPECT_EQ(static_cast<int>(codec.errorKind()), static_cast<int>(ErrorKind::kTooLarge));
   EXPECT_FALSE(codec.shouldClose());
   const std::string rest = big_set.substr(30) + frame(kNoop);
   Parsed next = parseOnce(codec, rest);
@@ -345,8 +347,13 @@ std::string encode(const Request& request, const Response& response) {
   return out;
 }
 
+// Error replies carry the kind the upstream parser derives from memcached's text (tested on
+// its own in TextResponseParserTest.ErrorRepliesCarryTheirKind).
 Response typed(ResponseType type, std::string text = "") {
   Response r = Response::ofType(type);
+  if (type == ResponseType::kClientError || type == ResponseType::kServerError) {
+    r.error = classifyErrorText(text);
+  }
   r.text = std::move(text);
   return r;
 }

@@ -37,6 +37,7 @@ inline void expectSameRequest(const Request& expected, const Request& actual) {
 
 inline void expectSameResponse(const Response& expected, const Response& actual) {
   EXPECT_EQ(static_cast<int>(expected.type), static_cast<int>(actual.type));
+  EXPECT_EQ(static_cast<int>(expected.error), static_cast<int>(actual.error));
   ASSERT_EQ(expected.items.size(), actual.items.size());
   for (size_t i = 0; i < expected.items.size(); ++i) {
     EXPECT_EQ(expected.items[i].key, actual.items[i].key) << "item " << i;

@@ -28,8 +28,13 @@ std::string reply(absl::string_view wire, const Response& response) {
   return out;
 }
 
+// Error replies carry the kind the upstream parser derives from memcached's text (tested on
+// its own in TextResponseParserTest.ErrorRepliesCarryTheirKind).
 Response typed(ResponseType type, std::string text = "") {
   Response r = Response::ofType(type);
+  if (type == ResponseType::kClientError || type == ResponseType::kServerError) {
+    r.error = classifyErrorText(text);
+  }
   r.text = std::move(text);
   return r;
 }

@@ -141,7 +141,7 @@ TEST(TextRequestParserTest, ResetRequestClearsEveryField) {
   r.meta.opaque = "op";
   r.meta.opcode = 6;
   r.meta.binary_opaque = 7;
-  internal::resetRequest(&r);
+  r.clear();
   expectSameRequest(Request(), r);
   EXPECT_GE(r.value.capacity(), 100u);  // capacity is what reuse is for.
 }
@@ -492,6 +492,23 @@ TEST(TextRequestParserErrorTest, TooLargeValueIsRefusedAndSwallowed) {
   limits.max_value_bytes = 4;
   const std::string line = "set k 0 0 10\r\n";
   expectError({line + "0123456789\r\n", kTooLarge, false, kAll}, limits);
+}
+
+TEST(TextRequestParserErrorTest, TooLargeValueIsTypedEvenWithNoreplyAndForMeta) {
+  // The connection counts values_too_large from errorKind(): a noreply set has no reply text
+  // to look at, and meta's ms has its own.
+  ParseLimits limits;
+  limits.max_value_bytes = 4;
+  for (const std::string input : {"set k 0 0 10 noreply\r\n0123456789\r\n",
+                                  "ms k 10\r\n0123456789\r\n", "set k 0 0 10\r\n0123456789\r\n"}) {
+    TextRequestParser parser(limits);
+    Parsed p = parseOnce(parser, input);
+    ASSERT_EQ(p.status, ParseStatus::kError) << input;
+    EXPECT_EQ(static_cast<int>(parser.errorKind()), static_cast<int>(ErrorKind::kTooLarge)) << input;
+  }
+  TextRequestParser parser(limits);
+  ASSERT_EQ(parseOnce(parser, "bogus\r\n").status, ParseStatus::kError);
+  EXPECT_EQ(static_cast<int>(parser.errorKind()), static_cast<int>(ErrorKind::kOther));
 }
 
 TEST(TextRequestParserErrorTest, TooLargeValueIsSwallowedAcrossReads) {

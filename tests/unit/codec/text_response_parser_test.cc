@@ -15,8 +15,13 @@ struct ReplyCase {
   Response expected;
 };
 
+// Error replies carry the kind the upstream parser derives from memcached's text (tested on
+// its own in TextResponseParserTest.ErrorRepliesCarryTheirKind).
 Response typed(ResponseType type, std::string text = "") {
   Response r = Response::ofType(type);
+  if (type == ResponseType::kClientError || type == ResponseType::kServerError) {
+    r.error = classifyErrorText(text);
+  }
   r.text = std::move(text);
   return r;
 }
@@ -107,6 +112,23 @@ TEST(TextResponseParserTest, ParsesEveryReplyType) {
     ASSERT_EQ(parser.parse(c.wire, c.command, &response, &consumed), ParseStatus::kOk);
     EXPECT_EQ(consumed, c.wire.size());
     expectSameResponse(c.expected, response);
+  }
+}
+
+TEST(TextResponseParserTest, ErrorRepliesCarryTheirKind) {
+  const std::pair<std::string, ErrorKind> cases[] = {
+      {"SERVER_ERROR object too large for cache\r\n", ErrorKind::kTooLarge},
+      {"SERVER_ERROR out of memory storing object\r\n", ErrorKind::kOutOfMemory},
+      {"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n", ErrorKind::kNonNumeric},
+      {"SERVER_ERROR temporary failure\r\n", ErrorKind::kOther},
+      {"CLIENT_ERROR bad data chunk\r\n", ErrorKind::kOther},
+  };
+  for (const auto& [reply, kind] : cases) {
+    TextResponseParser parser;
+    Response response;
+    size_t consumed = 0;
+    ASSERT_EQ(parser.parse(reply, Command::kSet, &response, &consumed), ParseStatus::kOk) << reply;
+    EXPECT_EQ(static_cast<int>(response.error), static_cast<int>(kind)) << reply;
   }
 }
 

@@ -80,12 +80,35 @@ TEST(MessageTest, SwapExchangesEveryField) {
   expectEqual(a, filled(2));
   expectEqual(b, filled(1));
   EXPECT_EQ(b.value.data(), a_value_buffer);  // buffers are exchanged, not copied.
-#if defined(__x86_64__) && defined(__GLIBCXX__)
-  // A new field usually changes these sizes (small ones may fit in padding): add it to swap()
-  // in message.h, to internal::resetRequest in codec/client_codec.h and to filled().
-  static_assert(sizeof(MetaFlags) == 128, "MetaFlags changed: update swap() and resetRequest()");
-  static_assert(sizeof(Request) == 264, "Request changed: update swap() and resetRequest()");
-#endif
+}
+
+// How many fields aggregate T has: the most initializers T{...} accepts (each converts to any type).
+struct AnyInit {
+  template <class T>
+  operator T() const;
+};
+template <class T, class... A>
+constexpr size_t fieldCount(long) {  // T{A{}...} does not compile: one initializer too many.
+  return sizeof...(A) - 1;
+}
+template <class T, class... A>
+constexpr auto fieldCount(int) -> decltype(T{A{}...}, size_t()) {
+  return fieldCount<T, A..., AnyInit>(0);
+}
+
+// A field missing from kRequestFields/kMetaFlagsFields would be skipped by swap(), clear() and
+// releaseLargeBuffers(): the lists must name every field, whatever the standard library.
+static_assert(fieldCount<Request>(0) == std::tuple_size_v<decltype(kRequestFields)>,
+              "a Request field is missing from kRequestFields (message.h)");
+static_assert(fieldCount<MetaFlags>(0) == std::tuple_size_v<decltype(kMetaFlagsFields)>,
+              "a MetaFlags field is missing from kMetaFlagsFields (message.h)");
+
+TEST(RequestTest, ClearKeepsCapacityAndEqualsADefaultRequest) {
+  Request r = filled(1);
+  const size_t value_capacity = r.value.capacity();
+  r.clear();
+  expectEqual(r, Request());
+  EXPECT_EQ(r.value.capacity(), value_capacity);
 }
 
 }  // namespace
