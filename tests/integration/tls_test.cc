@@ -246,6 +246,29 @@ TEST_F(TlsTest, UpstreamTlsToMemcachedZVerifiesTheServer) {
   EXPECT_TRUE(absl::StrContains(server, " errors=0")) << server;
 }
 
+TEST_F(TlsTest, AServerGivenByNameIsVerifiedAgainstThatName) {
+  MemcachedServerPtr memcached = startTlsMemcached();
+  ASSERT_NE(memcached, nullptr);
+  // "localhost" is resolved off the data path (the resolver) and checked against the
+  // certificate's DNS name; the IP it resolves to plays no part in verification.
+  auto proxy = startProxy({"-s", absl::StrCat("localhost:", memcached->port()),
+                           "--upstream_tls_ca=" + certs_->ca},
+                          /*tls_port=*/false);
+  ASSERT_NE(proxy, nullptr);
+  auto client = TextClient::connect(proxy->port());
+  ASSERT_TRUE(client.ok());
+  absl::StatusOr<std::string> stored = absl::UnavailableError("not tried");
+  // The name's first answer may not have come yet: retry briefly.
+  for (int i = 0; i < 50 && !(stored.ok() && *stored == "STORED"); ++i) {
+    stored = (*client)->set("named", "ok");
+    if (!(stored.ok() && *stored == "STORED")) absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(*stored, "STORED");
+  std::string server = stat(proxy->port(), "stats servers", "primary_1");
+  EXPECT_TRUE(absl::StrContains(server, "tls=on tls_errors=0")) << server;
+}
+
 TEST_F(TlsTest, WrongUpstreamCaIsRefusedWithAClearError) {
   MemcachedServerPtr memcached = startTlsMemcached();
   ASSERT_NE(memcached, nullptr);
