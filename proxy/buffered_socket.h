@@ -77,7 +77,7 @@ class BufferedSocket : private EndOfBatchWork {
    * With TLS: a record ends after what output() holds now (no-op for plain sockets). memcached
    * -Z (1.6.18) reads a value with an SSL_read of exactly its length and then waits for the
    * socket, never for what OpenSSL still buffers: a request that ends inside a record waits
-   * until more bytes arrive. The upstream pool marks the end of every request.
+   * until more bytes arrive. The upstream pool marks both ends of every request with a value.
    */
   void endTlsRecord();
   /** Why TLS failed (empty if it did not, or if this socket is plain). */

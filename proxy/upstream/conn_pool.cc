@@ -126,7 +126,12 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
       for (const std::string& key : request.keys) pending.key_hashes_.push_back(keyHash(key));
     }
     evbuffer* output = socket_->output();
-    if (isStorage(request.command)) {
+    const bool storage = isStorage(request.command);
+    // memcached -Z (1.6.18) reads a value with an SSL_read of exactly its length, then waits
+    // for the socket: bytes after the value in the same TLS record are never read. So a request
+    // with a value starts and ends a record (no-ops without TLS); gets share records.
+    if (storage) socket_->endTlsRecord();
+    if (storage) {
       if (request.value.size() > kInlineValueBytes) {
         // A big value goes straight into the socket buffer: copied once, not twice via scratch_.
         evbuffer_add(output, scratch_.data(), scratch_.size());
@@ -138,7 +143,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
       scratch_.append("\r\n", 2);
     }
     evbuffer_add(output, scratch_.data(), scratch_.size());
-    socket_->endTlsRecord();  // memcached -Z needs each request to end a TLS record.
+    if (storage) socket_->endTlsRecord();
     shrinkIfLarge(scratch_, kMaxKeptRequestBufferBytes);  // after a get with thousands of keys.
     socket_->scheduleWrite();  // requests queued in this batch of events share one writev.
     // One timer per connection, not one per request: if it is already set for an earlier
