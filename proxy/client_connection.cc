@@ -98,7 +98,7 @@ void ClientConnection::closeWhenAnswered() {
   flush();
 }
 
-upstream::ClusterView& ClientConnection::cluster() { return worker_.cluster(); }
+replication::Upstreams& ClientConnection::cluster() { return worker_.cluster(); }
 Dispatcher& ClientConnection::dispatcher() { return worker_.dispatcher(); }
 
 void ClientConnection::onWriteDrained() {

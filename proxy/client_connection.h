@@ -70,7 +70,7 @@ class ClientConnection : public RequestOwner,
   void closeWhenAnswered();
 
   // RequestOwner
-  upstream::ClusterView& cluster() override;
+  replication::Upstreams& cluster() override;
   Dispatcher& dispatcher() override;
   const std::string& clientAddress() const override { return peer_; }
   uint64_t connectionId() const override { return id_; }

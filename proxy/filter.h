@@ -26,8 +26,8 @@
 namespace mcmesh {
 
 class Dispatcher;
-namespace upstream {
-class ClusterView;
+namespace replication {
+class Upstreams;
 }
 
 enum class FilterStatus { kContinue, kStopIteration };
@@ -49,8 +49,12 @@ class FilterCallbacks {
   virtual void sendResponse(Response&& response) = 0;
   /** Resume the reverse pass after onResponse returned kStopIteration. */
   virtual void continueResponse() = 0;
-  /** @return this worker's view of the cluster: ring, hosts, health, connection pools. */
-  virtual upstream::ClusterView& cluster() = 0;
+  /**
+   * @return this worker's cluster through its narrow interface (proxy/replication/upstreams.h):
+   * the pinned snapshot, placement and health, sends with callbacks, counters and time. The
+   * worker's own management of it (topology swaps, probes, shutdown) is not the filters' business.
+   */
+  virtual replication::Upstreams& cluster() = 0;
   /** @return this worker's event loop, for timers and deferred work. */
   virtual Dispatcher& dispatcher() = 0;
   /**

@@ -26,7 +26,7 @@ class ActiveRequest;
 class RequestOwner {
  public:
   virtual ~RequestOwner() = default;
-  virtual upstream::ClusterView& cluster() = 0;
+  virtual replication::Upstreams& cluster() = 0;
   virtual Dispatcher& dispatcher() = 0;
   virtual const std::string& clientAddress() const = 0;
   virtual uint64_t connectionId() const = 0;
@@ -74,7 +74,7 @@ class ActiveRequest : public FilterCallbacks, public DeferredDeletable {
   void continueRequest() override;
   void sendResponse(Response&& response) override;
   void continueResponse() override;
-  upstream::ClusterView& cluster() override { return owner_->cluster(); }
+  replication::Upstreams& cluster() override { return owner_->cluster(); }
   Dispatcher& dispatcher() override { return owner_->dispatcher(); }
   const std::string& clientAddress() const override { return owner_->clientAddress(); }
   uint64_t connectionId() const override { return owner_->connectionId(); }

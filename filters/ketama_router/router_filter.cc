@@ -80,7 +80,7 @@ absl::StatusOr<FilterConfigMap> failoverReaderSettings(const FilterConfigMap& co
 }
 
 FilterStatus RouterFilter::onRequest(Request& request) {
-  upstream::ClusterView& cluster = callbacks_->cluster();
+  replication::Upstreams& cluster = callbacks_->cluster();
   snapshot_ = cluster.snapshotPtr();
   switch (request.command) {
     case Command::kVersion: {
@@ -120,7 +120,7 @@ void RouterFilter::onReply(Response&& response) { callbacks_->sendResponse(std::
 
 void RouterFilter::routeSingleHost(Request& request) {
   // `me <key>`: a debug line from the server that would answer a read of the key.
-  upstream::ClusterView& cluster = callbacks_->cluster();
+  replication::Upstreams& cluster = callbacks_->cluster();
   const upstream::HostConfig* host =
       cluster.replication().placement().routeFor(cluster, request.keys[0]);
   if (host == nullptr) host = snapshot_->backupFor(request.keys[0]);
@@ -146,7 +146,7 @@ void RouterFilter::broadcast(Request& request) {
     fragments_.back().host = host;
   }
   outstanding_ = fragments_.size();
-  upstream::ClusterView& cluster = callbacks_->cluster();
+  replication::Upstreams& cluster = callbacks_->cluster();
   for (size_t i = 0; i < fragments_.size(); ++i) {
     Fragment& f = fragments_[i];
     f.handle = cluster.send(*f.host, request, [this, i](Response&& r) {

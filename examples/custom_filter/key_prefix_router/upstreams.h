@@ -5,7 +5,8 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "proxy/upstream/cluster_view.h"
+#include "proxy/replication/replication_state.h"
+#include "proxy/replication/upstreams.h"
 
 namespace custom_filter::key_prefix_router {
 
@@ -28,12 +29,12 @@ class Upstreams {
 };
 
 /**
- * The real thing: the worker's ClusterView. Pins the snapshot current at construction, because
+ * The real thing: the worker's cluster (mcmesh's public upstream interface). Pins the snapshot current at construction, because
  * default-route host pointers point into it and a topology push may replace it mid-request.
  */
 class ClusterUpstreams : public Upstreams {
  public:
-  explicit ClusterUpstreams(mcmesh::upstream::ClusterView& view)
+  explicit ClusterUpstreams(mcmesh::replication::Upstreams& view)
       : view_(view), snapshot_(view.snapshotPtr()) {}
 
   const mcmesh::upstream::HostConfig* routeDefault(absl::string_view key) override {
@@ -56,7 +57,7 @@ class ClusterUpstreams : public Upstreams {
   }
 
  private:
-  mcmesh::upstream::ClusterView& view_;
+  mcmesh::replication::Upstreams& view_;
   mcmesh::upstream::ClusterSnapshotConstSharedPtr snapshot_;
 };
 

@@ -13,8 +13,8 @@ namespace custom_filter::testing {
 
 /**
  * Stands in for mcmesh's ActiveRequest: records the local reply and continuations instead of
- * running a chain. cluster() is not available (filters under test get their upstreams through a
- * seam); dispatcher() is a real, idle event loop, so dispatcher().now() is the wall clock.
+ * running a chain. cluster() is whatever fake of mcmesh's upstream interface the test sets (it
+ * aborts if none); dispatcher() is a real, idle event loop, so dispatcher().now() is the wall clock.
  */
 class FakeFilterCallbacks : public mcmesh::FilterCallbacks {
  public:
@@ -28,7 +28,12 @@ class FakeFilterCallbacks : public mcmesh::FilterCallbacks {
     sent = std::move(response);
   }
   void continueResponse() override {}
-  mcmesh::upstream::ClusterView& cluster() override { std::abort(); }
+  /** The cluster a filter under test sees; set one (a fake of the interface) before using it. */
+  mcmesh::replication::Upstreams& cluster() override {
+    if (cluster_ == nullptr) std::abort();
+    return *cluster_;
+  }
+  void setCluster(mcmesh::replication::Upstreams* cluster) { cluster_ = cluster; }
   mcmesh::Dispatcher& dispatcher() override { return dispatcher_; }
   uint64_t connectionId() const override { return connection_id_; }
   const std::string& clientAddress() const override { return address_; }
@@ -42,6 +47,7 @@ class FakeFilterCallbacks : public mcmesh::FilterCallbacks {
  private:
   mcmesh::Request request_;
   mcmesh::Response response_;
+  mcmesh::replication::Upstreams* cluster_ = nullptr;
   mcmesh::Dispatcher dispatcher_;
   uint64_t connection_id_;
   std::string address_ = "127.0.0.1:50000";

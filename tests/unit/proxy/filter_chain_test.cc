@@ -12,7 +12,7 @@ namespace {
 
 class RecordingOwner : public RequestOwner {
  public:
-  upstream::ClusterView& cluster() override { std::abort(); }
+  replication::Upstreams& cluster() override { std::abort(); }  // these filters never send.
   Dispatcher& dispatcher() override { std::abort(); }
   const std::string& clientAddress() const override { return address_; }
   uint64_t connectionId() const override { return 1; }
