@@ -6,7 +6,8 @@
 #   bench/run_bench.sh
 # Knobs (environment): BENCH_DURATION_S (4), BENCH_WARMUP_S (1), BENCH_REPEATS (5), BENCH_CONNECTIONS
 #   (16), BENCH_THREADS (1), BENCH_KEYSPACE (10000), BENCH_WITH_BACKUP (0), BENCH_IDLE (1), BENCH_TARGETS,
-#   BENCH_WORKLOADS ("get_set pipeline16 multiget10 value4k"), BENCH_BAZEL_OUTPUT_BASE, BENCH_BIN_DIR.
+#   BENCH_WORKLOADS ("get_set pipeline16 multiget10 value4k"), BENCH_BAZEL_OUTPUT_BASE, BENCH_BIN_DIR,
+#   BENCH_TLS (1: the tls rows, bench/tls_bench.sh; it has its own knobs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/deps.sh
@@ -251,6 +252,12 @@ VERDICT=$(for m in $(echo "$TARGETS" | tr ' ' '\n' | grep '^mcmesh-1\(-i[0-9]*\)
       printf "- **%s overall: %s**\n", m, ok ? "meets the bar (>= 1.0x ops/s, p99 <= 1.2x) on every workload" : "does NOT meet the bar on every workload" }' "$WORK/paired.tsv" "$WORK/rows.tsv"
 done)
 
+TLS_TABLE=""
+if [ "${BENCH_TLS:-1}" = 1 ]; then
+  echo "== TLS (bench/tls_bench.sh) ==" >&2
+  TLS_TABLE=$(BENCH_WORK="$WORK" bash bench/tls_bench.sh) || true
+fi
+
 IDLE=""
 if [ "$RUN_IDLE" = 1 ]; then
   echo "== idle connections ==" >&2
@@ -309,6 +316,12 @@ DIRTY=$(git status --porcelain -- proxy filters 2>/dev/null | head -1)
   echo
   echo "Bar from issue 5:"
   echo "$VERDICT"
+  if [ -n "$TLS_TABLE" ]; then
+    echo
+    echo "TLS (\`bench/tls_bench.sh\`): mcmesh-1 plain vs TLS on both sides (clients -> --tls_port, mcmesh -> memcached -Z), same run, same servers:"
+    echo
+    echo "$TLS_TABLE"
+  fi
   if [ -n "$IDLE" ]; then
     echo
     echo "Idle connections (\`bench/idle_connections.sh\`): 10,000 client connections, each pinged once then idle:"

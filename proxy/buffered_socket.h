@@ -9,15 +9,21 @@
 //   - writes are queued and flushed with one writev after the loop has handled its current batch
 //     of events (Dispatcher::scheduleEndOfBatch), so replies and requests queued by many events
 //     share a system call; EPOLLOUT is armed only when the kernel would not take everything.
+// With startTls(), input() and output() stay plaintext: the same reads and writev move ciphertext
+// through a TlsTransport (memory buffers), so codecs and filters never know, and a flush is still
+// one writev per loop turn.
 #pragma once
 
 #include <sys/socket.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <deque>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "proxy/dispatcher.h"
+#include "proxy/tls/tls_transport.h"
 
 struct evbuffer;
 struct event;
@@ -33,7 +39,7 @@ class BufferedSocket : private EndOfBatchWork {
     virtual void onReadable() = 0;
     /** The output was written out completely (after being non-empty). */
     virtual void onWriteDrained() {}
-    /** An outgoing connect() completed. */
+    /** An outgoing connect() completed (with TLS: and its handshake). */
     virtual void onConnected() {}
     /**
      * The peer closed (`error` 0) or the socket failed (`error` is the errno). No callback runs
@@ -56,6 +62,28 @@ class BufferedSocket : private EndOfBatchWork {
   ~BufferedSocket() override;
   BufferedSocket(const BufferedSocket&) = delete;
   BufferedSocket& operator=(const BufferedSocket&) = delete;
+
+  /**
+   * Speaks TLS on this socket from now on (call right after construction or connect(), before
+   * any I/O). The server role waits for the client's hello; the client role sends its hello
+   * once connected and reports onConnected() after the handshake. Handshake failures close the
+   * socket with onClosed(EPROTO) and tlsError() says why.
+   * @param peer "host:port" of the other end (client session-cache key).
+   * @param verify_host client role: name or IP the server certificate must match.
+   */
+  absl::Status startTls(tls::TlsContextConstSharedPtr context, std::string peer,
+                        std::string verify_host);
+  /**
+   * With TLS: a record ends after what output() holds now (no-op for plain sockets). memcached
+   * -Z (1.6.18) reads a value with an SSL_read of exactly its length and then waits for the
+   * socket, never for what OpenSSL still buffers: a request that ends inside a record waits
+   * until more bytes arrive. The upstream pool marks both ends of every request with a value.
+   */
+  void endTlsRecord();
+  /** Why TLS failed (empty if it did not, or if this socket is plain). */
+  const std::string& tlsError() const { return tls_error_; }
+  /** The TLS session, or null for a plain socket (tests, stats). */
+  const tls::TlsTransport* tlsTransport() const { return tls_.get(); }
 
   int fd() const { return fd_; }
   evbuffer* input() { return input_; }
@@ -85,14 +113,29 @@ class BufferedSocket : private EndOfBatchWork {
   void runEndOfBatch() override;
   // One readv into the input's free space; > 0 bytes read, 0 EOF, -1 with errno.
   ssize_t readOnce();
+  // One readv of up to `want` bytes into `buffer`'s free space; as readOnce().
+  ssize_t readInto(evbuffer* buffer, size_t want);
   // One read into the dispatcher's scratch, added to input() by reference.
   ssize_t readIntoScratch();
   // Copies what is left in input() into memory of its own (the scratch is about to be reused).
   void ownScratchBytes();
   void handleRead();
   void handleWritable();
-  // Writes until the output is empty or the kernel pushes back; false when the socket failed.
-  bool writeOut();
+  // Writes `wire` until it is empty or the kernel pushes back; false when the socket failed.
+  bool writeOut(evbuffer* wire);
+  // TLS: what one read event (or readMore) did.
+  struct TlsReadStep {
+    size_t produced = 0;    // plaintext bytes appended to input().
+    bool at_limit = false;  // input() is at the read limit: nothing read.
+    int close_error = -1;   // >= 0: the socket is done (0 peer closed, else errno).
+  };
+  TlsReadStep readTls();
+  void handleTlsRead();
+  // Runs the handshake while it is incomplete; false when the socket failed.
+  bool advanceTlsHandshake();
+  // Encrypts output() into the transport's cipher buffer; false when the socket failed.
+  bool encryptOutput();
+  void failTls();
   void fail(int error);
 
   Dispatcher& dispatcher_;
@@ -109,6 +152,10 @@ class BufferedSocket : private EndOfBatchWork {
   bool write_armed_ = false;
   bool failed_ = false;
   int pending_error_ = 0;  // a connect refused at once, reported after the batch.
+  tls::TlsTransportPtr tls_;  // null: plain TCP.
+  uint64_t plain_encrypted_ = 0;     // output bytes encrypted so far.
+  std::deque<uint64_t> record_ends_;  // endTlsRecord() marks, in plain_encrypted_ terms.
+  std::string tls_error_;
 };
 using BufferedSocketPtr = std::unique_ptr<BufferedSocket>;
 

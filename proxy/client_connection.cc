@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "proxy/buffer_policy.h"
+#include "proxy/log.h"
 #include "proxy/worker.h"
 
 namespace mcmesh {
@@ -297,6 +298,34 @@ bool ClientConnection::idleSince(absl::Time cutoff) const {
   return !closed_ && queue_.empty() && last_reply_at_ <= cutoff &&
          evbuffer_get_length(socket_->input()) == 0 &&
          evbuffer_get_length(socket_->output()) == 0;
+}
+
+void ClientConnection::startTls(const tls::TlsContextConstSharedPtr& context) {
+  auto st = socket_->startTls(context, peer_, "");
+  if (!st.ok()) {
+    logLine(LogLevel::kWarn, absl::StrCat("TLS client ", peer_, ": ", st.message()));
+    close();
+  }
+}
+
+void ClientConnection::countTlsSession() {
+  // The first plaintext arrives after the handshake: whether it resumed is known now.
+  tls_counted_ = true;
+  if (socket_->tlsTransport()->sessionReused()) {
+    worker_.cluster().counters().tls_client_resumed.inc();
+  }
+}
+
+void ClientConnection::onClosed(int error) {
+  if (!socket_->tlsError().empty()) {
+    // A client's failed handshake is the client's problem (no certificate, wrong CA, plain
+    // text on the TLS port): counted, and logged only at debug level so a scanner cannot
+    // flood the log.
+    worker_.cluster().counters().tls_client_errors.inc();
+    logLine(LogLevel::kDebug, absl::StrCat("TLS client ", peer_, ": ", socket_->tlsError()));
+  }
+  (void)error;
+  close();
 }
 
 void ClientConnection::close() {

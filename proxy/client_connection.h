@@ -9,6 +9,7 @@
 #include "proxy/buffered_socket.h"
 #include "proxy/dispatcher.h"
 #include "proxy/filter_chain.h"
+#include "proxy/tls/tls_context.h"
 
 namespace mcmesh {
 
@@ -39,6 +40,8 @@ class ClientConnection : public RequestOwner,
   ClientConnection(Worker& worker, int fd, std::string peer);
   ~ClientConnection() override;
 
+  /** Speaks TLS with `context`'s certificates (a TLS listener's connection); closes on error. */
+  void startTls(const tls::TlsContextConstSharedPtr& context);
   /** Closes now: cancels everything in flight; the object is deleted on a later loop turn. */
   void close();
   /**
@@ -49,10 +52,14 @@ class ClientConnection : public RequestOwner,
   bool idleSince(absl::Time cutoff) const;
   /**
    * @return whether a request has been arriving since before `cutoff` without completing while
-   * we were reading (a pause of ours does not count against the client).
+   * we were reading (a pause of ours does not count against the client). A TLS handshake not
+   * finished since before `cutoff` (accepted then) counts too: a slowloris of the handshake.
    */
   bool incompleteSince(absl::Time cutoff) const {
-    return !closed_ && incomplete_ && reading_ && incomplete_since_ <= cutoff;
+    if (closed_) return false;
+    const tls::TlsTransport* tls = socket_->tlsTransport();
+    if (tls != nullptr && !tls->handshakeDone() && last_reply_at_ <= cutoff) return true;
+    return incomplete_ && reading_ && incomplete_since_ <= cutoff;
   }
   /**
    * Sweep for clients that stopped reading: @return the unsent reply bytes if they have been
@@ -72,9 +79,13 @@ class ClientConnection : public RequestOwner,
 
  private:
   // BufferedSocket::Callbacks
-  void onReadable() override { processInput(/*may_read=*/true); }
+  void onReadable() override {
+    if (!tls_counted_ && socket_->tlsTransport() != nullptr) countTlsSession();
+    processInput(/*may_read=*/true);
+  }
+  void countTlsSession();
   void onWriteDrained() override;
-  void onClosed(int) override { close(); }
+  void onClosed(int error) override;
   // Parses and starts what the input holds. Only a read event may also read more from the socket
   // (a value larger than one read): from the write path, that could keep a client that streams
   // self-answered commands (noop, version, errors) cycling inside one loop turn forever.
@@ -97,6 +108,7 @@ class ClientConnection : public RequestOwner,
   bool closed_ = false;
   bool close_after_flush_ = false;  // quit, or a protocol error memcached closes on.
   bool processing_ = false;         // re-entrancy guard for processInput().
+  bool tls_counted_ = false;        // a TLS session's resumption was counted.
   bool reading_ = true;
   bool paused_by_inflight_ = false;
   absl::Time last_activity_;

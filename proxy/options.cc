@@ -118,6 +118,16 @@ mcmesh options:
   --admin_port=N           admin HTTP port on 127.0.0.1 (default off)
   --admin_host=IP          admin HTTP address (default 127.0.0.1)
   --log_level=LEVEL        error|warn|info|debug (default info; -v raises it)
+TLS (docs/security.md):
+  --tls_port=N             also listen for TLS clients on port N (same -l address); -p stays plain
+  --tls_cert=FILE          certificate chain (PEM) the TLS port presents
+  --tls_key=FILE           its private key (PEM)
+  --tls_client_ca=FILE     mutual TLS: clients must present a certificate signed by this CA
+  --upstream_tls_ca=FILE   speak TLS to the -s/-b servers, verifying them against this CA
+  --upstream_tls_cert=FILE client certificate for the servers (optional; with --upstream_tls_key)
+  --upstream_tls_key=FILE
+  --upstream_tls_server_name=NAME  name the servers' certificates must carry (default: each
+                           server's host as given, DNS name or IP)
 )";
 }
 
@@ -226,6 +236,16 @@ absl::StatusOr<Options> parseOptions(int argc, char** argv) {
         if (!(st = parseInt(flag, value, 0, 65535, &n)).ok()) return st;
         o.admin_port = n;
       } else if (name == "admin_host") o.admin_host = value;
+      else if (name == "tls_port") {
+        if (!(st = parseInt(flag, value, 1, 65535, &n)).ok()) return st;
+        o.tls_port = n;
+      } else if (name == "tls_cert") o.tls_cert = value;
+      else if (name == "tls_key") o.tls_key = value;
+      else if (name == "tls_client_ca") o.tls_client_ca = value;
+      else if (name == "upstream_tls_ca") o.upstream_tls_ca = value;
+      else if (name == "upstream_tls_cert") o.upstream_tls_cert = value;
+      else if (name == "upstream_tls_key") o.upstream_tls_key = value;
+      else if (name == "upstream_tls_server_name") o.upstream_tls_server_name = value;
       else if (name == "log_level") {
         if (value != "error" && value != "warn" && value != "info" && value != "debug") {
           return absl::InvalidArgumentError(
@@ -294,7 +314,20 @@ absl::StatusOr<Options> parseOptions(int argc, char** argv) {
     return absl::InvalidArgumentError(
         "no servers: give at least one -s host:port, or --config, or --control_plane");
   }
-  if (o.port == 0 && o.unix_socket.empty()) {
+  if (o.tls_port != 0 && (o.tls_cert.empty() || o.tls_key.empty())) {
+    return absl::InvalidArgumentError("option --tls_port needs --tls_cert and --tls_key");
+  }
+  if (o.tls_port == 0 && (!o.tls_cert.empty() || !o.tls_key.empty() || !o.tls_client_ca.empty())) {
+    return absl::InvalidArgumentError(
+        "options --tls_cert/--tls_key/--tls_client_ca need --tls_port (the port to serve TLS on)");
+  }
+  if (o.upstream_tls_ca.empty() &&
+      (!o.upstream_tls_cert.empty() || !o.upstream_tls_key.empty() ||
+       !o.upstream_tls_server_name.empty())) {
+    return absl::InvalidArgumentError(
+        "options --upstream_tls_* need --upstream_tls_ca (servers are always verified)");
+  }
+  if (o.port == 0 && o.unix_socket.empty() && o.tls_port == 0) {
     return absl::InvalidArgumentError("nothing to listen on: -p 0 and no -f socket");
   }
   return o;

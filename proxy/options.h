@@ -65,6 +65,16 @@ struct Options {
   uint64_t rehydrate_rate = 50000;      // --rehydrate_rate (keys per second)
   absl::Duration miss_window = absl::Minutes(10);  // --miss_failover_window_s
   uint64_t backup_read_budget = 1000;   // --backup_read_budget (per second, per backup, per worker)
+  // TLS to clients (docs/security.md): a TLS port beside the plain -p port (0: none).
+  int tls_port = 0;                     // --tls_port
+  std::string tls_cert;                 // --tls_cert (PEM chain)
+  std::string tls_key;                  // --tls_key
+  std::string tls_client_ca;            // --tls_client_ca (set: mutual TLS, client certs required)
+  // TLS to servers given with -s/-b (a --config or control-plane pool carries its own).
+  std::string upstream_tls_ca;          // --upstream_tls_ca (set: TLS to every -s/-b server)
+  std::string upstream_tls_cert;        // --upstream_tls_cert (optional client certificate)
+  std::string upstream_tls_key;         // --upstream_tls_key
+  std::string upstream_tls_server_name; // --upstream_tls_server_name (default: each host)
 };
 
 /** Parses argv. Errors say which option is wrong and why (callers exit with status 2). */

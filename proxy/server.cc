@@ -62,6 +62,22 @@ absl::StatusOr<upstream::ClusterConfig> clusterConfigFromOptions(const Options& 
     if (!host.ok()) return host.status();
     config.backups.push_back(*host);
   }
+  if (!options.upstream_tls_ca.empty()) {
+    // magent-style command line: one TLS setting for every -s and -b server.
+    tls::ClientTlsSettings settings;
+    settings.ca_file = options.upstream_tls_ca;
+    settings.cert_file = options.upstream_tls_cert;
+    settings.key_file = options.upstream_tls_key;
+    settings.server_name = options.upstream_tls_server_name;
+    auto context = tls::TlsContext::createClient(settings);
+    if (!context.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--upstream_tls_*: ", context.status().message()));
+    }
+    for (auto* pool : {&config.primaries, &config.backups}) {
+      for (auto& host : *pool) host.tls = *context;
+    }
+  }
   for (const auto& name : options.filter_chain) config.filters.push_back({name, {}});
   config.mirror_mode =
       options.mirror == "sync" ? upstream::MirrorMode::kSync : upstream::MirrorMode::kAsync;
@@ -119,6 +135,21 @@ absl::Status Server::init() {
         });
     if (options_.port != 0) {
       auto st = workers_.back()->listenTcp(options_.listen_host, options_.port);
+      if (!st.ok()) return st;
+    }
+    if (options_.tls_port != 0) {
+      if (client_tls_ == nullptr) {
+        // Loaded once: every worker's listener shares the context (and its ticket key, so a
+        // session resumes on any worker).
+        auto context = tls::TlsContext::createServer(
+            {options_.tls_cert, options_.tls_key, options_.tls_client_ca});
+        if (!context.ok()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--tls_port: ", context.status().message()));
+        }
+        client_tls_ = *context;
+      }
+      auto st = workers_.back()->listenTcp(options_.listen_host, options_.tls_port, client_tls_);
       if (!st.ok()) return st;
     }
   }
@@ -498,6 +529,7 @@ std::map<std::string, UpstreamReport> Server::upstreamReports() const {
       r.ejections += h.stats.ejections.value();
       r.recoveries += h.stats.recoveries.value();
       r.connections += h.stats.active_connections.value();
+      r.tls_errors += h.stats.tls_errors.value();
     });
   }
   {
@@ -650,7 +682,9 @@ StatLines Server::report(absl::string_view args) const {
                          " timeouts=", s.timeouts, " ejections=", s.ejections,
                          " connections=", s.connections, " ejected_workers=", s.ejected_workers,
                          " resolved=", s.resolved.empty() ? "-" : s.resolved, " dns=", s.dns_state,
-                         " dns_failures=", s.dns_failures));
+                         " dns_failures=", s.dns_failures,
+                         h.tls != nullptr ? " tls=on tls_errors=" : "",
+                         h.tls != nullptr ? absl::StrCat(s.tls_errors) : ""));
       }
     }
   }

@@ -36,6 +36,7 @@ struct UpstreamReport {
   uint64_t ejections = 0;
   uint64_t recoveries = 0;
   uint64_t connections = 0;    // open now.
+  uint64_t tls_errors = 0;     // failed TLS handshakes/sessions (in errors too).
   size_t ejected_workers = 0;  // workers that have the host ejected now.
   // Where the host's connections go: its IP literal, or what its name resolves to now.
   std::string resolved;        // "10.1.2.3:11211"; empty while the name has no address.
@@ -131,6 +132,7 @@ class Server {
   Dispatcher main_;
   ConnectionBudget budget_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  tls::TlsContextConstSharedPtr client_tls_;  // the --tls_port listeners' certificates.
   mutable std::mutex apply_mutex_;  // serializes applies and guards current_.
   upstream::ClusterSnapshotConstSharedPtr current_;
   FilterChainConstSharedPtr current_chain_;

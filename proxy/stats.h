@@ -90,6 +90,10 @@ class LatencyHistogram {
   X(output_stalls_closed, Counter, "mcmesh_client_output_stalls_closed_total",              \
     "Client connections closed: over the output cap and reading nothing for "               \
     "--request_read_timeout_s.")                                                            \
+  X(tls_client_errors, Counter, "mcmesh_tls_client_errors_total",                           \
+    "TLS client connections closed by a failed handshake or a TLS error.")                  \
+  X(tls_client_resumed, Counter, "mcmesh_tls_client_resumed_total",                         \
+    "TLS client handshakes that resumed a session (ticket or cache).")                      \
   X(failover_reads, Counter, "mcmesh_failover_reads_total",                                 \
     "Keys re-read from the backup because the primary was down or missed.")                 \
   X(failover_writes, Counter, "mcmesh_failover_writes_total",                               \

@@ -7,12 +7,27 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/text_format.h"
 #include "proxy/server.h"
+#include "proxy/tls/tls_context.h"
 
 namespace mcmesh {
 namespace {
 
 absl::Status addPool(const v1::Pool& pool, const std::string& what,
                      std::vector<upstream::HostConfig>* out) {
+  tls::TlsContextConstSharedPtr context;
+  if (pool.has_tls()) {
+    tls::ClientTlsSettings settings;
+    settings.ca_file = pool.tls().ca_file();
+    settings.cert_file = pool.tls().cert_file();
+    settings.key_file = pool.tls().key_file();
+    settings.server_name = pool.tls().server_name();
+    auto created = tls::TlsContext::createClient(settings);
+    if (!created.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " tls: ", created.status().message()));
+    }
+    context = *created;
+  }
   for (const auto& node : pool.nodes()) {
     if (node.state() == v1::NODE_STATE_REMOVED) continue;
     auto host = upstream::parseHostAddress(node.address());
@@ -20,6 +35,7 @@ absl::Status addPool(const v1::Pool& pool, const std::string& what,
     host->weight = node.weight() == 0 ? 1 : node.weight();
     host->state = node.state() == v1::NODE_STATE_DRAINING ? upstream::NodeState::kDraining
                                                           : upstream::NodeState::kActive;
+    host->tls = context;
     out->push_back(*host);
   }
   return absl::OkStatus();

@@ -109,7 +109,8 @@ Worker::~Worker() {
   dispatcher_.clearDeferred();
 }
 
-absl::Status Worker::listenTcp(const std::string& host, int port) {
+absl::Status Worker::listenTcp(const std::string& host, int port,
+                               tls::TlsContextConstSharedPtr tls) {
   sockaddr_storage addr{};
   int addr_len = sizeof(addr);
   std::string target = host.find(':') != std::string::npos ? absl::StrCat("[", host, "]:", port)
@@ -126,6 +127,7 @@ absl::Status Worker::listenTcp(const std::string& host, int port) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", target, ": ", std::strerror(errno)));
   }
+  if (tls != nullptr) tls_listeners_.emplace(l, std::move(tls));
   addListener(l);
   return absl::OkStatus();
 }
@@ -160,6 +162,7 @@ void Worker::beginDrain(absl::Duration idle_grace) {
   if (drain_timer_ != nullptr) return;
   for (auto* l : listeners_) evconnlistener_free(l);
   listeners_.clear();
+  tls_listeners_.clear();
   drain_timer_ = dispatcher_.createTimer([this, idle_grace] {
     absl::Time cutoff = dispatcher_.now() - idle_grace;
     std::vector<ClientConnection*> idle;
@@ -184,7 +187,7 @@ void Worker::applyRouting(upstream::ClusterSnapshotConstSharedPtr snapshot,
   chain_ = std::move(chain);
 }
 
-void Worker::onAccept(evconnlistener*, int fd, ::sockaddr* addr, int, void* arg) {
+void Worker::onAccept(evconnlistener* listener, int fd, ::sockaddr* addr, int, void* arg) {
   auto* self = static_cast<Worker*>(arg);
   char host[INET6_ADDRSTRLEN] = "unix";
   int port = 0;
@@ -197,10 +200,12 @@ void Worker::onAccept(evconnlistener*, int fd, ::sockaddr* addr, int, void* arg)
     inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
     port = ntohs(in6->sin6_port);
   }
-  self->acceptSocket(fd, absl::StrCat(host, ":", port));
+  auto tls = self->tls_listeners_.find(listener);
+  self->acceptSocket(fd, absl::StrCat(host, ":", port),
+                     tls == self->tls_listeners_.end() ? nullptr : tls->second);
 }
 
-void Worker::acceptSocket(int fd, std::string peer) {
+void Worker::acceptSocket(int fd, std::string peer, const tls::TlsContextConstSharedPtr& tls) {
   evutil_make_socket_nonblocking(fd);
   if (budget_.open.fetch_add(1) >= budget_.max) {
     budget_.open.fetch_sub(1);
@@ -216,6 +221,7 @@ void Worker::acceptSocket(int fd, std::string peer) {
   auto connection = std::make_unique<ClientConnection>(*this, fd, std::move(peer));
   ClientConnection* raw = connection.get();
   connections_.emplace(raw, std::move(connection));
+  if (tls != nullptr) raw->startTls(tls);
 }
 
 void Worker::onConnectionClosed(ClientConnection& connection) {

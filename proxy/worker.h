@@ -13,6 +13,7 @@
 #include "proxy/client_connection.h"
 #include "proxy/dispatcher.h"
 #include "proxy/filter_chain.h"
+#include "proxy/tls/tls_context.h"
 #include "proxy/upstream/cluster_view.h"
 
 struct evconnlistener;
@@ -44,7 +45,8 @@ class Worker {
   ~Worker();
 
   /** Binds a TCP listener (SO_REUSEPORT so every worker can have one on the same port). */
-  absl::Status listenTcp(const std::string& host, int port);
+  absl::Status listenTcp(const std::string& host, int port,
+                         tls::TlsContextConstSharedPtr tls = nullptr);
   /** Binds a unix-socket listener (only one worker should). */
   absl::Status listenUnix(const std::string& path);
   /** Runs the loop on a new thread. */
@@ -86,7 +88,7 @@ class Worker {
   void onConnectionClosed(ClientConnection& connection);
   uint64_t nextConnectionId() { return ++last_connection_id_; }
   /** Accepts an already-connected socket (also used by tests). */
-  void acceptSocket(int fd, std::string peer);
+  void acceptSocket(int fd, std::string peer, const tls::TlsContextConstSharedPtr& tls = nullptr);
 
  private:
   static void onAccept(evconnlistener*, int fd, ::sockaddr* addr, int len, void* arg);
@@ -107,6 +109,8 @@ class Worker {
   FilterChainConstSharedPtr chain_;
   ActiveRequestPool request_pool_{dispatcher_};  // after cluster_: freed before the pools.
   std::vector<evconnlistener*> listeners_;
+  // Listeners that speak TLS, with their certificates (absent: plain).
+  absl::flat_hash_map<evconnlistener*, tls::TlsContextConstSharedPtr> tls_listeners_;
   absl::flat_hash_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   std::thread thread_;
   uint64_t last_connection_id_ = 0;

@@ -9,7 +9,7 @@ MCMESH_PACKAGES=(
   memcached nutcracker libmemcached-tools libmemcached-dev
   clang libclang-rt-14-dev
   etcd-server etcd-client golang-etcd-server-dev golang-github-gogo-protobuf-dev openssl
-  golang-github-gogo-googleapis-dev
+  golang-github-gogo-googleapis-dev libssl-dev
 )
 
 mcmesh_install_deps() {

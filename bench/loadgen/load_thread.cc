@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include <cstdio>
 #include <cstring>
 
@@ -103,6 +105,30 @@ class LoadConnection {
         return;
       }
       if (!(events & EPOLLOUT)) return;
+      if (thread_.tls_ != nullptr) {
+        ssl_ = SSL_new(thread_.tls_);
+        SSL_set_fd(ssl_, fd_);
+        SSL_set_connect_state(ssl_);
+        state_ = kHandshaking;
+      } else {
+        state_ = kConnected;
+        last_progress_ns_ = now;
+        fill(now);
+        flush(now);
+        return;
+      }
+    }
+    if (state_ == kHandshaking) {
+      int rc = SSL_do_handshake(ssl_);
+      if (rc != 1) {
+        int e = SSL_get_error(ssl_, rc);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+          failConnect(now);
+          return;
+        }
+        setInterest(e == SSL_ERROR_WANT_WRITE);
+        return;
+      }
       state_ = kConnected;
       last_progress_ns_ = now;
       fill(now);
@@ -123,7 +149,7 @@ class LoadConnection {
     const LoadConfig& c = thread_.config_;
     if (state_ == kIdle && now >= deadline_) {
       startConnect(now);
-    } else if (state_ == kConnecting && now >= deadline_) {
+    } else if ((state_ == kConnecting || state_ == kHandshaking) && now >= deadline_) {
       failConnect(now);
     } else if (state_ == kConnected && count_ > 0 && now - last_progress_ns_ > c.timeout_ns) {
       thread_.stats_.timeouts += count_;
@@ -132,7 +158,37 @@ class LoadConnection {
   }
 
  private:
-  enum State { kIdle, kConnecting, kConnected };
+  enum State { kIdle, kConnecting, kHandshaking, kConnected };
+
+  // recv/send, or SSL_read/SSL_write with the same conventions (-1 and EAGAIN when it would
+  // block; 0 when the peer closed).
+  ssize_t recvSome(char* buf, size_t len) {
+    if (ssl_ == nullptr) return ::recv(fd_, buf, len, 0);
+    int n = SSL_read(ssl_, buf, static_cast<int>(len));
+    return n > 0 ? n : sslFailure(n);
+  }
+  ssize_t sendSome(const char* buf, size_t len) {
+    if (ssl_ == nullptr) return ::send(fd_, buf, len, MSG_NOSIGNAL);
+    int n = SSL_write(ssl_, buf, static_cast<int>(len));
+    return n > 0 ? n : sslFailure(n);
+  }
+  ssize_t sslFailure(int n) {
+    int e = SSL_get_error(ssl_, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      errno = EAGAIN;
+      return -1;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;
+    errno = EPROTO;
+    return -1;
+  }
+  void setInterest(bool want_out) {
+    want_out_ = want_out;
+    epoll_event ev{};
+    ev.events = EPOLLIN | (want_out ? EPOLLOUT : 0);
+    ev.data.ptr = this;
+    epoll_ctl(thread_.epoll_fd_, EPOLL_CTL_MOD, fd_, &ev);
+  }
 
   void failConnect(uint64_t now) {
     thread_.stats_.connect_errors++;
@@ -149,6 +205,8 @@ class LoadConnection {
   }
 
   void closeSocket() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    ssl_ = nullptr;
     if (fd_ >= 0) {
       epoll_ctl(thread_.epoll_fd_, EPOLL_CTL_DEL, fd_, nullptr);
       ::close(fd_);
@@ -174,7 +232,7 @@ class LoadConnection {
           in_.resize(in_.size() * 2);
         }
       }
-      ssize_t n = ::recv(fd_, in_.data() + in_tail_, in_.size() - in_tail_, 0);
+      ssize_t n = recvSome(in_.data() + in_tail_, in_.size() - in_tail_);
       if (n > 0) {
         in_tail_ += static_cast<size_t>(n);
         thread_.stats_.bytes_in += static_cast<uint64_t>(n);
@@ -262,7 +320,7 @@ class LoadConnection {
 
   void flush(uint64_t now) {
     while (out_off_ < out_.size()) {
-      ssize_t n = ::send(fd_, out_.data() + out_off_, out_.size() - out_off_, MSG_NOSIGNAL);
+      ssize_t n = sendSome(out_.data() + out_off_, out_.size() - out_off_);
       if (n > 0) {
         out_off_ += static_cast<size_t>(n);
         thread_.stats_.bytes_out += static_cast<uint64_t>(n);
@@ -279,17 +337,12 @@ class LoadConnection {
       out_off_ = 0;
     }
     bool want_out = out_off_ < out_.size();
-    if (want_out != want_out_) {
-      want_out_ = want_out;
-      epoll_event ev{};
-      ev.events = EPOLLIN | (want_out ? EPOLLOUT : 0);
-      ev.data.ptr = this;
-      epoll_ctl(thread_.epoll_fd_, EPOLL_CTL_MOD, fd_, &ev);
-    }
+    if (want_out != want_out_) setInterest(want_out);
   }
 
   LoadThread& thread_;
   int fd_ = -1;
+  SSL* ssl_ = nullptr;
   State state_ = kIdle;
   uint64_t deadline_ = 0;  // connect deadline (kConnecting) or retry time (kIdle).
   uint64_t last_progress_ns_ = 0;
@@ -308,6 +361,15 @@ class LoadConnection {
 LoadThread::LoadThread(const LoadConfig& config, int connections, uint64_t seed)
     : config_(config), epoll_fd_(epoll_create1(EPOLL_CLOEXEC)), rng_(seed),
       value_(config.value_size, 'v') {
+  if (!config.tls_ca.empty()) {
+    tls_ = SSL_CTX_new(TLS_client_method());
+    // SSL_write may take part of a buffer and be called again with the rest (out_ moves).
+    SSL_CTX_set_mode(tls_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (SSL_CTX_load_verify_locations(tls_, config.tls_ca.c_str(), nullptr) != 1) {
+      std::fprintf(stderr, "mcbench: cannot load CA %s\n", config.tls_ca.c_str());
+    }
+    SSL_CTX_set_verify(tls_, SSL_VERIFY_PEER, nullptr);
+  }
   for (int i = 0; i < connections; ++i) {
     connections_.push_back(std::make_unique<LoadConnection>(*this));
   }
@@ -315,6 +377,7 @@ LoadThread::LoadThread(const LoadConfig& config, int connections, uint64_t seed)
 
 LoadThread::~LoadThread() {
   connections_.clear();
+  if (tls_ != nullptr) SSL_CTX_free(tls_);
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
 }
 

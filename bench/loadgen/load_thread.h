@@ -10,6 +10,8 @@
 #include "bench/loadgen/histogram.h"
 #include "bench/loadgen/reply_scanner.h"
 
+typedef struct ssl_ctx_st SSL_CTX;
+
 namespace mcmesh::bench {
 
 // What every thread is told to do; identical for every target so runs compare like with like.
@@ -26,6 +28,9 @@ struct LoadConfig {
   uint64_t connect_timeout_ns = 1000000000;  // per connect attempt.
   uint64_t warm_end_ns = 0;  // monotonic; replies completing before this are not measured.
   uint64_t end_ns = 0;       // monotonic; the thread stops issuing and returns.
+  // Set: connect with TLS, verifying the target against this CA (the handshake is not timed;
+  // requests start once it completes).
+  std::string tls_ca;
 };
 
 // Counters of one thread's measured window (merged by the caller).
@@ -71,6 +76,7 @@ class LoadThread {
   std::mt19937_64 rng_;
   std::string value_;
   LoadStats stats_;
+  SSL_CTX* tls_ = nullptr;  // with config.tls_ca.
 };
 
 }  // namespace mcmesh::bench

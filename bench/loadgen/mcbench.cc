@@ -20,6 +20,9 @@
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "target IPv4 address (loopback only in this repo)");
 ABSL_FLAG(int, port, 11211, "target port");
+ABSL_FLAG(std::string, tls_ca, "",
+          "connect with TLS, verifying the target against this CA file (preload stays plain: "
+          "use --preload_only through a plain port first)");
 ABSL_FLAG(int, connections, 16, "client connections (spread over --threads)");
 ABSL_FLAG(int, pipeline, 1, "requests kept outstanding per connection");
 ABSL_FLAG(double, get_ratio, 0.9, "share of requests that are gets; the rest are sets");
@@ -146,6 +149,7 @@ int run() {
   LoadConfig c;
   c.host = absl::GetFlag(FLAGS_host);
   c.port = absl::GetFlag(FLAGS_port);
+  c.tls_ca = absl::GetFlag(FLAGS_tls_ca);
   c.pipeline = std::max(1, absl::GetFlag(FLAGS_pipeline));
   c.get_ratio = absl::GetFlag(FLAGS_get_ratio);
   c.keyspace = std::max<uint64_t>(1, absl::GetFlag(FLAGS_keyspace));
@@ -161,6 +165,11 @@ int run() {
   double warmup_s = std::max(0.0, absl::GetFlag(FLAGS_warmup_s));
 
   PreloadResult pre;
+  if (!c.tls_ca.empty() && (absl::GetFlag(FLAGS_preload) || absl::GetFlag(FLAGS_preload_only))) {
+    std::fprintf(stderr, "mcbench: preload is plain text only: with --tls_ca pass "
+                         "--preload=false (preload through a plain port first)\n");
+    return 2;
+  }
   if (absl::GetFlag(FLAGS_preload) || absl::GetFlag(FLAGS_preload_only)) {
     pre = preload(c, timeout_ms);
   }

@@ -12,6 +12,10 @@
 #include "absl/time/time.h"
 #include "proxy/routing/ketama_ring.h"
 
+namespace mcmesh::tls {
+class TlsContext;
+}  // namespace mcmesh::tls
+
 namespace mcmesh::upstream {
 
 enum class NodeState { kActive, kDraining };
@@ -22,6 +26,9 @@ struct HostConfig {
   int port = 0;
   uint32_t weight = 1;
   NodeState state = NodeState::kActive;
+  // Set: connections to this host speak TLS with its pool's CA (and client certificate),
+  // loaded once when the topology was converted (proxy/tls). Null: plain TCP.
+  std::shared_ptr<const tls::TlsContext> tls;
 };
 
 /** Parses "host:port" or "[v6]:port"; port must be 1..65535. */

@@ -16,6 +16,7 @@
 #include "proxy/buffer_policy.h"
 #include "proxy/buffered_socket.h"
 #include "proxy/log.h"
+#include "proxy/tls/tls_context.h"
 
 namespace mcmesh::upstream {
 namespace {
@@ -83,6 +84,17 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
                                                              : ConnectFailure::kServer;
       return false;
     }
+    if (pool_.host_.tls != nullptr) {
+      // The connect timeout covers the handshake: onConnected() comes after it.
+      const tls::TlsContext& context = *pool_.host_.tls;
+      auto st = (*socket)->startTls(pool_.host_.tls, pool_.host_.address,
+                                    context.verifyNameFor(pool_.host_.host));
+      if (!st.ok()) {
+        error_ = absl::StrCat("TLS to ", pool_.host_.address, ": ", st.message());
+        failure_ = ConnectFailure::kLocal;  // SSL_new failed: out of memory here.
+        return false;
+      }
+    }
     socket_ = std::move(*socket);
     connecting_ = true;
     pool_.stats_.connects.inc();
@@ -114,7 +126,12 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
       for (const std::string& key : request.keys) pending.key_hashes_.push_back(keyHash(key));
     }
     evbuffer* output = socket_->output();
-    if (isStorage(request.command)) {
+    const bool storage = isStorage(request.command);
+    // memcached -Z (1.6.18) reads a value with an SSL_read of exactly its length, then waits
+    // for the socket: bytes after the value in the same TLS record are never read. So a request
+    // with a value starts and ends a record (no-ops without TLS); gets share records.
+    if (storage) socket_->endTlsRecord();
+    if (storage) {
       if (request.value.size() > kInlineValueBytes) {
         // A big value goes straight into the socket buffer: copied once, not twice via scratch_.
         evbuffer_add(output, scratch_.data(), scratch_.size());
@@ -126,6 +143,7 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
       scratch_.append("\r\n", 2);
     }
     evbuffer_add(output, scratch_.data(), scratch_.size());
+    if (storage) socket_->endTlsRecord();
     shrinkIfLarge(scratch_, kMaxKeptRequestBufferBytes);  // after a get with thousands of keys.
     socket_->scheduleWrite();  // requests queued in this batch of events share one writev.
     // One timer per connection, not one per request: if it is already set for an earlier
@@ -176,6 +194,16 @@ class UpstreamConnection : private BufferedSocket::Callbacks {
   }
   void onConnected() override { connecting_ = false; }
   void onClosed(int error) override {
+    if (!socket_->tlsError().empty()) {
+      // A wrong CA, name or client certificate is the operator's to fix: say which server and
+      // what OpenSSL said, in the reply and in the log.
+      std::string reason = absl::StrCat("TLS to ", pool_.host_.address, " failed: ",
+                                        socket_->tlsError());
+      pool_.stats_.tls_errors.inc();
+      pool_.logTlsError(reason);
+      fail(reason);
+      return;
+    }
     fail(error == 0 ? absl::StrCat("connection to ", pool_.host_.address, " closed")
                     : absl::StrCat(connecting_ ? "connect to " : "connection to ",
                                    pool_.host_.address, " failed: ", std::strerror(error)));
@@ -386,6 +414,14 @@ void ConnPool::drainAndClose() {
   while (!retiring_.empty()) {
     retiring_.back()->fail(absl::StrCat("server ", host_.address, " removed"));
   }
+}
+
+void ConnPool::logTlsError(const std::string& reason) {
+  absl::Time now = dispatcher_.now();
+  if (reason == last_tls_logged_ && now - last_tls_logged_at_ < absl::Minutes(1)) return;
+  last_tls_logged_ = reason;
+  last_tls_logged_at_ = now;
+  logLine(LogLevel::kWarn, reason);
 }
 
 void ConnPool::onConnectionClosed(UpstreamConnection* connection) {

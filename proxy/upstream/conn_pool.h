@@ -56,6 +56,7 @@ struct HostStats {
   Counter active_connections;
   Counter desyncs;        // replies naming keys the request did not ask for (connection reset).
   Counter local_errors;   // failures of this process (no descriptor, value too large): not health.
+  Counter tls_errors;     // TLS handshakes or sessions that failed (also counted in errors).
   Counter unresolved;     // requests failed at once because the host's name had no address.
 };
 
@@ -107,6 +108,7 @@ class ConnPool {
  private:
   friend class UpstreamConnection;
   void onConnectionClosed(UpstreamConnection* connection);
+  void logTlsError(const std::string& reason);
   UpstreamConnection* pickConnection(uint64_t affinity);
 
   Dispatcher& dispatcher_;
@@ -117,6 +119,9 @@ class ConnPool {
   // Fixed slots (max_connections); a request uses slot affinity % size, so requests with the
   // same affinity (one client) stay in order on one connection.
   std::vector<std::unique_ptr<UpstreamConnection>> connections_;
+  // TLS failures repeat on every reconnect: log a reason when it changes, else once a minute.
+  std::string last_tls_logged_;
+  absl::Time last_tls_logged_at_ = absl::InfinitePast();
   // Connections to an address the host no longer has, finishing their requests (setAddress).
   std::vector<std::unique_ptr<UpstreamConnection>> retiring_;
   HostAddress address_;

@@ -22,9 +22,11 @@ namespace {
 constexpr char kMemcachedPath[] = "/usr/bin/memcached";
 constexpr absl::Duration kStartTimeout = absl::Seconds(5);
 
-std::vector<std::string> memcachedArgv(const std::string& host, int port) {
+std::vector<std::string> memcachedArgv(const std::string& host, int port,
+                                       const std::vector<std::string>& extra_args = {}) {
   std::vector<std::string> argv = {kMemcachedPath, "-l", host, "-p", absl::StrCat(port),
                                    "-U",           "0",  "-m", "64"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   if (::geteuid() == 0) {
     argv.push_back("-u");  // memcached refuses to run as root without it.
     argv.push_back("root");
@@ -68,8 +70,10 @@ absl::StatusOr<int> awaitPortFile(const std::string& path, ChildProcess& process
   return absl::DeadlineExceededError("memcached did not report its port within 5s");
 }
 
-absl::StatusOr<ChildProcessPtr> launchOnPort(const std::string& host, int port) {
-  absl::StatusOr<ChildProcessPtr> process = ChildProcess::start(memcachedArgv(host, port));
+absl::StatusOr<ChildProcessPtr> launchOnPort(const std::string& host, int port,
+                                             const std::vector<std::string>& extra_args = {}) {
+  absl::StatusOr<ChildProcessPtr> process =
+      ChildProcess::start(memcachedArgv(host, port, extra_args));
   if (!process.ok()) {
     return process.status();
   }
@@ -90,21 +94,26 @@ absl::StatusOr<ChildProcessPtr> launchOnPort(const std::string& host, int port) 
 
 absl::StatusOr<std::unique_ptr<MemcachedServer>> MemcachedServer::start(int port,
                                                                         std::string host) {
+  return start(port, std::move(host), {});
+}
+
+absl::StatusOr<std::unique_ptr<MemcachedServer>> MemcachedServer::start(
+    int port, std::string host, std::vector<std::string> extra_args) {
   absl::StatusOr<std::string> temp_dir = makeTempDir();
   if (!temp_dir.ok()) {
     return temp_dir.status();
   }
   if (port != 0) {
-    absl::StatusOr<ChildProcessPtr> process = launchOnPort(host, port);
+    absl::StatusOr<ChildProcessPtr> process = launchOnPort(host, port, extra_args);
     if (!process.ok()) {
       return process.status();
     }
-    return std::unique_ptr<MemcachedServer>(
-        new MemcachedServer(std::move(host), port, *std::move(temp_dir), *std::move(process)));
+    return std::unique_ptr<MemcachedServer>(new MemcachedServer(
+        std::move(host), port, *std::move(temp_dir), *std::move(process), extra_args));
   }
   const std::string port_file = absl::StrCat(*temp_dir, "/ports");
   absl::StatusOr<ChildProcessPtr> process = ChildProcess::start(
-      memcachedArgv(host, -1), {absl::StrCat("MEMCACHED_PORT_FILENAME=", port_file)});
+      memcachedArgv(host, -1, extra_args), {absl::StrCat("MEMCACHED_PORT_FILENAME=", port_file)});
   if (!process.ok()) {
     return process.status();
   }
@@ -116,8 +125,8 @@ absl::StatusOr<std::unique_ptr<MemcachedServer>> MemcachedServer::start(int port
     return absl::DeadlineExceededError(
         absl::StrCat("memcached not listening on ", host, ":", *bound));
   }
-  return std::unique_ptr<MemcachedServer>(
-      new MemcachedServer(std::move(host), *bound, *std::move(temp_dir), *std::move(process)));
+  return std::unique_ptr<MemcachedServer>(new MemcachedServer(
+      std::move(host), *bound, *std::move(temp_dir), *std::move(process), extra_args));
 }
 
 MemcachedServer::~MemcachedServer() {
@@ -134,7 +143,7 @@ void MemcachedServer::kill() { process_.reset(); }
 absl::Status MemcachedServer::restart() {
   process_.reset();
   // memcached sets SO_REUSEADDR, so the port is reusable as soon as the old process is reaped.
-  absl::StatusOr<ChildProcessPtr> process = launchOnPort(host_, port_);
+  absl::StatusOr<ChildProcessPtr> process = launchOnPort(host_, port_, extra_args_);
   if (!process.ok()) {
     return process.status();
   }

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,6 +25,9 @@ class MemcachedServer {
    */
   static absl::StatusOr<std::unique_ptr<MemcachedServer>> start(int port = 0,
                                                                 std::string host = "127.0.0.1");
+  /** The same with more memcached options, e.g. {"-Z", "-o", "ssl_chain_cert=..."} for TLS. */
+  static absl::StatusOr<std::unique_ptr<MemcachedServer>> start(
+      int port, std::string host, std::vector<std::string> extra_args);
 
   MemcachedServer(const MemcachedServer&) = delete;
   MemcachedServer& operator=(const MemcachedServer&) = delete;
@@ -43,12 +47,15 @@ class MemcachedServer {
   absl::Status restart();
 
  private:
-  MemcachedServer(std::string host, int port, std::string temp_dir, ChildProcessPtr process)
-      : host_(std::move(host)),
+  MemcachedServer(std::string host, int port, std::string temp_dir, ChildProcessPtr process,
+                  std::vector<std::string> extra_args = {})
+      : extra_args_(std::move(extra_args)),
+        host_(std::move(host)),
         port_(port),
         temp_dir_(std::move(temp_dir)),
         process_(std::move(process)) {}
 
+  const std::vector<std::string> extra_args_;  // kept for restart().
   const std::string host_;
   const int port_;
   const std::string temp_dir_;  // Holds the port file; removed in the destructor.
