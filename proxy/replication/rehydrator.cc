@@ -186,7 +186,7 @@ void Rehydrator::onKeysListed(const HostConfig& backup, std::vector<std::string>
                                           backup.address, " failed: ", status.message()));
   }
   progress_.total += keys.size();
-  for (auto& k : keys) queue_.emplace_back(&backup, std::move(k));
+  for (auto& k : keys) queue_.push_back(Pending{&backup, std::move(k)});
   if (--readers_pending_ == 0) {
     progress_.listing = false;
     logLine(LogLevel::kInfo, absl::StrCat("rehydration of ", primary_.address, ": ",
@@ -210,10 +210,10 @@ void Rehydrator::pump() {
   }
   last_refill_ = now;
   while (tokens_ >= 1 && inflight_ < kMaxInflight && !queue_.empty()) {
-    auto [backup, key] = std::move(queue_.front());
+    Pending pending = std::move(queue_.front());
     queue_.pop_front();
     tokens_ -= 1;
-    copyOne(*backup, key);
+    copyOne(std::move(pending));
   }
   if (queue_.empty() && inflight_ == 0 && !progress_.listing) {
     if (!progress_.done) {
@@ -222,7 +222,8 @@ void Rehydrator::pump() {
       logLine(LogLevel::kInfo,
               absl::StrCat("rehydration of ", primary_.address, " finished: ", progress_.copied,
                            " copied, ", progress_.skipped, " already there or overwritten, ",
-                           progress_.failed, " failed, of ", progress_.total, " in ",
+                           progress_.failed, " failed (", retried_, " retried), of ",
+                           progress_.total, " in ",
                            absl::StrFormat("%.2f", seconds), " s (",
                            static_cast<uint64_t>(progress_.total / seconds), " keys/s)"));
       report();
@@ -233,28 +234,39 @@ void Rehydrator::pump() {
   if (!queue_.empty() && inflight_ < kMaxInflight && !timer_->enabled()) timer_->enable(kTick);
 }
 
-void Rehydrator::copyOne(const HostConfig& backup, const std::string& key) {
+void Rehydrator::copyOne(Pending pending) {
   ++inflight_;
   CopyPlan plan;
   plan.snapshot = snapshot_;
   plan.target = &primary_;
-  plan.source = &backup;
-  plan.key = key;
+  plan.source = pending.backup;
+  plan.key = pending.key;
   plan.kind = CopyKind::kRehydrate;
   plan.affinity = next_affinity_++;
   std::shared_ptr<bool> alive = alive_;
-  startLeasedCopy(upstreams_, std::move(plan), nullptr, [this, alive](CopyOutcome outcome) {
-    if (*alive) onCopied(outcome);
-  });
+  startLeasedCopy(upstreams_, std::move(plan), nullptr,
+                  [this, alive, pending = std::move(pending)](CopyOutcome outcome) mutable {
+                    if (*alive) onCopied(outcome, std::move(pending));
+                  });
 }
 
-void Rehydrator::onCopied(CopyOutcome outcome) {
+void Rehydrator::onCopied(CopyOutcome outcome, Pending pending) {
   --inflight_;
   switch (outcome) {
     case CopyOutcome::kCopied:
       ++progress_.copied;
       break;
     case CopyOutcome::kFailed:
+      if (!pending.retry) {
+        // One hiccup (a timeout on the pipelined connection fails every copy in flight on it,
+        // up to kMaxInflight) should not lose those keys: each gets one more try, at the back
+        // of the queue. A retry is as safe as any copy (leased); a second failure counts.
+        pending.retry = true;
+        ++retried_;
+        queue_.push_back(std::move(pending));
+        if (!timer_->enabled()) timer_->enable(absl::ZeroDuration());
+        return;
+      }
       ++progress_.failed;
       break;
     default:

@@ -54,8 +54,14 @@ class Rehydrator {
   class MetadumpReader;
   void onKeysListed(const HostConfig& backup, std::vector<std::string> keys, absl::Status status);
   void pump();
-  void copyOne(const HostConfig& backup, const std::string& key);
-  void onCopied(CopyOutcome outcome);
+  // A key waiting to be copied; `retry` once its first copy failed (it gets one more).
+  struct Pending {
+    const HostConfig* backup;
+    std::string key;
+    bool retry = false;
+  };
+  void copyOne(Pending pending);
+  void onCopied(CopyOutcome outcome, Pending pending);
   void report();
 
   Upstreams& upstreams_;
@@ -71,7 +77,8 @@ class Rehydrator {
   RehydrationProgress progress_;
   std::vector<std::unique_ptr<MetadumpReader>> readers_;
   size_t readers_pending_ = 0;
-  std::deque<std::pair<const HostConfig*, std::string>> queue_;
+  std::deque<Pending> queue_;
+  uint64_t retried_ = 0;  // copies that failed once and went back in the queue.
   size_t inflight_ = 0;
   TimerPtr timer_;
   std::shared_ptr<bool> alive_;  // copies in flight check it: the rehydrator may be gone.
