@@ -1,11 +1,16 @@
 // Implements TopologyService: mutations, validation, persistence and fan-out to subscribers.
 #include "control_plane/topology_service.h"
 
+#include <algorithm>
+#include <functional>
+#include <random>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "control_plane/log.h"
 #include "control_plane/validator.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -137,6 +142,16 @@ absl::StatusOr<StoredTopology> loadOrBootstrap(TopologyStore& store, const Topol
   return absl::AbortedError("the store keeps changing during start-up; try again");
 }
 
+// Up to 1, 2, 4 ... 64 ms, uniformly at random: the wait before retrying a change another
+// control plane beat to the store.
+absl::Duration conflictBackoff(int attempt) {
+  thread_local std::minstd_rand random(
+      static_cast<uint32_t>(std::hash<std::thread::id>()(std::this_thread::get_id()) ^
+                            static_cast<uint32_t>(absl::ToUnixNanos(absl::Now()))));
+  const int64_t cap_us = int64_t{1000} << std::min(attempt - 1, 6);
+  return absl::Microseconds(std::uniform_int_distribution<int64_t>(0, cap_us)(random));
+}
+
 // The error a change ends with when the store did not take it.
 absl::Status persistError(const absl::Status& status, int attempts) {
   if (absl::IsAborted(status)) {
@@ -257,7 +272,10 @@ absl::StatusOr<TopologyConstSharedPtr> TopologyService::update(const std::string
       logLine(absl::StrCat("refused \"", description, "\": ", error.ToString()));
       return error;
     }
-    // Another replica committed first: start again from what it committed.
+    // Another replica committed first: start again from what it committed, after a random
+    // pause that grows with the conflicts, so replicas racing for the same revision stop
+    // colliding (12 writers over 3 replicas once used up every attempt on a busy machine).
+    if (attempt >= 2) absl::SleepFor(conflictBackoff(attempt));
     absl::StatusOr<StoredTopology> fresh = store_.read();
     if (!fresh.ok()) {
       absl::Status error(absl::IsDeadlineExceeded(fresh.status()) ? absl::StatusCode::kUnavailable
