@@ -347,17 +347,6 @@ std::string encode(const Request& request, const Response& response) {
   return out;
 }
 
-// Error replies carry the kind the upstream parser derives from memcached's text (tested on
-// its own in TextResponseParserTest.ErrorRepliesCarryTheirKind).
-Response typed(ResponseType type, std::string text = "") {
-  Response r = Response::ofType(type);
-  if (type == ResponseType::kClientError || type == ResponseType::kServerError) {
-    r.error = classifyErrorText(text);
-  }
-  r.text = std::move(text);
-  return r;
-}
-
 Response withItem(ResponseType type, Item item, std::string text = "") {
   Response r = typed(type, std::move(text));
   r.items.push_back(std::move(item));

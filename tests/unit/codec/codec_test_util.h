@@ -64,4 +64,17 @@ inline Item makeItem(std::string key, uint32_t flags, std::string value, uint64_
   return item;
 }
 
+/**
+ * A reply of `type` with `text`; error replies carry the kind the upstream parser derives from
+ * memcached's text (tested on its own in TextResponseParserTest.ErrorRepliesCarryTheirKind).
+ */
+inline Response typed(ResponseType type, std::string text = "") {
+  Response r = Response::ofType(type);
+  if (type == ResponseType::kClientError || type == ResponseType::kServerError) {
+    r.error = classifyErrorText(text);
+  }
+  r.text = std::move(text);
+  return r;
+}
+
 }  // namespace mcmesh::codec

@@ -28,17 +28,6 @@ std::string reply(absl::string_view wire, const Response& response) {
   return out;
 }
 
-// Error replies carry the kind the upstream parser derives from memcached's text (tested on
-// its own in TextResponseParserTest.ErrorRepliesCarryTheirKind).
-Response typed(ResponseType type, std::string text = "") {
-  Response r = Response::ofType(type);
-  if (type == ResponseType::kClientError || type == ResponseType::kServerError) {
-    r.error = classifyErrorText(text);
-  }
-  r.text = std::move(text);
-  return r;
-}
-
 Response hit(Item item) {
   Response r = Response::ofType(ResponseType::kValues);
   r.items.push_back(std::move(item));

@@ -15,17 +15,6 @@ struct ReplyCase {
   Response expected;
 };
 
-// Error replies carry the kind the upstream parser derives from memcached's text (tested on
-// its own in TextResponseParserTest.ErrorRepliesCarryTheirKind).
-Response typed(ResponseType type, std::string text = "") {
-  Response r = Response::ofType(type);
-  if (type == ResponseType::kClientError || type == ResponseType::kServerError) {
-    r.error = classifyErrorText(text);
-  }
-  r.text = std::move(text);
-  return r;
-}
-
 Response values(std::vector<Item> items) {
   Response r = Response::ofType(ResponseType::kValues);
   r.items = std::move(items);
