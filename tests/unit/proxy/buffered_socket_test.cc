@@ -14,47 +14,13 @@
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/proxy/socket_recorder.h"
 
 namespace mcmesh {
 namespace {
 
-struct Recorder : BufferedSocket::Callbacks {
-  std::string read;
-  int readable_calls = 0;
-  int drained_calls = 0;
-  bool connected = false;
-  bool closed = false;
-  int close_error = -1;
-  BufferedSocket* socket = nullptr;
-  bool consume_input = true;
-
-  void onReadable() override {
-    ++readable_calls;
-    if (!consume_input) return;
-    evbuffer* in = socket->input();
-    size_t len = evbuffer_get_length(in);
-    std::string chunk(len, '\0');
-    evbuffer_remove(in, chunk.data(), len);
-    read += chunk;
-  }
-  void onWriteDrained() override { ++drained_calls; }
-  void onConnected() override { connected = true; }
-  void onClosed(int error) override {
-    closed = true;
-    close_error = error;
-  }
-};
-
-// Turns the loop without blocking until `done` or 5 s pass.
-bool runUntil(Dispatcher& dispatcher, const std::function<bool()>& done) {
-  absl::Time deadline = absl::Now() + absl::Seconds(5);
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    event_base_loop(dispatcher.base(), EVLOOP_NONBLOCK);
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
-}
+using testing::Recorder;
+using testing::runUntil;
 
 std::string recvAll(int fd) {
   std::string out;

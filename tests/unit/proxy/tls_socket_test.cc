@@ -12,6 +12,7 @@
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/proxy/socket_recorder.h"
 #include "proxy/buffered_socket.h"
 #include "proxy/tls/tls_context.h"
 #include "tests/support/tls_certs.h"
@@ -21,40 +22,8 @@ namespace {
 
 using testing::TestCerts;
 
-struct Recorder : BufferedSocket::Callbacks {
-  std::string read;
-  int drained_calls = 0;
-  bool connected = false;
-  bool closed = false;
-  int close_error = -1;
-  BufferedSocket* socket = nullptr;
-  bool consume_input = true;
-
-  void onReadable() override {
-    if (!consume_input) return;
-    evbuffer* in = socket->input();
-    size_t len = evbuffer_get_length(in);
-    std::string chunk(len, '\0');
-    evbuffer_remove(in, chunk.data(), len);
-    read += chunk;
-  }
-  void onWriteDrained() override { ++drained_calls; }
-  void onConnected() override { connected = true; }
-  void onClosed(int error) override {
-    closed = true;
-    close_error = error;
-  }
-};
-
-bool runUntil(Dispatcher& dispatcher, const std::function<bool()>& done) {
-  absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    event_base_loop(dispatcher.base(), EVLOOP_NONBLOCK);
-    absl::SleepFor(absl::Microseconds(200));
-  }
-  return true;
-}
+using testing::Recorder;
+using testing::runUntil;
 
 class TlsSocketTest : public ::testing::Test {
  protected:
