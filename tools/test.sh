@@ -19,6 +19,44 @@ source tools/deps.sh
 mcmesh_install_deps
 
 timings=()
+failures=()  # "<step>: <bazel summary line>" for every target that failed, timed out or was flaky
+# <step> <bazel log>: keeps the summary lines of failed, timed-out and flaky targets, and the
+# first gtest failure lines of each failed one, to print again at the very end (CI shows only
+# the head and the tail of a long output).
+remember_failures() {
+  local step="$1" log="$2" line target
+  while IFS= read -r line; do
+    failures+=("$step: $(echo "$line" | sed 's/  */ /g')")
+    if [[ "$line" =~ (FAILED|TIMEOUT) ]]; then
+      target="$(echo "$line" | awk '{print $1}')"
+      target="${target#//}"
+      target="${target/://}"
+      while IFS= read -r detail; do
+        failures+=("$step:     $detail")
+      done < <(grep -hE '^\[  FAILED  \]|Failure$|^Expected|Which is|ERROR: [A-Za-z]*Sanitizer|TIMEOUT' \
+        "$(testlog_dir "$step")/$target"/test.log 2>/dev/null | grep -v 'listed below' | head -8 || true)
+    fi
+  done < <(grep -E '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY|NO STATUS)' "$log" || true)
+}
+# The last lines of every run, however it ends: each step's time, then what failed or was flaky.
+print_summary() {
+  [ "${#timings[@]}" -gt 0 ] || return 0
+  echo "test.sh: wall time per step:"
+  printf '  %s\n' "${timings[@]}"
+  if [ "${#failures[@]}" -gt 0 ]; then
+    echo "test.sh: failed, timed-out and flaky targets:"
+    printf '  %s\n' "${failures[@]}"
+  fi
+}
+trap print_summary EXIT
+# <step>: where that step's bazel wrote its test logs.
+testlog_dir() {
+  case "$1" in
+    tests) bazel info "${MCMESH_BAZEL_FLAGS[@]}" bazel-testlogs 2>/dev/null ;;
+    *) bazel --output_base="${XDG_CACHE_HOME:-$HOME/.cache}/mcmesh-ob-$1" info \
+         "${MCMESH_BAZEL_FLAGS[@]}" --config="$1" bazel-testlogs 2>/dev/null ;;
+  esac
+}
 # <name> <command...>: runs a step and records its wall time and outcome.
 timed() {
   local name="$1" start=$SECONDS rc=0
@@ -47,6 +85,7 @@ main_tests() {
     echo "test.sh: passed only on the second attempt (see their logs):"
     grep ' FLAKY' "$log" | sed 's/^/  /'
   fi
+  remember_failures tests "$log"
   rm -f "$log"
   return "$rc"
 }
@@ -70,10 +109,13 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}"
 sanitized_test() {
   local config="$1"
   shift
-  local output_base="$cache/mcmesh-ob-$config" marker rc=0 logs reports
+  local output_base="$cache/mcmesh-ob-$config" marker log rc=0 logs reports
   marker="$(mktemp)"
+  log="$(mktemp)"
   bazel --output_base="$output_base" test "${MCMESH_BAZEL_FLAGS[@]}" --config="$config" \
-    --test_summary=short --flaky_test_attempts=2 "$@" || rc=$?
+    --test_summary=short --flaky_test_attempts=2 "$@" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
+  remember_failures "$config" "$log"
+  rm -f "$log"
   logs="$(bazel --output_base="$output_base" info "${MCMESH_BAZEL_FLAGS[@]}" --config="$config" \
     bazel-testlogs 2>/dev/null)"
   reports="$(find "$logs" -name '*.log' -newer "$marker" -print0 |
@@ -82,6 +124,7 @@ sanitized_test() {
   if [ -n "$reports" ]; then
     echo "test.sh: $config: sanitizer reports in:"
     echo "$reports" | sed 's/^/  /'
+    while IFS= read -r report; do failures+=("$config: sanitizer report in $report"); done <<<"$reports"
     echo "$reports" | head -3 | xargs -r grep -h -A30 -E '(ERROR|WARNING): [A-Za-z]*Sanitizer|runtime error:' | head -150
     rc=1
   fi
@@ -118,8 +161,6 @@ for step in "${ci_steps[@]}"; do
   esac
 done
 
-echo "test.sh: wall time per step:"
-printf '  %s\n' "${timings[@]}"
 if [ "${#ci_failed[@]}" -gt 0 ]; then
   echo "test.sh: FAILED: ${ci_failed[*]}"
   exit 1

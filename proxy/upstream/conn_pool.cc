@@ -408,6 +408,7 @@ void ConnPool::setAddress(const HostAddress& address) {
 }
 
 void ConnPool::drainAndClose() {
+  closing_ = true;
   for (auto& slot : connections_) {
     if (slot != nullptr) slot->fail(absl::StrCat("server ", host_.address, " removed"));
   }
@@ -458,6 +459,11 @@ UpstreamConnection* ConnPool::pickConnection(uint64_t affinity) {
 Cancellable* ConnPool::send(const Request& request, ResponseCallback callback,
                            uint64_t affinity) {
   stats_.requests.inc();
+  if (closing_) {
+    stats_.local_errors.inc();
+    callback(Response::upstreamFailure(absl::StrCat("server ", host_.address, " removed")));
+    return nullptr;
+  }
   UpstreamConnection* connection = pickConnection(affinity);
   if (connection == nullptr || connection->pendingCount() >= options_.max_pending_per_connection) {
     if (connection == nullptr && last_connect_failure_ == ConnectFailure::kLocal) {

@@ -124,6 +124,9 @@ class ConnPool {
   absl::Time last_tls_logged_at_ = absl::InfinitePast();
   // Connections to an address the host no longer has, finishing their requests (setAddress).
   std::vector<std::unique_ptr<UpstreamConnection>> retiring_;
+  // Set by the destructor: a failure callback that sends through this pool again is answered at
+  // once instead of opening a connection that would be destroyed with its request unanswered.
+  bool closing_ = false;
   HostAddress address_;
   ConnectFailure last_connect_failure_ = ConnectFailure::kServer;
   std::string last_connect_error_;
