@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "absl/debugging/failure_signal_handler.h"
+#include "absl/debugging/symbolize.h"
 #include "absl/strings/str_cat.h"
 #include "filters/builtin_filters.h"
 #include "proxy/admin/admin_server.h"
@@ -65,6 +67,13 @@ int runMcmesh(int argc, char** argv, const std::function<void(FilterRegistry&)>&
   // handled by Server (logged; a drain); these would otherwise kill the process.
   // SIGHUP is ignored too until Server::init() installs its logging handler.
   for (int sig : {SIGPIPE, SIGUSR1, SIGUSR2, SIGALRM, SIGHUP}) std::signal(sig, SIG_IGN);
+#ifndef MCMESH_SANITIZED
+  // A crash (SIGSEGV, SIGABRT, ...) prints the signal and a symbolized stack to stderr before
+  // the process dies of it, so a crash in production or CI says where. SIGTERM's handler is
+  // replaced by the Server's drain handler in init(). Sanitizers bring their own reports.
+  absl::InitializeSymbolizer(argv[0]);
+  absl::InstallFailureSignalHandler(absl::FailureSignalHandlerOptions());
+#endif
   auto options = mcmesh::parseOptions(argc, argv);
   if (!options.ok()) {
     std::cerr << "mcmesh: " << options.status().message() << "\n(run mcmesh -h for help)\n";

@@ -124,8 +124,8 @@ void ClientConnection::processInput(bool may_read) {
   const ConnectionLimits& limits = worker_.limits();
   int extra_reads = 0;
   bool parsed_any = false;  // since the last read: extra reads are for one large request only.
-  while (!closed_ && !close_after_flush_ && queue_.size() < limits.max_inflight &&
-         unsentBytes() < limits.max_output_bytes) {
+  while (!closed_ && !close_after_flush_ && held_ == nullptr &&
+         queue_.size() < limits.max_inflight && unsentBytes() < limits.max_output_bytes) {
     size_t len = evbuffer_get_length(input);
     if (len == 0) {
       incomplete_ = false;
@@ -195,8 +195,13 @@ void ClientConnection::processInput(bool may_read) {
       flush();
       continue;
     }
+    const bool reports_state = request.command == Command::kStats;
     queue_.push_back(
         worker_.requestPool().acquire(*this, std::move(request), chain, Clock::now()));
+    if (reports_state && queue_.size() > 1) {
+      held_ = queue_.back().get();  // flush() starts it once everything before it is answered.
+      continue;
+    }
     queue_.back()->start();
   }
   processing_ = false;
@@ -258,7 +263,13 @@ void ClientConnection::onRequestComplete(ActiveRequest& request) {
 void ClientConnection::flush() {
   if (closed_) return;
   evbuffer* output = socket_->output();
-  while (!queue_.empty() && queue_.front()->complete()) {
+  while (!queue_.empty()) {
+    if (!queue_.front()->complete()) {
+      if (queue_.front().get() != held_) break;
+      held_ = nullptr;
+      queue_.front()->start();  // may answer inline, and flush() from there.
+      continue;
+    }
     std::string& bytes = queue_.front()->encoded();
     // Replies answered before any filter ran were never counted: never go below zero.
     queued_reply_bytes_ -= std::min(queued_reply_bytes_, bytes.size());
@@ -288,7 +299,7 @@ void ClientConnection::flush() {
 void ClientConnection::updateReading() {
   if (closed_) return;
   const ConnectionLimits& limits = worker_.limits();
-  bool want = !close_after_flush_ && queue_.size() < limits.max_inflight &&
+  bool want = !close_after_flush_ && held_ == nullptr && queue_.size() < limits.max_inflight &&
               unsentBytes() < limits.max_output_bytes;
   reading_ = want;
   socket_->enableReading(want);
@@ -335,6 +346,7 @@ void ClientConnection::close() {
   // Cancel in-flight work now; free the memory on a later turn (we may be inside a callback).
   for (auto& request : queue_) worker_.requestPool().release(std::move(request));
   queue_.clear();
+  held_ = nullptr;
   worker_.onConnectionClosed(*this);
 }
 

@@ -108,6 +108,10 @@ class ClientConnection : public RequestOwner,
   bool closed_ = false;
   bool close_after_flush_ = false;  // quit, or a protocol error memcached closes on.
   bool processing_ = false;         // re-entrancy guard for processInput().
+  // A `stats` parsed behind unanswered requests: it starts when it reaches the head of queue_,
+  // and nothing after it is parsed before, so its counters include every request sent before
+  // it and none sent after it (a pipeline `get k`, `stats` counts the get's hit).
+  ActiveRequest* held_ = nullptr;
   bool tls_counted_ = false;        // a TLS session's resumption was counted.
   bool reading_ = true;
   bool paused_by_inflight_ = false;

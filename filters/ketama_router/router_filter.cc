@@ -124,67 +124,37 @@ void RouterFilter::routeSingleHost(Request& request) {
   const upstream::HostConfig* host =
       cluster.replication().placement().routeFor(cluster, request.keys[0]);
   if (host == nullptr) host = snapshot_->backupFor(request.keys[0]);
-  fragments_.emplace_back();
   if (host == nullptr) {
-    outstanding_ = 1;
-    onFragmentDone(0, Response::upstreamFailure(absl::StrCat(
-                          "server ", snapshot_->primaryFor(request.keys[0]).address,
-                          " is down (ejected)")));
+    callbacks_->sendResponse(Response::upstreamFailure(absl::StrCat(
+        "server ", snapshot_->primaryFor(request.keys[0]).address, " is down (ejected)")));
     return;
   }
-  fragments_[0].host = host;
-  outstanding_ = 1;
-  fragments_[0].handle = cluster.send(*host, request, [this](Response&& r) {
-    onFragmentDone(0, std::move(r));
-  }, callbacks_->connectionId());
-  if (fragments_[0].done) fragments_[0].handle = nullptr;
+  fragments_.addHost(*host);
+  sendFragments(request);
 }
 
 void RouterFilter::broadcast(Request& request) {
-  for (const upstream::HostConfig* host : snapshot_->allHosts()) {
-    fragments_.emplace_back();
-    fragments_.back().host = host;
-  }
-  outstanding_ = fragments_.size();
+  for (const upstream::HostConfig* host : snapshot_->allHosts()) fragments_.addHost(*host);
+  sendFragments(request);
+}
+
+void RouterFilter::sendFragments(const Request& request) {
+  fragments_.start();
   replication::Upstreams& cluster = callbacks_->cluster();
-  for (size_t i = 0; i < fragments_.size(); ++i) {
-    Fragment& f = fragments_[i];
-    f.handle = cluster.send(*f.host, request, [this, i](Response&& r) {
+  std::vector<Fragment>& fragments = fragments_.fragments();
+  for (size_t i = 0; i < fragments.size(); ++i) {
+    upstream::Cancellable* handle = cluster.send(*fragments[i].host, request, [this, i](Response&& r) {
       onFragmentDone(i, std::move(r));
     }, callbacks_->connectionId());
-    if (f.done) f.handle = nullptr;  // answered inline
+    if (!fragments[i].done) fragments[i].handle = handle;  // else answered inline.
   }
 }
 
 void RouterFilter::onFragmentDone(size_t index, Response&& response) {
-  Fragment& f = fragments_[index];
-  f.handle = nullptr;
-  f.done = true;
-  if (fragments_.size() == 1) {
-    outstanding_ = 0;
-    callbacks_->sendResponse(std::move(response));
-    return;
-  }
-  f.response = std::move(response);
-  if (--outstanding_ != 0) return;
-  callbacks_->sendResponse(mergeBroadcast());
-}
-
-Response RouterFilter::mergeBroadcast() {
-  size_t failed = 0;
-  std::string reason;
-  for (const auto& f : fragments_) {
-    if (f.response.type != ResponseType::kOk) {
-      ++failed;
-      if (reason.empty()) {
-        reason = absl::StrCat(f.host->address, ": ",
-                              f.response.text.empty() ? "error" : f.response.text);
-      }
-    }
-  }
-  if (failed == 0) return Response::ofType(ResponseType::kOk);
-  return Response::serverError(absl::StrCat("failed on ", failed, " of ", fragments_.size(),
-                                            " servers (", reason, ")"));
+  if (!fragments_.complete(index, std::move(response))) return;
+  std::vector<Fragment>& fragments = fragments_.fragments();
+  callbacks_->sendResponse(fragments.size() == 1 ? std::move(fragments[0].response)
+                                                 : fragments_.mergeBroadcast());
 }
 
 bool RouterFilter::resetForReuse() {
@@ -192,14 +162,13 @@ bool RouterFilter::resetForReuse() {
   read_.reset();
   write_.reset();
   fragments_.clear();
-  outstanding_ = 0;
   return true;
 }
 
 void RouterFilter::onDestroy() {
   read_.cancel();
   write_.cancel();
-  for (auto& f : fragments_) {
+  for (Fragment& f : fragments_.fragments()) {
     if (f.handle != nullptr) {
       f.handle->cancel();
       f.handle = nullptr;

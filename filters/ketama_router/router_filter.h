@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "absl/container/inlined_vector.h"
 #include "proxy/filter.h"
 #include "proxy/filter_registry.h"
+#include "proxy/fragmented_request.h"
 #include "proxy/replication/read_path.h"
 #include "proxy/replication/reply_sink.h"
 #include "proxy/replication/write_path.h"
@@ -24,19 +24,11 @@ class RouterFilter : public PassThroughFilter, private replication::ReplySink {
   bool resetForReuse() override;
 
  private:
-  // A flush_all goes to every server; its reply says how many failed.
-  struct Fragment {
-    const upstream::HostConfig* host = nullptr;
-    upstream::Cancellable* handle = nullptr;
-    Response response;
-    bool done = false;
-  };
-
   void onReply(Response&& response) override;
   void routeSingleHost(Request& request);
   void broadcast(Request& request);
+  void sendFragments(const Request& request);
   void onFragmentDone(size_t index, Response&& response);
-  Response mergeBroadcast();
 
   // Pinned for the request's life: fragments point at its hosts, and a topology push may
   // replace the worker's current snapshot while replies are outstanding.
@@ -44,8 +36,8 @@ class RouterFilter : public PassThroughFilter, private replication::ReplySink {
   const replication::ChainSettings settings_;
   replication::ReplicatedRead read_;
   replication::ReplicatedWrite write_;
-  absl::InlinedVector<Fragment, 1> fragments_;
-  size_t outstanding_ = 0;
+  // `me` goes to one server, flush_all to every server (its reply says how many failed).
+  FragmentedRequest fragments_;
 };
 
 /** Builds the router's factory from its options: mirror, max_inflight, miss_failover, repair. */

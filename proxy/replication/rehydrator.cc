@@ -2,13 +2,14 @@
 #include "proxy/replication/rehydrator.h"
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/util.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "proxy/buffered_socket.h"
 #include "proxy/log.h"
+#include "proxy/tls/tls_context.h"
 
 namespace mcmesh::replication {
 
@@ -49,47 +50,50 @@ bool parseMetadumpKey(absl::string_view line, std::string* key) {
 }
 
 // Streams `lru_crawler metadump all` from one backup over a dedicated connection (the reply is
-// not a normal memcached reply, and can be long).
-class Rehydrator::MetadumpReader {
+// not a normal memcached reply, and can be long), on the same socket layer as the pools (TLS
+// included).
+class Rehydrator::MetadumpReader : private BufferedSocket::Callbacks {
  public:
   MetadumpReader(Dispatcher& dispatcher, const HostConfig& backup,
                  std::function<bool(const std::string&)> wanted,
                  std::function<void(std::vector<std::string>, absl::Status)> done)
       : backup_(backup), wanted_(std::move(wanted)), done_(std::move(done)) {
     timeout_ = dispatcher.createTimer([this] { finish(absl::DeadlineExceededError("metadump timed out")); });
-    bev_ = bufferevent_socket_new(dispatcher.base(), -1, BEV_OPT_CLOSE_ON_FREE);
-    bufferevent_setcb(bev_, &MetadumpReader::onRead, nullptr, &MetadumpReader::onEvent, this);
-    bufferevent_enable(bev_, EV_READ | EV_WRITE);
+    retry_ = dispatcher.createTimer([this] { sendCommand(); });
     sockaddr_storage addr{};
     int len = sizeof(addr);
     if (evutil_parse_sockaddr_port(backup.address.c_str(), reinterpret_cast<sockaddr*>(&addr),
-                                   &len) != 0 ||
-        bufferevent_socket_connect(bev_, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+                                   &len) != 0) {
       failed_now_ = true;
       return;
     }
-    retry_ = dispatcher.createTimer([this] { sendCommand(); });
+    auto socket = BufferedSocket::connect(dispatcher, reinterpret_cast<sockaddr*>(&addr),
+                                          static_cast<socklen_t>(len), *this);
+    if (!socket.ok()) {
+      failed_now_ = true;
+      return;
+    }
+    socket_ = std::move(*socket);
+    if (backup.tls != nullptr &&
+        !socket_->startTls(backup.tls, backup.address, backup.tls->verifyNameFor(backup.host)).ok()) {
+      failed_now_ = true;
+      return;
+    }
     sendCommand();
     timeout_->enable(absl::Seconds(60));
-  }
-  ~MetadumpReader() {
-    if (bev_ != nullptr) bufferevent_free(bev_);
   }
   bool failedNow() const { return failed_now_; }
 
  private:
   void sendCommand() {
     static const char kCmd[] = "lru_crawler metadump all\r\n";
-    evbuffer_add(bufferevent_get_output(bev_), kCmd, sizeof(kCmd) - 1);
+    evbuffer_add(socket_->output(), kCmd, sizeof(kCmd) - 1);
+    socket_->scheduleWrite();
   }
-  static void onRead(bufferevent*, void* arg) { static_cast<MetadumpReader*>(arg)->readLines(); }
-  static void onEvent(bufferevent*, short what, void* arg) {
-    if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
-      static_cast<MetadumpReader*>(arg)->finish(absl::UnavailableError("backup connection lost"));
-    }
-  }
+  void onReadable() override { readLines(); }
+  void onClosed(int) override { finish(absl::UnavailableError("backup connection lost")); }
   void readLines() {
-    evbuffer* in = bufferevent_get_input(bev_);
+    evbuffer* in = socket_->input();
     while (!finished_) {
       size_t n = 0;
       char* line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
@@ -124,14 +128,14 @@ class Rehydrator::MetadumpReader {
     finished_ = true;
     timeout_->disable();
     retry_->disable();
-    bufferevent_disable(bev_, EV_READ | EV_WRITE);
+    socket_->shutdownEvents();  // the descriptor closes with this reader.
     done_(std::move(keys_), std::move(status));  // may destroy the owner later, not now.
   }
 
   HostConfig backup_;
   std::function<bool(const std::string&)> wanted_;
   std::function<void(std::vector<std::string>, absl::Status)> done_;
-  bufferevent* bev_ = nullptr;
+  std::unique_ptr<BufferedSocket> socket_;
   TimerPtr timeout_;
   TimerPtr retry_;
   std::vector<std::string> keys_;

@@ -16,7 +16,6 @@
 #include "proxy/replication/lease_copy.h"
 #include "proxy/replication/upstreams.h"
 
-struct bufferevent;
 
 namespace mcmesh::replication {
 

@@ -410,10 +410,10 @@ void ConnPool::setAddress(const HostAddress& address) {
 void ConnPool::drainAndClose() {
   closing_ = true;
   for (auto& slot : connections_) {
-    if (slot != nullptr) slot->fail(absl::StrCat("server ", host_.address, " removed"));
+    if (slot != nullptr) slot->fail(absl::StrCat("server ", host_.address, " removed"), false);
   }
   while (!retiring_.empty()) {
-    retiring_.back()->fail(absl::StrCat("server ", host_.address, " removed"));
+    retiring_.back()->fail(absl::StrCat("server ", host_.address, " removed"), false);
   }
 }
 

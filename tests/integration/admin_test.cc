@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -111,14 +112,20 @@ class AdminTest : public ::testing::Test {
   }
 
   // Waits up to `timeout` for the proxy to exit. @return its exit code, or -1.
-  int waitForExit(absl::Duration timeout) {
+  // "exit N", "killed by signal N (name)" or "still running": a failure says which.
+  std::string waitForExit(absl::Duration timeout) {
     absl::Time deadline = absl::Now() + timeout;
     while (proxy_->process().running() && absl::Now() < deadline) {
       absl::SleepFor(absl::Milliseconds(10));
     }
     auto status = proxy_->process().waitStatus();
-    if (!status.has_value() || !WIFEXITED(*status)) return -1;
-    return WEXITSTATUS(*status);
+    if (!status.has_value()) return "still running";
+    if (WIFEXITED(*status)) return absl::StrCat("exit ", WEXITSTATUS(*status));
+    if (WIFSIGNALED(*status)) {
+      return absl::StrCat("killed by signal ", WTERMSIG(*status), " (", strsignal(WTERMSIG(*status)),
+                          ")");
+    }
+    return absl::StrCat("wait status ", *status);
   }
 
   MemcachedServerPtr primary1_, primary2_, backup_;
@@ -173,6 +180,46 @@ TEST_F(AdminTest, MetricsCountWhatWasSentAndParseStrictly) {
   EXPECT_EQ(m.value("mcmesh_control_plane_state"), 0);
   for (const auto& f : m.families) {
     EXPECT_TRUE(absl::StartsWith(f.name, "mcmesh_")) << f.name;
+  }
+}
+
+// `stats` pipelined behind gets reports them (they are answered first) and not the get sent
+// after it: before, the proxy answered `stats` when it parsed it, while the gets were still at
+// memcached, so their hits were missing from it.
+TEST_F(AdminTest, StatsInAPipelineCountsWhatCameBeforeItAndNothingAfter) {
+  auto client = connect();
+  ASSERT_NE(client, nullptr);
+  ASSERT_EQ(client->set("pipelined-k", "v").value_or(""), "STORED");
+  auto statsOf = [](absl::string_view reply) {
+    std::map<std::string, int64_t> out;
+    for (absl::string_view line : absl::StrSplit(reply, "\r\n", absl::SkipEmpty())) {
+      std::vector<std::string> parts = absl::StrSplit(line, ' ');
+      int64_t v = 0;
+      if (parts.size() == 3 && parts[0] == "STAT" && absl::SimpleAtoi(parts[2], &v)) {
+        out[parts[1]] = v;
+      }
+    }
+    return out;
+  };
+  auto before = client->roundTrip("stats\r\n", "END\r\n");
+  ASSERT_TRUE(before.ok()) << before.status();
+  std::map<std::string, int64_t> b = statsOf(*before);
+  for (int round = 0; round < 20; ++round) {
+    ASSERT_TRUE(
+        client->send("get pipelined-k\r\nget pipelined-none\r\nstats\r\nget pipelined-k\r\n").ok());
+    ASSERT_TRUE(client->readUntil("END\r\n").ok());  // the hit
+    ASSERT_TRUE(client->readUntil("END\r\n").ok());  // the miss
+    auto during = client->readUntil("END\r\n");
+    ASSERT_TRUE(during.ok()) << during.status();
+    auto last = client->readUntil("END\r\n");
+    ASSERT_TRUE(last.ok()) << last.status();
+    EXPECT_TRUE(absl::StartsWith(*last, "VALUE pipelined-k ")) << *last;
+    std::map<std::string, int64_t> d = statsOf(*during);
+    // Each round adds 2 gets before the stats (1 hit, 1 miss), and the previous round's last.
+    const int64_t gets_before = 2 * (round + 1) + round;
+    EXPECT_EQ(d["cmd_get"] - b["cmd_get"], gets_before) << "round " << round;
+    EXPECT_EQ(d["get_hits"] - b["get_hits"], (round + 1) + round) << "round " << round;
+    EXPECT_EQ(d["get_misses"] - b["get_misses"], round + 1) << "round " << round;
   }
 }
 
@@ -343,7 +390,7 @@ TEST_F(AdminTest, DrainUnderLoadLosesNoRequestAndExitsZero) {
   EXPECT_TRUE(failures.empty()) << failures.size() << " failed, first: " << failures[0];
   EXPECT_GT(ok_after_drain.load(), 0) << "the load did not overlap the drain";
   EXPECT_GT(ok.load(), 100);
-  EXPECT_EQ(waitForExit(absl::Seconds(10)), 0);
+  EXPECT_EQ(waitForExit(absl::Seconds(10)), "exit 0");
 }
 
 // A client that keeps an idle connection open must not hold the drain until its deadline.
@@ -354,7 +401,7 @@ TEST_F(AdminTest, DrainClosesIdleConnectionsAndExitsPromptly) {
   ASSERT_TRUE(stored.ok()) << stored.status();
   absl::Time start = absl::Now();
   EXPECT_EQ(http("POST", "/drain").status, 200);
-  EXPECT_EQ(waitForExit(absl::Seconds(10)), 0);
+  EXPECT_EQ(waitForExit(absl::Seconds(10)), "exit 0");
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
   EXPECT_FALSE(idle->readLine().ok()) << "the idle connection was not closed";
 }

@@ -87,7 +87,7 @@ void KeyPrefixRouterFilter::broadcast() {
 
 void KeyPrefixRouterFilter::dispatch(const mcmesh::Request& request) {
   fragments_.start();
-  std::vector<Fragment>& fragments = fragments_.fragments();
+  std::vector<mcmesh::Fragment>& fragments = fragments_.fragments();
   const bool whole = broadcast_ || fragments.size() == 1;
   for (size_t i = 0; i < fragments.size(); ++i) {
     if (fragments[i].host == nullptr) {
@@ -108,7 +108,7 @@ void KeyPrefixRouterFilter::dispatch(const mcmesh::Request& request) {
 
 void KeyPrefixRouterFilter::onFragmentDone(size_t index, Response&& response) {
   if (!fragments_.complete(index, std::move(response))) return;
-  std::vector<Fragment>& fragments = fragments_.fragments();
+  std::vector<mcmesh::Fragment>& fragments = fragments_.fragments();
   if (broadcast_) {
     callbacks_->sendResponse(fragments_.mergeBroadcast());
   } else if (fragments.size() == 1) {
@@ -119,7 +119,7 @@ void KeyPrefixRouterFilter::onFragmentDone(size_t index, Response&& response) {
 }
 
 void KeyPrefixRouterFilter::onDestroy() {
-  for (Fragment& f : fragments_.fragments()) {
+  for (mcmesh::Fragment& f : fragments_.fragments()) {
     if (f.handle != nullptr) {
       f.handle->cancel();
       f.handle = nullptr;

@@ -6,7 +6,7 @@
 #include <memory>
 #include <optional>
 
-#include "key_prefix_router/fragmented_request.h"
+#include "proxy/fragmented_request.h"
 #include "key_prefix_router/prefix_routes.h"
 #include "key_prefix_router/upstreams.h"
 #include "proxy/filter.h"
@@ -42,7 +42,7 @@ class KeyPrefixRouterFilter : public mcmesh::PassThroughFilter {
   PrefixRouteTableConstSharedPtr table_;  // group host pointers point into it.
   std::optional<ClusterUpstreams> cluster_upstreams_;
   Upstreams* upstreams_;
-  FragmentedRequest fragments_;
+  mcmesh::FragmentedRequest fragments_;
   bool broadcast_ = false;
 };
 

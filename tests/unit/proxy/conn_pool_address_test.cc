@@ -25,13 +25,6 @@ HostAddress resolvedTo(int port) {
   return a;
 }
 
-Request get(const std::string& key) {
-  Request r;
-  r.command = Command::kGet;
-  r.keys = {key};
-  return r;
-}
-
 class ConnPoolAddressTest : public ::testing::Test {
  protected:
   ConnPoolAddressTest() {

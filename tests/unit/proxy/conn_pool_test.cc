@@ -11,13 +11,6 @@
 namespace mcmesh::upstream {
 namespace {
 
-Request get(const std::string& key) {
-  Request r;
-  r.command = Command::kGet;
-  r.keys = {key};
-  return r;
-}
-
 class ConnPoolTest : public ::testing::Test {
  protected:
   ConnPoolTest() : host_(*parseHostAddress("127.0.0.1:" + std::to_string(server_.port()))) {}

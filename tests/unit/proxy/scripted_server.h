@@ -86,4 +86,12 @@ struct CountingEvents : PoolEvents {
   int failures = 0;
 };
 
+/** A text `get <key>` request, as the pools are given them. */
+inline Request get(const std::string& key) {
+  Request r;
+  r.command = Command::kGet;
+  r.keys = {key};
+  return r;
+}
+
 }  // namespace mcmesh::upstream

@@ -1,15 +1,13 @@
 // FragmentedRequest: grouping by server, sub-requests, key-order merge and broadcast merge.
-#include "key_prefix_router/fragmented_request.h"
+#include "proxy/fragmented_request.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace custom_filter::key_prefix_router {
+namespace mcmesh {
 namespace {
 
 using ::testing::ElementsAre;
-using mcmesh::Response;
-using mcmesh::ResponseType;
 
 mcmesh::upstream::HostConfig host(const std::string& address) {
   mcmesh::upstream::HostConfig h;
@@ -166,4 +164,4 @@ TEST(FragmentedRequestTest, BroadcastFailureNamesTheServer) {
 }
 
 }  // namespace
-}  // namespace custom_filter::key_prefix_router
+}  // namespace mcmesh

@@ -1,14 +1,11 @@
 // FragmentedRequest: grouping keys per server, sub-requests, key-order merge, broadcast merge.
-#include "key_prefix_router/fragmented_request.h"
+#include "proxy/fragmented_request.h"
 
 #include "absl/strings/str_cat.h"
 
-namespace custom_filter::key_prefix_router {
+namespace mcmesh {
 
-using mcmesh::Response;
-using mcmesh::ResponseType;
-
-void FragmentedRequest::addKey(uint32_t key_index, const mcmesh::upstream::HostConfig* host,
+void FragmentedRequest::addKey(uint32_t key_index, const upstream::HostConfig* host,
                                const std::string& address) {
   for (Fragment& f : fragments_) {
     if (f.address == address && (f.host == nullptr) == (host == nullptr)) {
@@ -23,7 +20,7 @@ void FragmentedRequest::addKey(uint32_t key_index, const mcmesh::upstream::HostC
   fragments_.push_back(std::move(f));
 }
 
-void FragmentedRequest::addHost(const mcmesh::upstream::HostConfig& host) {
+void FragmentedRequest::addHost(const upstream::HostConfig& host) {
   for (const Fragment& f : fragments_) {
     if (f.address == host.address) return;
   }
@@ -33,9 +30,9 @@ void FragmentedRequest::addHost(const mcmesh::upstream::HostConfig& host) {
   fragments_.push_back(std::move(f));
 }
 
-mcmesh::Request FragmentedRequest::subRequest(const mcmesh::Request& request,
+Request FragmentedRequest::subRequest(const Request& request,
                                               size_t index) const {
-  mcmesh::Request sub;
+  Request sub;
   sub.command = request.command;
   sub.exptime = request.exptime;
   sub.keys.reserve(fragments_[index].key_indexes.size());
@@ -52,7 +49,7 @@ bool FragmentedRequest::complete(size_t index, Response&& response) {
   return --outstanding_ == 0;
 }
 
-Response FragmentedRequest::mergeRetrieval(const mcmesh::Request& request) {
+Response FragmentedRequest::mergeRetrieval(const Request& request) {
   Response merged = Response::ofType(ResponseType::kValues);
   std::vector<size_t> fragment_of(request.keys.size(), 0);
   std::vector<size_t> cursor(fragments_.size(), 0);
@@ -102,4 +99,4 @@ Response FragmentedRequest::mergeBroadcast() const {
                                             " servers (", reason, ")"));
 }
 
-}  // namespace custom_filter::key_prefix_router
+}  // namespace mcmesh

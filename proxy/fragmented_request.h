@@ -1,4 +1,6 @@
 // FragmentedRequest: one request split into per-server sub-requests, and their replies merged.
+// Used by the built-in router (flush_all to every server) and by routing plugins (see
+// examples/custom_filter/key_prefix_router).
 #pragma once
 
 #include <cstdint>
@@ -9,15 +11,15 @@
 #include "proxy/upstream/cluster_snapshot.h"
 #include "proxy/upstream/conn_pool.h"
 
-namespace custom_filter::key_prefix_router {
+namespace mcmesh {
 
 // The part of one request that goes to one server.
 struct Fragment {
-  const mcmesh::upstream::HostConfig* host = nullptr;  // null: the server is down, do not send.
+  const upstream::HostConfig* host = nullptr;  // null: the server is down, do not send.
   std::string address;                                 // host's address, even when down.
   std::vector<uint32_t> key_indexes;                   // into the request's keys, ascending.
-  mcmesh::upstream::Cancellable* handle = nullptr;     // set while the sub-request is in flight.
-  mcmesh::Response response;
+  upstream::Cancellable* handle = nullptr;     // set while the sub-request is in flight.
+  Response response;
   bool done = false;
 };
 
@@ -29,16 +31,22 @@ struct Fragment {
 class FragmentedRequest {
  public:
   /** Routes key `key_index` to `address` (host null = down); keys for one server share one. */
-  void addKey(uint32_t key_index, const mcmesh::upstream::HostConfig* host,
+  void addKey(uint32_t key_index, const upstream::HostConfig* host,
               const std::string& address);
   /** Adds a whole-request fragment for `host` unless it is already there (broadcasts). */
-  void addHost(const mcmesh::upstream::HostConfig& host);
+  void addHost(const upstream::HostConfig& host);
 
   std::vector<Fragment>& fragments() { return fragments_; }
   size_t outstanding() const { return outstanding_; }
 
   /** @return the request as fragment `index` sends it: only its keys, in request order. */
-  mcmesh::Request subRequest(const mcmesh::Request& request, size_t index) const;
+  Request subRequest(const Request& request, size_t index) const;
+
+  /** Forgets every fragment (a reused request), keeping the storage. */
+  void clear() {
+    fragments_.clear();
+    outstanding_ = 0;
+  }
 
   /** Call once before sending: every fragment is outstanding until completed. */
   void start() { outstanding_ = fragments_.size(); }
@@ -46,20 +54,20 @@ class FragmentedRequest {
    * Records fragment `index`'s reply.
    * @return true when it was the last one outstanding (time to merge).
    */
-  bool complete(size_t index, mcmesh::Response&& response);
+  bool complete(size_t index, Response&& response);
 
   /**
    * Merges retrieval replies in the request's key order (servers answer in the order asked, so
    * one cursor per fragment suffices). Keys of failed fragments are listed in failed_keys and
    * read as misses; if every fragment failed the result is an upstream failure.
    */
-  mcmesh::Response mergeRetrieval(const mcmesh::Request& request);
+  Response mergeRetrieval(const Request& request);
   /** OK if every server said OK, else SERVER_ERROR naming how many failed and the first reason. */
-  mcmesh::Response mergeBroadcast() const;
+  Response mergeBroadcast() const;
 
  private:
   std::vector<Fragment> fragments_;
   size_t outstanding_ = 0;
 };
 
-}  // namespace custom_filter::key_prefix_router
+}  // namespace mcmesh
