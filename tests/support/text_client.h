@@ -14,16 +14,6 @@
 
 namespace mcmesh::testing {
 
-// How long a call waits by default. Sanitizer builds (--config=asan/tsan define
-// MCMESH_SANITIZED) run the proxy 2-15x slower, and CI's machine is about twice as slow as a
-// developer's: a reply that takes 2 s there says nothing about the proxy, so the patience grows
-// with the slowdown. Tests that expect silence pass their own, short, timeout.
-#ifdef MCMESH_SANITIZED
-inline constexpr absl::Duration kDefaultClientTimeout = absl::Seconds(10);
-#else
-inline constexpr absl::Duration kDefaultClientTimeout = absl::Seconds(2);
-#endif
-
 /**
  * A deliberately simple client: tests script exact bytes with send()/readLine()/readUntil() and use
  * set()/get() for setup and checks. Every call fails with DEADLINE_EXCEEDED instead of hanging.
@@ -35,11 +25,11 @@ class TextClient {
    * @param timeout bounds the connect and, later, each send/read call.
    */
   static absl::StatusOr<std::unique_ptr<TextClient>> connect(
-      int port, absl::Duration timeout = kDefaultClientTimeout);
+      int port, absl::Duration timeout = absl::Seconds(2));
 
   // connect() to another IPv4 address (e.g. a server on 127.0.0.2:11211).
   static absl::StatusOr<std::unique_ptr<TextClient>> connectTo(
-      absl::string_view host, int port, absl::Duration timeout = kDefaultClientTimeout);
+      absl::string_view host, int port, absl::Duration timeout = absl::Seconds(2));
 
   TextClient(const TextClient&) = delete;
   TextClient& operator=(const TextClient&) = delete;

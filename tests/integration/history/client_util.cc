@@ -69,7 +69,7 @@ std::vector<std::string> extraProxyFlags() {
   // Under a sanitizer the proxy itself can stall past the default 250 ms upstream timeout; a
   // write it then reports failed over may still land on the primary, which docs/consistency.md
   // lists under "Not guaranteed", and the checker rightly flags the read that follows (seen once
-  // under TSan). The 1 s SIGSTOP still ejects the primary at 750 ms.
+  // under TSan). history_checker_test stops P2 for 1.8 s there, so it is still ejected.
   out.push_back("--timeout_ms=750");
 #endif
   const char* flags = std::getenv("HISTORY_PROXY_FLAGS");

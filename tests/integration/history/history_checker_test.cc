@@ -1,8 +1,9 @@
 // The black-box history check of issue 13 (item 7): 8 clients do random set / delete / get /
 // multi-get on 50 keys for 10 s through one proxy (and, in the second test, two proxies sharing
-// the servers) while a primary is killed and restarted empty, the other is SIGSTOPped for 1 s,
-// and a third primary is added, drained and removed through the control plane. Every operation
-// is recorded with its start and end time, and history.h's rule says which reads were stale.
+// the servers) while a primary is killed and restarted empty, the other is SIGSTOPped for 1 s
+// (1.8 s in sanitizer builds), and a third primary is added, drained and removed through the
+// control plane. Every operation is recorded with its start and end time, and history.h's rule
+// says which reads were stale.
 // Only the wire protocol and mcmeshctl are used, so any build of the proxy can be checked.
 #include <algorithm>
 #include <atomic>
@@ -44,6 +45,14 @@ constexpr absl::Duration kLoad = absl::Seconds(10);
 constexpr absl::Duration kQuiescence = absl::Seconds(2);
 // Bounds every client call (connect, send, each reply line): nothing can hang the test.
 constexpr absl::Duration kOpTimeout = absl::Seconds(2);
+// How long P2 stays SIGSTOPped: long enough for two upstream timeouts, so the proxies eject it
+// and fail its keys over. Sanitizer builds run the proxy with --timeout_ms=750 (see
+// extraProxyFlags()), so the stop is longer there.
+#ifdef MCMESH_SANITIZED
+constexpr absl::Duration kStopP2For = absl::Milliseconds(1800);
+#else
+constexpr absl::Duration kStopP2For = absl::Seconds(1);
+#endif
 
 std::string key(int i) { return absl::StrCat("hk:", i); }
 
@@ -210,7 +219,8 @@ class HistoryCheckerTest : public ::testing::Test {
         {absl::Seconds(2), "restart P1 empty on its port",
          [this] { ASSERT_TRUE(p1_->restart().ok()); }},
         {absl::Milliseconds(3500), "SIGSTOP P2", [this] { ::kill(p2_->pid(), SIGSTOP); }},
-        {absl::Milliseconds(4500), "SIGCONT P2", [this] { ::kill(p2_->pid(), SIGCONT); }},
+        {absl::Milliseconds(3500) + kStopP2For, "SIGCONT P2",
+         [this] { ::kill(p2_->pid(), SIGCONT); }},
         ctlOnP3(absl::Milliseconds(5500), "add-node"),
         ctlOnP3(absl::Seconds(7), "drain-node"),
         ctlOnP3(absl::Milliseconds(8500), "remove-node"),
