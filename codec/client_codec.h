@@ -7,6 +7,7 @@
 // (filters, upstreams) sees which protocol a client spoke.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -29,6 +30,21 @@ struct ParseLimits {
   size_t max_line_bytes = 8192;
   size_t max_keys_per_get = 4096;
 };
+
+/**
+ * Both parsers refuse a value over max_value_bytes and then swallow its bytes: drops what is
+ * left of it (`swallow`) from the front of `input`, adding the bytes dropped to `skipped`.
+ * @return true when the input ran out first (the parser answers kNeedMore with *consumed =
+ *         skipped).
+ */
+inline bool swallowRefusedValue(uint64_t& swallow, absl::string_view& input, size_t& skipped) {
+  if (swallow == 0) return false;
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(swallow, input.size()));
+  swallow -= n;
+  input.remove_prefix(n);
+  skipped += n;
+  return swallow > 0;
+}
 
 class ClientCodec {
  public:

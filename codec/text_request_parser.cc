@@ -122,14 +122,9 @@ ParseStatus TextRequestParser::parse(absl::string_view input, Request* request, 
   should_close_ = false;
   error_kind_ = ErrorKind::kOther;  // what a kError without a more precise kind means.
   size_t skipped = 0;
-  if (swallow_ > 0) {
-    skipped = static_cast<size_t>(std::min<uint64_t>(swallow_, input.size()));
-    swallow_ -= skipped;
-    input.remove_prefix(skipped);
-    if (swallow_ > 0) {
-      *consumed = skipped;
-      return ParseStatus::kNeedMore;
-    }
+  if (swallowRefusedValue(swallow_, input, skipped)) {
+    *consumed = skipped;
+    return ParseStatus::kNeedMore;
   }
 
   size_t used = 0;

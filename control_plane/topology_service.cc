@@ -58,9 +58,9 @@ int findNode(const Pool& pool, const std::string& address) {
   return -1;
 }
 
-// Finds the node a DrainNode/RemoveNode/SetWeight call names.
-absl::StatusOr<Node*> mutableNode(Topology& topology, const std::string& cluster_name,
-                                  PoolKind pool_kind, const std::string& address) {
+// The pool a node call names (AddNode, DrainNode, RemoveNode, SetWeight).
+absl::StatusOr<Pool*> mutablePoolFor(Topology& topology, const std::string& cluster_name,
+                                     PoolKind pool_kind) {
   absl::Status pool_status = checkPoolKind(pool_kind);
   if (!pool_status.ok()) {
     return pool_status;
@@ -69,7 +69,17 @@ absl::StatusOr<Node*> mutableNode(Topology& topology, const std::string& cluster
   if (!cluster.ok()) {
     return cluster.status();
   }
-  Pool* pool = mutablePool(**cluster, pool_kind);
+  return mutablePool(**cluster, pool_kind);
+}
+
+// Finds the node a DrainNode/RemoveNode/SetWeight call names.
+absl::StatusOr<Node*> mutableNode(Topology& topology, const std::string& cluster_name,
+                                  PoolKind pool_kind, const std::string& address) {
+  absl::StatusOr<Pool*> found = mutablePoolFor(topology, cluster_name, pool_kind);
+  if (!found.ok()) {
+    return found.status();
+  }
+  Pool* pool = *found;
   const int index = findNode(*pool, address);
   if (index < 0) {
     return absl::NotFoundError(absl::StrCat("node \"", address, "\" is not in cluster \"",
@@ -323,15 +333,11 @@ absl::StatusOr<TopologyConstSharedPtr> TopologyService::addNode(const std::strin
                                                                 const std::string& address,
                                                                 uint32_t weight) {
   return update(describe("add-node", cluster_name, pool_kind, address), [&](Topology& topology) {
-    absl::Status pool_status = checkPoolKind(pool_kind);
-    if (!pool_status.ok()) {
-      return pool_status;
+    absl::StatusOr<Pool*> found = mutablePoolFor(topology, cluster_name, pool_kind);
+    if (!found.ok()) {
+      return found.status();
     }
-    absl::StatusOr<Cluster*> cluster = mutableCluster(topology, cluster_name);
-    if (!cluster.ok()) {
-      return cluster.status();
-    }
-    Pool* pool = mutablePool(**cluster, pool_kind);
+    Pool* pool = *found;
     const int existing = findNode(*pool, address);
     if (existing >= 0) {
       const Node& node = pool->nodes(existing);

@@ -23,6 +23,7 @@ HostState::~HostState() { on_event = nullptr; }
 
 void HostState::onUpstreamSuccess(RequestClass c) {
   if (recovering) return;  // recovery decides (ClusterView::onRecoveryDone).
+  if (readmit_by_recovery_only && health.ejected()) return;
   if (health.recordSuccess(c)) {
     stats.recoveries.inc();
     if (on_event) on_event(HostEvent::kRecovered);
@@ -89,6 +90,7 @@ void ClusterView::setSnapshot(ClusterSnapshotConstSharedPtr snapshot) {
       }
       dispatcher_.deferredDelete(std::make_unique<DeferredHost>(std::move(removed)));
     } else {
+      it->second->readmit_by_recovery_only = needsRecovery(it->second->pool.host());
       ++it;
     }
   }
@@ -118,6 +120,7 @@ HostState& ClusterView::stateFor(const HostConfig& host) {
     auto named = addresses_->find(host.address);
     if (named != addresses_->end()) state->pool.setAddress(named->second);
   }
+  state->readmit_by_recovery_only = needsRecovery(host);
   std::string address = host.address;
   state->on_event = [this, address](HostEvent event) {
     if (event == HostEvent::kRecovered) replication_.missPolicy().openWindow(address, now());

@@ -41,6 +41,11 @@ struct HostState : public PoolEvents {
   // An ejected primary being brought back (its dirty journal drained): its replies must not
   // recover it before that is done.
   bool recovering = false;
+  // A primary with a backup comes back only through a recovery (ClusterView::startRecovery):
+  // a reply to a request sent before it was ejected (a server that was stopped, then
+  // continued) must not readmit it with the journal undrained, or reads would see values the
+  // backup has replaced. Kept up to date by ClusterView from each snapshot.
+  bool readmit_by_recovery_only = false;
   // Declared before `pool`: the pool's destructor fails pending requests, which reports here.
   std::function<void(HostEvent)> on_event;
   ConnPool pool;

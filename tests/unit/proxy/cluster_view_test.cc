@@ -34,10 +34,12 @@ class ClusterViewTest : public ::testing::Test {
   static std::string address(const ScriptedServer& s) {
     return absl::StrCat("127.0.0.1:", s.port());
   }
-  // A snapshot whose primaries are `servers`, in that order.
-  void apply(const std::vector<const ScriptedServer*>& servers) {
+  // A snapshot whose primaries are `servers`, in that order (and `backup`, if given).
+  void apply(const std::vector<const ScriptedServer*>& servers,
+             const ScriptedServer* backup = nullptr) {
     ClusterConfig config;
     for (const ScriptedServer* s : servers) config.primaries.push_back(*parseHostAddress(address(*s)));
+    if (backup != nullptr) config.backups.push_back(*parseHostAddress(address(*backup)));
     auto snapshot = ClusterSnapshot::create(std::move(config), snapshot_, dispatcher_.now());
     ASSERT_TRUE(snapshot.ok()) << snapshot.status();
     snapshot_ = *snapshot;
@@ -52,6 +54,13 @@ class ClusterViewTest : public ::testing::Test {
   }
   ResponseCallback record() {
     return [this](Response&& r) { replies_.push_back(std::move(r)); };
+  }
+  bool ejected(const ScriptedServer& s) {
+    bool out = false;
+    view_->forEachHost([&](const std::string& a, const HostState& state) {
+      if (a == address(s)) out = state.health.ejected();
+    });
+    return out;
   }
   uint64_t connects(const ScriptedServer& s) {
     uint64_t n = 0;
@@ -108,6 +117,37 @@ TEST_F(ClusterViewTest, ProbeVerdictsEjectAndReadmitAHostWithoutBackup) {
   EXPECT_TRUE(view_->available(a));
   EXPECT_EQ(events_, (std::vector<std::string>{"ejected " + address(a_),
                                                "recovered " + address(a_)}));
+}
+
+// A primary with a backup is stopped (SIGSTOP, a long pause) with a request in flight; the
+// prober ejects it and its writes go to the backup and the journal. When it continues, the old
+// request's reply must not readmit it: only the recovery that drains the journal may, or reads
+// would be served the values the backup has replaced. (CI's history check caught the old code
+// reading such values for 200 ms.)
+TEST_F(ClusterViewTest, AReplyFromBeforeTheEjectionDoesNotReadmitAPrimaryWithABackup) {
+  ScriptedServer backup;
+  apply({&a_, &b_}, &backup);
+  view_->send(hostFor(a_), get("k"), record());
+  ASSERT_TRUE(runUntil(dispatcher_, [&] { return a_.poll() == "get k\r\n"; }));
+  view_->setProbeResult(address(a_), false);
+  ASSERT_TRUE(ejected(a_));
+  a_.reply("END\r\n");  // the server continues and answers what it had.
+  ASSERT_TRUE(runUntil(dispatcher_, [&] { return replies_.size() == 1; }));
+  EXPECT_EQ(replies_[0].type, ResponseType::kValues);
+  EXPECT_TRUE(ejected(a_)) << "readmitted by a reply, with its journal undrained";
+  EXPECT_EQ(events_, std::vector<std::string>{"ejected " + address(a_)});
+}
+
+// Without a backup there is no journal: the first success readmits (half-open), as before.
+TEST_F(ClusterViewTest, AReplyReadmitsAPrimaryWithoutBackup) {
+  apply({&a_, &b_});
+  view_->send(hostFor(a_), get("k"), record());
+  ASSERT_TRUE(runUntil(dispatcher_, [&] { return a_.poll() == "get k\r\n"; }));
+  view_->setProbeResult(address(a_), false);
+  ASSERT_TRUE(ejected(a_));
+  a_.reply("END\r\n");
+  ASSERT_TRUE(runUntil(dispatcher_, [&] { return replies_.size() == 1; }));
+  EXPECT_FALSE(ejected(a_));
 }
 
 }  // namespace
