@@ -159,8 +159,10 @@ absl::Status Server::init() {
   }
   upstream::PoolOptions probe_pool = wo.pool;
   probe_pool.max_connections = 2;
+  upstream::HealthOptions probe_health = wo.health;
+  probe_health.readmit_primaries_by_recovery = false;  // its probes' replies say "up".
   main_cluster_ =
-      std::make_unique<upstream::ClusterView>(main_, probe_pool, wo.health, wo.replication);
+      std::make_unique<upstream::ClusterView>(main_, probe_pool, probe_health, wo.replication);
   upstream::ProberOptions prober_options;
   prober_options.rehydrate = options_.rehydrate;
   prober_options.rehydrate_keys_per_second = options_.rehydrate_rate;

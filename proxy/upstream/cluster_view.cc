@@ -90,7 +90,8 @@ void ClusterView::setSnapshot(ClusterSnapshotConstSharedPtr snapshot) {
       }
       dispatcher_.deferredDelete(std::make_unique<DeferredHost>(std::move(removed)));
     } else {
-      it->second->readmit_by_recovery_only = needsRecovery(it->second->pool.host());
+      it->second->readmit_by_recovery_only =
+          health_options_.readmit_primaries_by_recovery && needsRecovery(it->second->pool.host());
       ++it;
     }
   }
@@ -120,7 +121,8 @@ HostState& ClusterView::stateFor(const HostConfig& host) {
     auto named = addresses_->find(host.address);
     if (named != addresses_->end()) state->pool.setAddress(named->second);
   }
-  state->readmit_by_recovery_only = needsRecovery(host);
+  state->readmit_by_recovery_only =
+      health_options_.readmit_primaries_by_recovery && needsRecovery(host);
   std::string address = host.address;
   state->on_event = [this, address](HostEvent event) {
     if (event == HostEvent::kRecovered) replication_.missPolicy().openWindow(address, now());

@@ -17,6 +17,10 @@ struct HealthOptions {
   uint32_t eject_after_failures = 2;  // consecutive connect/IO errors or timeouts.
   absl::Duration base_backoff = absl::Seconds(1);
   absl::Duration max_backoff = absl::Seconds(30);
+  // Data-path views: an ejected primary with a backup is readmitted only by the recovery that
+  // drains its journal, never by a reply (see HostState::readmit_by_recovery_only). The main
+  // thread's probe view drains nothing and turns this off: its probes' replies say "up".
+  bool readmit_primaries_by_recovery = true;
 };
 
 // Kept apart from the ring (rings are immutable per snapshot): a flapping host changes only this.
