@@ -70,8 +70,12 @@ void HealthProber::probeAll() {
     Request stats;
     stats.command = Command::kStats;
     HostConfig h = host;
-    // The snapshot pointer keeps `host` alive until the reply.
-    cluster_.send(host, stats, [this, h, snapshot](Response&& r) { onStats(h, r); });
+    // The snapshot pointer keeps `host` alive until the reply. A reply can come after the
+    // prober is gone: Server::run() turns the main loop once more after freeing it (TSan saw
+    // onStats run on a freed prober at exit).
+    cluster_.send(host, stats, [this, alive = alive_, h, snapshot](Response&& r) {
+      if (*alive) onStats(h, r);
+    });
   }
   // Finished rehydrations are dropped (their progress stays visible).
   for (auto it = running_.begin(); it != running_.end();) {

@@ -132,10 +132,11 @@ TEST_F(TopologyChangeTest, AddAndDrainKeepTheHitRatioWithoutDroppingConnections)
 
   // Readers on both proxies over connections opened before any change; they must survive.
   std::atomic<bool> stop{false};
-  std::atomic<uint64_t> hits{0}, misses{0}, errors{0}, passes{0};
+  std::atomic<uint64_t> hits{0}, misses{0}, errors{0};
+  std::atomic<uint64_t> passes[2] = {0, 0};  // whole passes over the keys, per reader.
   std::mutex error_mutex;
   std::string first_error;
-  auto reader = [&](int port) {
+  auto reader = [&](int port, int id) {
     auto c = TextClient::connect(port, kReaderTimeout);
     if (!c.ok()) {
       errors++;
@@ -150,11 +151,23 @@ TEST_F(TopologyChangeTest, AddAndDrainKeepTheHitRatioWithoutDroppingConnections)
         return;  // the connection is unusable: counted, and the test fails below
       }
       (v->has_value() ? hits : misses)++;
-      if (i == kKeys - 1) passes++;
+      if (i == kKeys - 1) passes[id]++;
     }
   };
-  std::thread ra(reader, a->port()), rb(reader, b->port());
-  while (passes.load() < 2) absl::SleepFor(absl::Milliseconds(10));
+  // Waits until each reader has finished `n` more passes (the first may have begun before a
+  // change: n = 2 is one whole pass after it), so every key was read through both proxies.
+  // Counting both readers' passes together let one fast reader end a phase while the other had
+  // read a few keys: keys nobody read during the drain were never copied and missed at removal.
+  auto awaitPasses = [&](uint64_t n) {
+    const uint64_t a0 = passes[0].load(), b0 = passes[1].load();
+    const absl::Time deadline = absl::Now() + absl::Seconds(120);
+    while ((passes[0].load() < a0 + n || passes[1].load() < b0 + n) && errors.load() == 0 &&
+           absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  };
+  std::thread ra(reader, a->port(), 0), rb(reader, b->port(), 1);
+  awaitPasses(1);
   uint64_t hits_before = hits, misses_before = misses;
 
   // Add a 4th node: both proxies apply it and send it traffic within a second.
@@ -170,20 +183,17 @@ TEST_F(TopologyChangeTest, AddAndDrainKeepTheHitRatioWithoutDroppingConnections)
   EXPECT_GT(requestsTo(*ca, fourth), 0u);
   EXPECT_GT(requestsTo(*cb, fourth), 0u);
   EXPECT_LT(traffic, absl::Seconds(1));
-  uint64_t p = passes;
-  while (passes.load() < p + 2) absl::SleepFor(absl::Milliseconds(10));
+  awaitPasses(2);
   uint64_t misses_after_add = misses - misses_before;
 
   // Drain the first node: it leaves the ring but still serves warm-up reads.
   ASSERT_EQ(ctl({"drain-node", "default", servers_[0]->address()}), 0);
   awaitVersion({ca.get(), cb.get()}, 3);
-  p = passes;
-  while (passes.load() < p + 2) absl::SleepFor(absl::Milliseconds(10));
+  awaitPasses(2);
   uint64_t misses_after_drain = misses - misses_before - misses_after_add;
   ASSERT_EQ(ctl({"remove-node", "default", servers_[0]->address()}), 0);
   awaitVersion({ca.get(), cb.get()}, 4);
-  p = passes;
-  while (passes.load() < p + 1) absl::SleepFor(absl::Milliseconds(10));
+  awaitPasses(1);
   stop = true;
   ra.join();
   rb.join();
