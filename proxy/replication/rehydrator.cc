@@ -76,6 +76,7 @@ class Rehydrator::MetadumpReader : private BufferedSocket::Callbacks {
     socket_ = std::move(*socket);
     if (backup.tls != nullptr &&
         !socket_->startTls(backup.tls, backup.address, backup.tls->verifyNameFor(backup.host)).ok()) {
+      socket_.reset();  // reported through failedNow(): no callback may report it again.
       failed_now_ = true;
       return;
     }

@@ -15,21 +15,12 @@
 #include "gtest/gtest.h"
 #include "proxy/dispatcher.h"
 #include "proxy/upstream/conn_pool.h"
+#include "tests/unit/proxy/run_until.h"
 
 namespace mcmesh::upstream {
 
-inline bool runUntil(Dispatcher& dispatcher, const std::function<bool()>& done) {
-  absl::Time deadline = absl::Now() + absl::Seconds(5);
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    event_base_loop(dispatcher.base(), EVLOOP_NONBLOCK);
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
-}
+using testing::runUntil;
 
-// A memcached stand-in on 127.0.0.1:<ephemeral>: accepts one connection, records what it reads,
-// answers when told to. Driven from the test thread between loop turns (non-blocking sockets).
 class ScriptedServer {
  public:
   ScriptedServer() {

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "proxy/buffered_socket.h"
 #include "proxy/dispatcher.h"
+#include "tests/unit/proxy/run_until.h"
 
 namespace mcmesh::testing {
 
@@ -40,16 +41,5 @@ struct Recorder : BufferedSocket::Callbacks {
     close_error = error;
   }
 };
-
-// Turns the loop without blocking until `done` or 10 s pass; false on the timeout.
-inline bool runUntil(Dispatcher& dispatcher, const std::function<bool()>& done) {
-  absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    event_base_loop(dispatcher.base(), EVLOOP_NONBLOCK);
-    absl::SleepFor(absl::Microseconds(200));
-  }
-  return true;
-}
 
 }  // namespace mcmesh::testing
