@@ -40,7 +40,7 @@ void ClientConnection::onIdleTimer() {
   // not (a client trickling a byte a second must not stay open forever).
   absl::Duration idle = dispatcher().now() - std::max(last_activity_, last_reply_at_);
   if (queue_.empty() && idle >= worker_.limits().idle_timeout) {
-    worker_.cluster().counters().idle_closed.inc();
+    worker_.counters().idle_closed.inc();
     close();
     return;
   }
@@ -69,7 +69,7 @@ bool ClientConnection::accountPending(size_t held) {
   if (total <= budget.max_pending_request_bytes) return true;
   // Over the process-wide cap: the connection whose unfinished request grows is refused, as
   // memcached refuses an item it has no memory for.
-  worker_.cluster().counters().pending_bytes_refusals.inc();
+  worker_.counters().pending_bytes_refusals.inc();
   evbuffer_drain(socket_->input(), evbuffer_get_length(socket_->input()));
   accountPending(0);
   incomplete_ = false;
@@ -148,7 +148,7 @@ void ClientConnection::processInput(bool may_read) {
         incomplete_since_ = dispatcher().now();
       }
       if (evbuffer_get_length(input) >= limits.max_read_buffer) {
-        worker_.cluster().counters().read_buffer_overflows.inc();
+        worker_.counters().read_buffer_overflows.inc();
         queue_.push_back(std::make_unique<ActiveRequest>(
             *this, std::string("SERVER_ERROR request too large for this proxy\r\n")));
         close_after_flush_ = true;
@@ -166,9 +166,9 @@ void ClientConnection::processInput(bool may_read) {
     incomplete_ = false;
     last_activity_ = dispatcher().now();
     if (status == codec::ParseStatus::kError) {
-      worker_.cluster().counters().protocol_errors.inc();
+      worker_.counters().protocol_errors.inc();
       if (codec_->errorKind() == ErrorKind::kTooLarge) {
-        worker_.cluster().counters().values_too_large.inc();
+        worker_.counters().values_too_large.inc();
       }
       queue_.push_back(std::make_unique<ActiveRequest>(*this, std::string(codec_->errorReply())));
       if (codec_->shouldClose()) close_after_flush_ = true;
@@ -178,7 +178,7 @@ void ClientConnection::processInput(bool may_read) {
     if (request.command == Command::kQuit || request.command == Command::kNoop) {
       // Answered here, in order: noop/mn marks the end of a pipeline; binary quit says OK first.
       // No filter sees them, so they are counted (cmd_noop, cmd_quit) here.
-      worker_.cluster().counters().commands[static_cast<size_t>(request.command)].inc();
+      worker_.counters().commands[static_cast<size_t>(request.command)].inc();
       std::string reply;
       codec_->encode(request, Response::ofType(ResponseType::kOk), &reply);
       queue_.push_back(std::make_unique<ActiveRequest>(*this, std::move(reply)));
@@ -187,7 +187,7 @@ void ClientConnection::processInput(bool may_read) {
       continue;
     }
     const FilterChainConstSharedPtr& chain = worker_.chain();
-    if (chain == nullptr || !worker_.cluster().hasSnapshot()) {
+    if (chain == nullptr || !worker_.hasTopology()) {
       std::string reply;
       Response r = Response::serverError("no topology applied yet");
       codec_->encode(request, r, &reply);
@@ -214,11 +214,11 @@ void ClientConnection::processInput(bool may_read) {
   }
   bool inflight_full = queue_.size() >= limits.max_inflight && evbuffer_get_length(input) > 0;
   if (inflight_full && !paused_by_inflight_) {
-    worker_.cluster().counters().inflight_limit_pauses.inc();
+    worker_.counters().inflight_limit_pauses.inc();
   }
   paused_by_inflight_ = inflight_full;
   bool output_full = unsentBytes() >= limits.max_output_bytes;
-  if (output_full && !paused_by_output_) worker_.cluster().counters().output_limit_pauses.inc();
+  if (output_full && !paused_by_output_) worker_.counters().output_limit_pauses.inc();
   paused_by_output_ = output_full;
   updateReading();
 }
@@ -228,7 +228,7 @@ void ClientConnection::onRequestComplete(ActiveRequest& request) {
   int64_t micros = std::chrono::duration_cast<std::chrono::microseconds>(
                        Clock::now() - request.startTime())
                        .count();
-  worker_.cluster().counters().request_latency.observe(micros > 0 ? micros : 0);
+  worker_.counters().request_latency.observe(micros > 0 ? micros : 0);
   last_reply_at_ = dispatcher().now();
   if (!closed_ && request.response().type == ResponseType::kValues &&
       !request.response().items.empty() &&
@@ -237,7 +237,7 @@ void ClientConnection::onRequestComplete(ActiveRequest& request) {
     // The client has stopped reading far past the output cap (it may have pipelined many big
     // gets before the cap stopped us parsing): holding more values would grow without bound.
     // A read is safe to refuse; the client may retry it.
-    worker_.cluster().counters().output_overflows.inc();
+    worker_.counters().output_overflows.inc();
     request.response() = Response::serverError("out of memory: client is not reading replies",
                                                ErrorKind::kOutOfMemory);
   }
@@ -323,7 +323,7 @@ void ClientConnection::countTlsSession() {
   // The first plaintext arrives after the handshake: whether it resumed is known now.
   tls_counted_ = true;
   if (socket_->tlsTransport()->sessionReused()) {
-    worker_.cluster().counters().tls_client_resumed.inc();
+    worker_.counters().tls_client_resumed.inc();
   }
 }
 
@@ -332,7 +332,7 @@ void ClientConnection::onClosed(int error) {
     // A client's failed handshake is the client's problem (no certificate, wrong CA, plain
     // text on the TLS port): counted, and logged only at debug level so a scanner cannot
     // flood the log.
-    worker_.cluster().counters().tls_client_errors.inc();
+    worker_.counters().tls_client_errors.inc();
     logLine(LogLevel::kDebug, absl::StrCat("TLS client ", peer_, ": ", socket_->tlsError()));
   }
   (void)error;

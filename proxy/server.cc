@@ -129,7 +129,7 @@ absl::Status Server::init() {
   for (int i = 0; i < concurrency; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, wo, budget_));
     Worker* worker = workers_.back().get();
-    worker->cluster().setHostEventHandler(
+    worker->setHostEventHandler(
         [this, worker](const std::string& address, upstream::HostEvent event) {
           onHostEvent(*worker, address, event);
         });
@@ -187,7 +187,7 @@ absl::Status Server::init() {
         for (auto& w : workers_) {
           Worker* worker = w.get();
           worker->dispatcher().post(
-              [worker, address, up] { worker->cluster().setProbeResult(address, up); });
+              [worker, address, up] { worker->applyProbeResult(address, up); });
         }
       },
       [this](const std::string& address) {
@@ -378,7 +378,7 @@ void Server::publishAddresses(upstream::AddressTableConstSharedPtr table) {
   main_cluster_->setAddresses(table);
   for (auto& w : workers_) {
     Worker* worker = w.get();
-    worker->dispatcher().post([worker, table] { worker->cluster().setAddresses(table); });
+    worker->dispatcher().post([worker, table] { worker->applyAddresses(table); });
   }
 }
 
@@ -393,7 +393,7 @@ void Server::onHostEvent(Worker& worker, const std::string& address, upstream::H
   }
   uint32_t failures = 0;
   absl::Time retry_at;
-  worker.cluster().forEachHost([&](const std::string& a, const upstream::HostState& h) {
+  worker.forEachHost([&](const std::string& a, const upstream::HostState& h) {
     if (a != address) return;
     failures = h.health.consecutiveFailures();
     retry_at = h.health.retryAt();
@@ -522,7 +522,7 @@ absl::Time Server::lastAppliedTime() const {
 std::map<std::string, UpstreamReport> Server::upstreamReports() const {
   std::map<std::string, UpstreamReport> reports;
   for (const auto& w : workers_) {
-    w->cluster().forEachHost([&reports](const std::string& address, const upstream::HostState& h) {
+    w->forEachHost([&reports](const std::string& address, const upstream::HostState& h) {
       UpstreamReport& r = reports[address];
       r.requests += h.stats.requests.value();
       r.errors += h.stats.errors.value();
@@ -602,19 +602,19 @@ absl::Status Server::readiness() const {
 uint64_t Server::sumCommand(Command command) const {
   uint64_t sum = 0;
   const size_t c = static_cast<size_t>(command);
-  for (const auto& w : workers_) sum += w->cluster().counters().commands[c].value();
+  for (const auto& w : workers_) sum += w->counters().commands[c].value();
   return sum;
 }
 
 uint64_t Server::sumFilterCounter(size_t slot) const {
   uint64_t sum = 0;
-  for (const auto& w : workers_) sum += w->cluster().counters().filter[slot].value();
+  for (const auto& w : workers_) sum += w->counters().filter[slot].value();
   return sum;
 }
 
 uint64_t Server::sumCounter(Counter ProxyCounters::*counter) const {
   uint64_t sum = 0;
-  for (const auto& w : workers_) sum += (w->cluster().counters().*counter).value();
+  for (const auto& w : workers_) sum += (w->counters().*counter).value();
   return sum;
 }
 
@@ -647,7 +647,7 @@ StatLines Server::report(absl::string_view args) const {
       // cost the backup pool (one backup usually stands behind many primaries).
       uint64_t backup = 0, all = 0;
       for (const auto& w : workers_) {
-        w->cluster().forEachHost([&](const std::string& address, const upstream::HostState& h) {
+        w->forEachHost([&](const std::string& address, const upstream::HostState& h) {
           const uint64_t n = h.stats.requests.value();
           all += n;
           if (snapshot != nullptr && snapshot->isBackup(address)) backup += n;

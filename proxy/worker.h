@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -71,7 +72,30 @@ class Worker {
                     FilterChainConstSharedPtr chain);
 
   Dispatcher& dispatcher() { return dispatcher_; }
-  upstream::ClusterView& cluster() { return cluster_; }
+  /** The cluster as filters and connections use it: the narrow upstream interface. */
+  replication::Upstreams& cluster() { return cluster_; }
+  ProxyCounters& counters() { return cluster_.counters(); }
+  /** Whether a topology has been applied (requests before that are refused). */
+  bool hasTopology() const { return cluster_.hasSnapshot(); }
+
+  // The cluster's admin side, for the server; filters never see it.
+  /** The main thread's prober verdict for `address`; on this worker's thread (post it). */
+  void applyProbeResult(const std::string& address, bool up) {
+    cluster_.setProbeResult(address, up);
+  }
+  /** The resolver's latest addresses; on this worker's thread (post it). */
+  void applyAddresses(upstream::AddressTableConstSharedPtr addresses) {
+    cluster_.setAddresses(std::move(addresses));
+  }
+  /** Visits every host's state; safe from any thread (stats readers). */
+  void forEachHost(
+      const std::function<void(const std::string&, const upstream::HostState&)>& visit) const {
+    cluster_.forEachHost(visit);
+  }
+  /** Called on this worker's thread when a host is ejected or recovers. Set before start(). */
+  void setHostEventHandler(std::function<void(const std::string&, upstream::HostEvent)> handler) {
+    cluster_.setHostEventHandler(std::move(handler));
+  }
   const FilterChainConstSharedPtr& chain() const { return chain_; }
   ActiveRequestPool& requestPool() { return request_pool_; }
   /**

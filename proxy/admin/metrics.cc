@@ -23,7 +23,7 @@ void requestFamilies(const Server& server, PrometheusWriter& w) {
   std::array<uint64_t, LatencyHistogram::kBucketCount> counts{};
   uint64_t sum_us = 0;
   for (const auto& worker : server.workers()) {
-    const LatencyHistogram& h = worker->cluster().counters().request_latency;
+    const LatencyHistogram& h = worker->counters().request_latency;
     for (size_t i = 0; i < counts.size(); ++i) counts[i] += h.bucket(i);
     sum_us += h.sumMicros();
   }

@@ -176,7 +176,7 @@ TEST_F(ClientConnectionTest, TheInFlightCapPausesParsingUntilARequestIsAnswered)
   ASSERT_TRUE(seen(3));
   settle();
   EXPECT_EQ(script_.seen.size(), 3u);
-  EXPECT_EQ(worker_->cluster().counters().inflight_limit_pauses.value(), 1u);
+  EXPECT_EQ(worker_->counters().inflight_limit_pauses.value(), 1u);
 }
 
 TEST_F(ClientConnectionTest, AClientThatGoesAwayCancelsWhatItHadInFlight) {
