@@ -21,10 +21,9 @@ absl::StatusOr<mcmesh::FilterFactory> makeKeyPrefixRouterFactory(
 }
 
 FilterStatus KeyPrefixRouterFilter::onRequest(mcmesh::Request& request) {
-  if (upstreams_ == nullptr) {
-    cluster_upstreams_.emplace(callbacks_->cluster());
-    upstreams_ = &*cluster_upstreams_;
-  }
+  // Pinned for the whole request: default-route host pointers point into it, and a topology
+  // push may replace the cluster's current snapshot while replies are outstanding.
+  snapshot_ = callbacks_->cluster().snapshotPtr();
   // A terminal filter answers everything, including what needs no server (as ketama_router).
   switch (request.command) {
     case Command::kVersion: {
@@ -59,6 +58,7 @@ FilterStatus KeyPrefixRouterFilter::onRequest(mcmesh::Request& request) {
 }
 
 void KeyPrefixRouterFilter::routeKeys(const mcmesh::Request& request) {
+  mcmesh::replication::Upstreams& cluster = callbacks_->cluster();
   // Only the get family carries several keys; anything else is routed by its one key.
   const size_t routed = mcmesh::isRetrieval(request.command) ? request.keys.size() : 1;
   for (uint32_t i = 0; i < routed; ++i) {
@@ -66,18 +66,20 @@ void KeyPrefixRouterFilter::routeKeys(const mcmesh::Request& request) {
     if (const PrefixGroup* group = table_->groupFor(key)) {
       const mcmesh::upstream::HostConfig& host = table_->hostFor(*group, key);
       // An ejected group server fails its keys (no rehash inside a group; see the docs).
-      fragments_.addKey(i, upstreams_->available(host) ? &host : nullptr, host.address);
-    } else if (const mcmesh::upstream::HostConfig* host = upstreams_->routeDefault(key)) {
+      fragments_.addKey(i, cluster.available(host) ? &host : nullptr, host.address);
+    } else if (const mcmesh::upstream::HostConfig* host =
+                   cluster.replication().placement().routeFor(cluster, key)) {
+      // The cluster's own placement: its ring, health and eject policy.
       fragments_.addKey(i, host, host->address);
     } else {
-      fragments_.addKey(i, nullptr, upstreams_->defaultOwner(key));
+      fragments_.addKey(i, nullptr, snapshot_->primaryFor(key).address);
     }
   }
 }
 
 void KeyPrefixRouterFilter::broadcast() {
   broadcast_ = true;
-  for (const mcmesh::upstream::HostConfig* host : upstreams_->clusterHosts()) {
+  for (const mcmesh::upstream::HostConfig* host : snapshot_->allHosts()) {
     fragments_.addHost(*host);
   }
   for (const PrefixGroup& group : table_->groups()) {
@@ -89,6 +91,7 @@ void KeyPrefixRouterFilter::dispatch(const mcmesh::Request& request) {
   fragments_.start();
   std::vector<mcmesh::Fragment>& fragments = fragments_.fragments();
   const bool whole = broadcast_ || fragments.size() == 1;
+  mcmesh::replication::Upstreams& cluster = callbacks_->cluster();
   for (size_t i = 0; i < fragments.size(); ++i) {
     if (fragments[i].host == nullptr) {
       onFragmentDone(i, Response::upstreamFailure(
@@ -97,10 +100,10 @@ void KeyPrefixRouterFilter::dispatch(const mcmesh::Request& request) {
     }
     auto callback = [this, i](Response&& r) { onFragmentDone(i, std::move(r)); };
     mcmesh::upstream::Cancellable* handle =
-        whole ? upstreams_->send(*fragments[i].host, request, std::move(callback),
-                                 callbacks_->connectionId())
-              : upstreams_->send(*fragments[i].host, fragments_.subRequest(request, i),
-                                 std::move(callback), callbacks_->connectionId());
+        whole ? cluster.send(*fragments[i].host, request, std::move(callback),
+                             callbacks_->connectionId())
+              : cluster.send(*fragments[i].host, fragments_.subRequest(request, i),
+                             std::move(callback), callbacks_->connectionId());
     // A reply that arrived inline already completed the fragment: its handle is spent.
     if (!fragments[i].done) fragments[i].handle = handle;
   }

@@ -4,13 +4,13 @@
 #pragma once
 
 #include <memory>
-#include <optional>
 
 #include "proxy/fragmented_request.h"
 #include "key_prefix_router/prefix_routes.h"
-#include "key_prefix_router/upstreams.h"
 #include "proxy/filter.h"
 #include "proxy/filter_registry.h"
+#include "proxy/replication/replication_state.h"
+#include "proxy/replication/upstreams.h"
 
 namespace custom_filter::key_prefix_router {
 
@@ -24,11 +24,10 @@ class KeyPrefixRouterFilter : public mcmesh::PassThroughFilter {
  public:
   /**
    * @param table shared by every instance of one chain; held so it outlives a chain swap.
-   * @param upstreams for tests; null means the worker's cluster (callbacks().cluster()).
+   * The cluster is mcmesh's public upstream interface, callbacks().cluster() (tests fake it).
    */
-  explicit KeyPrefixRouterFilter(PrefixRouteTableConstSharedPtr table,
-                                 Upstreams* upstreams = nullptr)
-      : table_(std::move(table)), upstreams_(upstreams) {}
+  explicit KeyPrefixRouterFilter(PrefixRouteTableConstSharedPtr table)
+      : table_(std::move(table)) {}
 
   mcmesh::FilterStatus onRequest(mcmesh::Request& request) override;
   void onDestroy() override;
@@ -40,8 +39,7 @@ class KeyPrefixRouterFilter : public mcmesh::PassThroughFilter {
   void onFragmentDone(size_t index, mcmesh::Response&& response);
 
   PrefixRouteTableConstSharedPtr table_;  // group host pointers point into it.
-  std::optional<ClusterUpstreams> cluster_upstreams_;
-  Upstreams* upstreams_;
+  mcmesh::upstream::ClusterSnapshotConstSharedPtr snapshot_;  // pinned at onRequest.
   mcmesh::FragmentedRequest fragments_;
   bool broadcast_ = false;
 };

@@ -1,4 +1,4 @@
-// KeyPrefixRouterFilter against scripted upstreams: where keys go, multi-get split and merge,
+// KeyPrefixRouterFilter against a scripted cluster (mcmesh's upstream interface): where keys go, multi-get split and merge,
 // inline and late replies, down servers, flush_all, cancellation and factory errors.
 #include "key_prefix_router/key_prefix_router.h"
 
@@ -30,8 +30,11 @@ HostConfig hostAt(const std::string& address) {
   return *host;
 }
 
-// A scripted cluster: one default server, canned data per server, replies inline or on demand.
-class FakeUpstreams : public Upstreams {
+// A scripted cluster behind mcmesh's public upstream interface (the one filters get from
+// callbacks().cluster()): a real snapshot with one primary and one backup, so the cluster's own
+// placement routes every default key to the primary (or nowhere while it is down), canned data
+// per server, replies inline or on demand.
+class FakeUpstreams : public mcmesh::replication::Upstreams {
  public:
   struct Sent {
     std::string address;
@@ -44,16 +47,17 @@ class FakeUpstreams : public Upstreams {
     bool cancelled = false;
   };
 
-  explicit FakeUpstreams(std::vector<HostConfig> cluster) : cluster_(std::move(cluster)) {}
-
-  const HostConfig* routeDefault(absl::string_view) override {
-    return down.count(cluster_[0].address) ? nullptr : &cluster_[0];
+  FakeUpstreams(const std::string& primary, const std::string& backup) {
+    mcmesh::upstream::ClusterConfig config;
+    config.primaries = {hostAt(primary)};
+    config.backups = {hostAt(backup)};
+    auto snapshot = mcmesh::upstream::ClusterSnapshot::create(config, nullptr, absl::Now());
+    EXPECT_TRUE(snapshot.ok()) << snapshot.status();
+    snapshot_ = *snapshot;
   }
-  std::string defaultOwner(absl::string_view) override { return cluster_[0].address; }
-  std::vector<const HostConfig*> clusterHosts() override {
-    std::vector<const HostConfig*> out;
-    for (const auto& h : cluster_) out.push_back(&h);
-    return out;
+
+  const mcmesh::upstream::ClusterSnapshotConstSharedPtr& snapshotPtr() const override {
+    return snapshot_;
   }
   bool available(const HostConfig& host) override { return down.count(host.address) == 0; }
   mcmesh::upstream::Cancellable* send(const HostConfig& host, const mcmesh::Request& request,
@@ -72,6 +76,9 @@ class FakeUpstreams : public Upstreams {
     }
     return handles.back().get();
   }
+  absl::Time now() const override { return absl::Now(); }
+  mcmesh::ProxyCounters& counters() override { return counters_; }
+  mcmesh::replication::ReplicationState& replication() override { return replication_; }
 
   // Delivers held replies, last sent first (servers answer in any order).
   void replyAllInReverse() {
@@ -113,14 +120,16 @@ class FakeUpstreams : public Upstreams {
     }
   }
 
-  std::vector<HostConfig> cluster_;
+  mcmesh::upstream::ClusterSnapshotConstSharedPtr snapshot_;
+  mcmesh::ProxyCounters counters_;
+  mcmesh::replication::ReplicationState replication_;
 };
 
 class KeyPrefixRouterTest : public ::testing::Test {
  protected:
   KeyPrefixRouterTest()
-      : upstreams_({hostAt("10.0.0.1:11211"), hostAt("10.0.0.9:11211")}),
-        callbacks_(/*connection_id=*/42) {
+      : upstreams_("10.0.0.1:11211", "10.0.0.9:11211"), callbacks_(/*connection_id=*/42) {
+    callbacks_.setCluster(&upstreams_);
     auto table = PrefixRouteTable::create({{"prefix.users:", "10.0.1.1:11211"},
                                            {"prefix.sessions:", "10.0.2.1:11211,10.0.2.2:11211"},
                                            {"prefix.users:vip:", "10.0.3.1:11211"}});
@@ -131,7 +140,7 @@ class KeyPrefixRouterTest : public ::testing::Test {
   // Runs `request` through a new filter; the filter stays alive for late replies.
   FilterStatus run(mcmesh::Request request) {
     callbacks_.request() = std::move(request);
-    filter_ = std::make_unique<KeyPrefixRouterFilter>(table_, &upstreams_);
+    filter_ = std::make_unique<KeyPrefixRouterFilter>(table_);
     filter_->setCallbacks(callbacks_);
     return filter_->onRequest(callbacks_.request());
   }
