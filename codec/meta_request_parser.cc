@@ -13,10 +13,12 @@
 namespace mcmesh::codec {
 namespace {
 
+using internal::kReplyBadChunk;
+using internal::kReplyBadFormat;
+using internal::kReplyError;
+using internal::kReplyTooLarge;
 using internal::nextToken;
 
-constexpr absl::string_view kReplyError = "ERROR\r\n";
-constexpr absl::string_view kReplyBadFormat = "CLIENT_ERROR bad command line format\r\n";
 constexpr absl::string_view kReplyBadToken = "CLIENT_ERROR bad token in command line format\r\n";
 constexpr absl::string_view kReplyBadKey = "CLIENT_ERROR error decoding key\r\n";
 constexpr absl::string_view kReplyDuplicate = "CLIENT_ERROR duplicate flag\r\n";
@@ -24,8 +26,6 @@ constexpr absl::string_view kReplyInvalidFlag = "CLIENT_ERROR invalid flag\r\n";
 // md and ma answer every flag error with this one line.
 constexpr absl::string_view kReplyInvalidOrDuplicate = "CLIENT_ERROR invalid or duplicate flag\r\n";
 constexpr absl::string_view kReplyOpaqueTooLong = "CLIENT_ERROR opaque token too long\r\n";
-constexpr absl::string_view kReplyTooLarge = "SERVER_ERROR object too large for cache\r\n";
-constexpr absl::string_view kReplyBadChunk = "CLIENT_ERROR bad data chunk\r\n";
 
 // memcached's MFLAG_MAX_OPT_LENGTH: tokens counted with the command and a terminal token.
 constexpr size_t kMaxMetaTokens = 20;

@@ -1,4 +1,5 @@
-// Strict decimal parsing and line scanning shared by the text request and reply parsers.
+// Strict decimal parsing, line scanning and common error replies shared by the text codec's
+// parsers (text and meta requests, replies).
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,12 @@
 
 namespace mcmesh::codec {
 namespace internal {
+
+// memcached 1.6 replies (proto_text.c) that the text and meta request parsers both give.
+inline constexpr absl::string_view kReplyError = "ERROR\r\n";
+inline constexpr absl::string_view kReplyBadFormat = "CLIENT_ERROR bad command line format\r\n";
+inline constexpr absl::string_view kReplyBadChunk = "CLIENT_ERROR bad data chunk\r\n";
+inline constexpr absl::string_view kReplyTooLarge = "SERVER_ERROR object too large for cache\r\n";
 
 // Digits only (an optional '+' as strtoul allows), no overflow: memcached's safe_strtoull.
 inline bool parseUint64(absl::string_view s, uint64_t* out) {

@@ -9,6 +9,10 @@
 namespace mcmesh::codec {
 namespace {
 
+using internal::kReplyBadChunk;
+using internal::kReplyBadFormat;
+using internal::kReplyError;
+using internal::kReplyTooLarge;
 using internal::nextToken;
 using internal::parseInt32;
 using internal::parseUint32;
@@ -16,10 +20,6 @@ using internal::parseUint64;
 using internal::trimSpaces;
 
 // memcached 1.6 replies (proto_text.c), with their line endings.
-constexpr absl::string_view kReplyError = "ERROR\r\n";
-constexpr absl::string_view kReplyBadFormat = "CLIENT_ERROR bad command line format\r\n";
-constexpr absl::string_view kReplyBadChunk = "CLIENT_ERROR bad data chunk\r\n";
-constexpr absl::string_view kReplyTooLarge = "SERVER_ERROR object too large for cache\r\n";
 constexpr absl::string_view kReplyBadExptime = "CLIENT_ERROR invalid exptime argument\r\n";
 constexpr absl::string_view kReplyBadDelta = "CLIENT_ERROR invalid numeric delta argument\r\n";
 constexpr absl::string_view kReplyBadDelete =

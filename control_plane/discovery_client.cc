@@ -34,21 +34,10 @@ DiscoveryClient::DiscoveryClient(std::string target, std::string proxy_id, std::
 DiscoveryClient::~DiscoveryClient() { stop(); }
 
 void DiscoveryClient::start() {
-  thread_ = std::thread([this] { run(); });
+  loop_.start([this] { run(); });
 }
 
-void DiscoveryClient::stop() {
-  {
-    absl::MutexLock lock(&mutex_);
-    stopping_ = true;
-    if (context_ != nullptr) {
-      context_->TryCancel();
-    }
-  }
-  if (thread_.joinable()) {
-    thread_.join();
-  }
-}
+void DiscoveryClient::stop() { loop_.stop(); }
 
 void DiscoveryClient::log(absl::string_view line) const {
   if (options_.log) {
@@ -58,12 +47,6 @@ void DiscoveryClient::log(absl::string_view line) const {
   const std::string text = absl::StrCat("discovery-client ", proxy_id_, ": ", line, "\n");
   const ssize_t ignored = ::write(STDERR_FILENO, text.data(), text.size());
   (void)ignored;
-}
-
-bool DiscoveryClient::sleepUnlessStopping(std::chrono::milliseconds delay) {
-  absl::MutexLock lock(&mutex_);
-  mutex_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(delay));
-  return !stopping_;
 }
 
 void DiscoveryClient::run() {
@@ -95,11 +78,8 @@ void DiscoveryClient::run() {
   size_t index = 0;
   size_t failed_in_a_row = 0;
   while (true) {
-    {
-      absl::MutexLock lock(&mutex_);
-      if (stopping_) {
-        return;
-      }
+    if (loop_.stopping()) {
+      return;
     }
     const bool got_snapshot = runStream(*stubs[index], targets_[index], stubs.size() == 1);
     if (got_snapshot) {
@@ -120,7 +100,7 @@ void DiscoveryClient::run() {
     std::uniform_real_distribution<double> jitter(0.8, 1.2);
     const auto delay = std::chrono::milliseconds(
         static_cast<int64_t>(static_cast<double>(backoff.count()) * jitter(random)));
-    if (!sleepUnlessStopping(delay)) {
+    if (!loop_.sleepUnlessStopping(absl::FromChrono(delay))) {
       return;
     }
     backoff = std::min(backoff * 2, options_.max_backoff);
@@ -129,13 +109,9 @@ void DiscoveryClient::run() {
 
 bool DiscoveryClient::runStream(mcmesh::v1::DiscoveryService::Stub& stub, const std::string& target,
                                 bool wait_for_ready) {
-  auto context = std::make_shared<grpc::ClientContext>();
-  {
-    absl::MutexLock lock(&mutex_);
-    if (stopping_) {
-      return false;
-    }
-    context_ = context;
+  std::shared_ptr<grpc::ClientContext> context = loop_.beginCall();
+  if (context == nullptr) {
+    return false;
   }
   // With one target, wait for the channel to (re)connect instead of failing fast while it is in
   // TRANSIENT_FAILURE: a restarted control plane is then picked up as soon as gRPC's reconnect
@@ -195,12 +171,8 @@ bool DiscoveryClient::runStream(mcmesh::v1::DiscoveryService::Stub& stub, const 
   stream->WritesDone();
   const grpc::Status status = stream->Finish();
   connected_.store(false);
-  {
-    absl::MutexLock lock(&mutex_);
-    context_.reset();
-    if (stopping_) {
-      return got_snapshot;
-    }
+  if (loop_.endCall()) {
+    return got_snapshot;
   }
   log(absl::StrCat("stream to ", target, " ended: ", status.error_code(), " ",
                    status.error_message(),

@@ -10,12 +10,12 @@
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "api/mcmesh/v1/discovery.grpc.pb.h"
 #include "api/mcmesh/v1/topology.pb.h"
+#include "control_plane/stream_loop.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/security/credentials.h"
 
@@ -76,7 +76,6 @@ private:
   bool runStream(mcmesh::v1::DiscoveryService::Stub& stub, const std::string& target,
                  bool wait_for_ready);
   // Sleeps for `delay` unless stop() is called first. @return false if stopping.
-  bool sleepUnlessStopping(std::chrono::milliseconds delay);
   void log(absl::string_view line) const;
 
   const std::string target_;
@@ -94,10 +93,7 @@ private:
   // Serialized form of the last applied topology, to skip re-applying an identical snapshot.
   std::string applied_bytes_;
 
-  absl::Mutex mutex_;
-  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
-  std::shared_ptr<grpc::ClientContext> context_ ABSL_GUARDED_BY(mutex_);
-  std::thread thread_;
+  StreamLoop loop_;
 };
 
 using DiscoveryClientPtr = std::unique_ptr<DiscoveryClient>;

@@ -69,21 +69,10 @@ absl::Status EtcdTopologyStore::save(const mcmesh::v1::Topology& topology) {
 void EtcdTopologyStore::watch(int64_t revision, ChangeCallback callback) {
   callback_ = std::move(callback);
   last_revision_ = revision;
-  thread_ = std::thread([this] { watchLoop(); });
+  loop_.start([this] { watchLoop(); });
 }
 
-void EtcdTopologyStore::stopWatching() {
-  {
-    absl::MutexLock lock(&mutex_);
-    stopping_ = true;
-    if (context_ != nullptr) {
-      context_->TryCancel();
-    }
-  }
-  if (thread_.joinable()) {
-    thread_.join();
-  }
-}
+void EtcdTopologyStore::stopWatching() { loop_.stop(); }
 
 absl::Duration EtcdTopologyStore::outOfSyncFor() const {
   const int64_t since = out_of_sync_since_us_.load();
@@ -98,26 +87,17 @@ void markOutOfSync(std::atomic<int64_t>& since) {
 }
 } // namespace
 
-bool EtcdTopologyStore::sleepUnlessStopping(absl::Duration delay) {
-  absl::MutexLock lock(&mutex_);
-  mutex_.AwaitWithTimeout(absl::Condition(&stopping_), delay);
-  return !stopping_;
-}
-
 void EtcdTopologyStore::watchLoop() {
   // Short backoff: a replica that is not watching pushes nothing, and members restart quickly.
   absl::Duration backoff = absl::Milliseconds(50);
   while (true) {
-    {
-      absl::MutexLock lock(&mutex_);
-      if (stopping_) {
-        return;
-      }
+    if (loop_.stopping()) {
+      return;
     }
     if (watchOnce()) {
       backoff = absl::Milliseconds(50);
     }
-    if (!sleepUnlessStopping(backoff)) {
+    if (!loop_.sleepUnlessStopping(backoff)) {
       return;
     }
     backoff = std::min(backoff * 2, absl::Seconds(1));
@@ -160,13 +140,9 @@ void EtcdTopologyStore::resync() {
 
 bool EtcdTopologyStore::watchOnce() {
   const EtcdClient::Endpoint endpoint = client_->current();
-  auto context = std::make_shared<grpc::ClientContext>();
-  {
-    absl::MutexLock lock(&mutex_);
-    if (stopping_) {
-      return false;
-    }
-    context_ = context;
+  std::shared_ptr<grpc::ClientContext> context = loop_.beginCall();
+  if (context == nullptr) {
+    return false;
   }
   absl::Status prepared = client_->prepareStream(endpoint, *context);
   if (!prepared.ok()) {
@@ -219,12 +195,8 @@ bool EtcdTopologyStore::watchOnce() {
   }
   context->TryCancel();
   const grpc::Status status = stream->Finish();
-  {
-    absl::MutexLock lock(&mutex_);
-    context_.reset();
-    if (stopping_) {
-      return delivered;
-    }
+  if (loop_.endCall()) {
+    return delivered;
   }
   markOutOfSync(out_of_sync_since_us_);
   if (!resynced) {

@@ -6,9 +6,9 @@
 #include <string>
 #include <thread>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "control_plane/etcd_client.h"
+#include "control_plane/stream_loop.h"
 #include "control_plane/store.h"
 #include "grpcpp/client_context.h"
 
@@ -50,7 +50,6 @@ private:
   // After a compaction: reads the key and delivers it if it is newer than what we have.
   void resync();
   void deliver(const std::string& value, int64_t mod_revision);
-  bool sleepUnlessStopping(absl::Duration delay);
 
   const std::shared_ptr<EtcdClient> client_;
   const std::string key_;
@@ -59,10 +58,7 @@ private:
   int64_t last_revision_ = 0;
   // Unix micros since when no watch stream has been established; 0 while one is.
   std::atomic<int64_t> out_of_sync_since_us_{0};
-  absl::Mutex mutex_;
-  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
-  std::shared_ptr<grpc::ClientContext> context_ ABSL_GUARDED_BY(mutex_);
-  std::thread thread_;
+  StreamLoop loop_;
 };
 
 /** Serialises a topology as the etcd store keeps it (text format: readable with etcdctl). */

@@ -223,6 +223,19 @@ TEST_F(AdminTest, StatsInAPipelineCountsWhatCameBeforeItAndNothingAfter) {
   }
 }
 
+// A stats group the proxy does not know is answered ERROR, as memcached does, and the
+// connection goes on.
+TEST_F(AdminTest, AnUnknownStatsGroupIsAnErrorAndTheConnectionGoesOn) {
+  auto client = connect();
+  ASSERT_NE(client, nullptr);
+  auto reply = client->roundTrip("stats nosuchgroup\r\n", "\r\n");
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "ERROR\r\n");
+  auto proxy = client->roundTrip("stats proxy\r\n", "END\r\n");
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  EXPECT_NE(proxy->find("STAT pid "), std::string::npos) << *proxy;
+}
+
 // `stats proxy` / `stats servers` and /metrics read the same sums.
 TEST_F(AdminTest, StatsCommandAgreesWithMetrics) {
   auto client = connect();

@@ -44,6 +44,32 @@ TEST(StatsFilterTest, CountsCommandsAndAnswersStatsFromTheReporter) {
   EXPECT_TRUE(net.idle());  // stats never reach a server
 }
 
+// memcached answers a group it does not know with ERROR; the reporter says so with no lines.
+TEST(StatsFilterTest, AnUnknownGroupIsAnErrorAndPlainStatsIsNot) {
+  SimNetwork net(absl::FromUnixSeconds(1700000000));
+  SimUpstreams cluster(net, 0, makeSnapshot(ClusterSpec{}, nullptr, net.now(), false));
+  FilterContext context;
+  context.stats_reporter = [](absl::string_view args) {
+    return args == "nosuchgroup" || args.empty() ? StatLines{} : StatLines{{"known", "1"}};
+  };
+  auto factory = stats::makeStatsFactory({}, context);
+  ASSERT_TRUE(factory.ok()) << factory.status();
+  auto answer = [&](const std::string& args) {
+    FakeCallbacks callbacks(cluster);
+    FilterPtr filter = (*factory)();
+    filter->setCallbacks(callbacks);
+    callbacks.request().command = Command::kStats;
+    callbacks.request().args = args;
+    EXPECT_EQ(filter->onRequest(callbacks.request()), FilterStatus::kStopIteration);
+    EXPECT_TRUE(callbacks.sent.has_value());
+    return callbacks.sent.value_or(Response::serverError("no reply")).type;
+  };
+  EXPECT_EQ(answer("nosuchgroup"), ResponseType::kError);
+  EXPECT_EQ(answer(""), ResponseType::kStats);  // an empty list, then END
+  EXPECT_EQ(answer("proxy"), ResponseType::kStats);
+  EXPECT_TRUE(net.idle());
+}
+
 TEST(StatsFilterTest, OptionsAreRefused) {
   FilterContext context;
   auto factory = stats::makeStatsFactory({{"bogus", "1"}}, context);
