@@ -39,6 +39,7 @@ struct Release {
     }
   }
   void operator()(MetaFlags& meta) const { forEachField(kMetaFlagsFields, *this, meta); }
+  void operator()(RequestRoute&) const {}  // holds no buffer.
   template <class T>
   std::enable_if_t<std::is_scalar_v<T>> operator()(T&) const {}
 };

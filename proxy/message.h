@@ -94,6 +94,19 @@ struct MetaFlags {
 
 // One decoded client command. Values are owned here so a request can be re-encoded for any
 // upstream (primary, backup, mirror) after the client buffer has moved on.
+namespace upstream {
+struct HostConfig;
+}  // namespace upstream
+
+// Where a request's key is placed: the primary it goes to, or null for the backup's turn (its
+// primary is ejected). Decided once per request and topology (replication::Placement::routeOf),
+// so a filter that asks before the router, the router itself and filters reading it on the way
+// back all see the same answer without recomputing it.
+struct RequestRoute {
+  uint64_t snapshot_id = 0;  // the ClusterSnapshot::id() it was decided on; 0: not decided yet.
+  const upstream::HostConfig* primary = nullptr;  // points into that snapshot.
+};
+
 struct Request {
   Command command = Command::kGet;
   std::vector<std::string> keys;  // 1 for keyed commands, >= 1 for the get family.
@@ -105,6 +118,7 @@ struct Request {
   bool noreply = false;           // the client wants no reply; upstreams are always asked for one.
   std::string args;               // raw arguments of stats / verbosity / flush_all.
   MetaFlags meta;                 // meta and binary clients only (see MetaFlags).
+  RequestRoute route;             // set by the proxy, never by a codec (see RequestRoute).
 
   /** Back to a default-constructed Request, keeping buffers' capacity (parsers reuse it). */
   void clear();
@@ -119,7 +133,8 @@ inline constexpr auto kMetaFlagsFields = std::make_tuple(
     &MetaFlags::base64_key, &MetaFlags::opcode, &MetaFlags::binary_opaque);
 inline constexpr auto kRequestFields = std::make_tuple(
     &Request::command, &Request::keys, &Request::flags, &Request::exptime, &Request::cas_unique,
-    &Request::delta, &Request::value, &Request::noreply, &Request::args, &Request::meta);
+    &Request::delta, &Request::value, &Request::noreply, &Request::args, &Request::meta,
+    &Request::route);
 
 /** Calls f(a.*field, b.*field...) for every field in `fields` (a tuple of member pointers). */
 template <class Fields, class F, class... S>
@@ -149,6 +164,7 @@ template <class T>
 std::enable_if_t<std::is_scalar_v<T>> clearField(T& v) {
   v = T{};
 }
+inline void clearField(RequestRoute& r) { r = RequestRoute{}; }
 inline void clearField(MetaFlags& m) {
   forEachField(kMetaFlagsFields, [](auto& f) { clearField(f); }, m);
 }

@@ -121,8 +121,7 @@ void RouterFilter::onReply(Response&& response) { callbacks_->sendResponse(std::
 void RouterFilter::routeSingleHost(Request& request) {
   // `me <key>`: a debug line from the server that would answer a read of the key.
   replication::Upstreams& cluster = callbacks_->cluster();
-  const upstream::HostConfig* host =
-      cluster.replication().placement().routeFor(cluster, request.keys[0]);
+  const upstream::HostConfig* host = cluster.replication().placement().routeOf(cluster, request);
   if (host == nullptr) host = snapshot_->backupFor(request.keys[0]);
   if (host == nullptr) {
     callbacks_->sendResponse(Response::upstreamFailure(absl::StrCat(

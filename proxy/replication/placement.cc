@@ -13,6 +13,15 @@ const upstream::HostConfig* Placement::routeFor(Upstreams& upstreams, absl::stri
   return rehashedPrimaryFor(upstreams, key);
 }
 
+const upstream::HostConfig* Placement::routeOf(Upstreams& upstreams, Request& request) {
+  const uint64_t snapshot_id = upstreams.snapshotPtr()->id();
+  if (request.route.snapshot_id != snapshot_id) {
+    request.route.primary = routeFor(upstreams, request.keys[0]);
+    request.route.snapshot_id = snapshot_id;
+  }
+  return request.route.primary;
+}
+
 const upstream::HostConfig* Placement::rehashedPrimaryFor(Upstreams& upstreams,
                                                           absl::string_view key) {
   const upstream::ClusterSnapshot* snapshot = upstreams.snapshotPtr().get();

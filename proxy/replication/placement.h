@@ -21,6 +21,13 @@ class Placement {
    *         kRehash, or null (the backup's turn) under kBackup.
    */
   const upstream::HostConfig* routeFor(Upstreams& upstreams, absl::string_view key);
+  /**
+   * routeFor(request.keys[0]), decided once per request and topology: the answer is recorded on
+   * the request (Request::route) and returned as is while the topology is the same one, even if
+   * health changed since, so every filter and the router agree on where the request went.
+   * A multi-key get places each key with routeFor.
+   */
+  const upstream::HostConfig* routeOf(Upstreams& upstreams, Request& request);
 
  private:
   const upstream::HostConfig* rehashedPrimaryFor(Upstreams& upstreams, absl::string_view key);

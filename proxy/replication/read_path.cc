@@ -20,7 +20,7 @@ bool hasLetter(const std::string& letters, char c) {
 
 }  // namespace
 
-void ReplicatedRead::start(Upstreams& upstreams, const Request& request, uint64_t affinity,
+void ReplicatedRead::start(Upstreams& upstreams, Request& request, uint64_t affinity,
                            ReplySink& sink, const ChainSettings& settings) {
   ctx_.bind(upstreams, request, affinity, sink, settings);
   const size_t n = request.keys.size();
@@ -29,7 +29,8 @@ void ReplicatedRead::start(Upstreams& upstreams, const Request& request, uint64_
   Placement& placement = upstreams.replication().placement();
   absl::InlinedVector<uint32_t, 4> unrouted;
   for (uint32_t i = 0; i < n; ++i) {
-    const upstream::HostConfig* host = placement.routeFor(upstreams, request.keys[i]);
+    const upstream::HostConfig* host = n == 1 ? placement.routeOf(upstreams, request)
+                                              : placement.routeFor(upstreams, request.keys[i]);
     if (host == nullptr) {
       unrouted.push_back(i);
       continue;

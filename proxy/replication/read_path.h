@@ -24,7 +24,8 @@ namespace mcmesh::replication {
 
 class ReplicatedRead {
  public:
-  void start(Upstreams& upstreams, const Request& request, uint64_t affinity, ReplySink& sink,
+  // `request` gets its placement recorded (Request::route); it must outlive the operation.
+  void start(Upstreams& upstreams, Request& request, uint64_t affinity, ReplySink& sink,
              const ChainSettings& settings);
   /** The client went away: cancel reads (copies in progress still finish on their own). */
   void cancel();

@@ -37,10 +37,10 @@ Request mirrorRequestFor(const Request& request) {
   return copy;
 }
 
-void ReplicatedWrite::start(Upstreams& upstreams, const Request& request, uint64_t affinity,
+void ReplicatedWrite::start(Upstreams& upstreams, Request& request, uint64_t affinity,
                             ReplySink& sink, const ChainSettings& settings) {
   ctx_.bind(upstreams, request, affinity, sink, settings);
-  primary_ = upstreams.replication().placement().routeFor(upstreams, request.keys[0]);
+  primary_ = upstreams.replication().placement().routeOf(upstreams, request);
   if (primary_ == nullptr) {
     failover(absl::StrCat("server ", ctx_.snapshot->primaryFor(request.keys[0]).address,
                           " is down (ejected)"));

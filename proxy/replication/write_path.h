@@ -27,7 +27,8 @@ Request mirrorRequestFor(const Request& request);
 
 class ReplicatedWrite {
  public:
-  void start(Upstreams& upstreams, const Request& request, uint64_t affinity, ReplySink& sink,
+  // `request` gets its placement recorded (Request::route); it must outlive the operation.
+  void start(Upstreams& upstreams, Request& request, uint64_t affinity, ReplySink& sink,
              const ChainSettings& settings);
   void cancel();
   void reset();

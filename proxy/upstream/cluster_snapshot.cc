@@ -2,6 +2,7 @@
 #include "proxy/upstream/cluster_snapshot.h"
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 
 #include "absl/strings/numbers.h"
@@ -88,6 +89,8 @@ absl::StatusOr<ClusterSnapshotConstSharedPtr> ClusterSnapshot::create(
     }
   }
   std::shared_ptr<ClusterSnapshot> snap(new ClusterSnapshot());
+  static std::atomic<uint64_t> last_id{0};  // snapshots are built on several threads.
+  snap->id_ = last_id.fetch_add(1, std::memory_order_relaxed) + 1;
   snap->active_primaries_ = activeOf(config.primaries);
   if (snap->active_primaries_.empty()) {
     return absl::InvalidArgumentError(

@@ -74,6 +74,11 @@ class ClusterSnapshot {
 
   const ClusterConfig& config() const { return config_; }
   uint64_t version() const { return config_.version; }
+  /**
+   * Unique within the process and never reused (versions may repeat, e.g. two clusters' version
+   * 1; addresses may be reused once a snapshot is freed): what a RequestRoute is checked against.
+   */
+  uint64_t id() const { return id_; }
   bool hasBackup() const { return !config_.backups.empty(); }
 
   /** The primary owning `key` on the ring of ACTIVE primaries. */
@@ -100,6 +105,7 @@ class ClusterSnapshot {
   ClusterSnapshot() = default;
 
   ClusterConfig config_;
+  uint64_t id_ = 0;
   std::vector<HostConfig> active_primaries_;
   std::shared_ptr<const ketama::KetamaRing> primary_ring_;
   std::shared_ptr<const ketama::KetamaRing> backup_ring_;

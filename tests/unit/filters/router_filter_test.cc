@@ -56,6 +56,27 @@ TEST_F(RouterFilterTest, SetReachesPrimaryAndBackupAndGetReadsIt) {
   EXPECT_EQ(got.items[0].value, "v1");
 }
 
+// A filter before the router may ask where the request goes (Placement::routeOf); the router
+// sends it there, not to where it would place it now: the primary went down in between here.
+TEST_F(RouterFilterTest, AWriteGoesWhereAnEarlierFilterSawItPlaced) {
+  Request request = req(Command::kSet, "k3", "v3");
+  const upstream::HostConfig* placed = cluster_.replication().placement().routeOf(cluster_, request);
+  ASSERT_NE(placed, nullptr);
+  cluster_.setAvailable(placed->address, false);
+  EXPECT_EQ(run(std::move(request)).type, ResponseType::kStored);
+  EXPECT_NE(net_.server(placed->address).find("k3", net_.nowSeconds()), nullptr);
+
+  // A request not placed before the outage goes around the ejected primary: the value goes to
+  // the backup, never to the primary (which at most gets the delete written around it).
+  EXPECT_EQ(run(req(Command::kSet, "k3", "v4")).type, ResponseType::kStored);
+  const auto* on_primary = net_.server(placed->address).find("k3", net_.nowSeconds());
+  EXPECT_TRUE(on_primary == nullptr || on_primary->value == "v3");
+  const auto* on_backup =
+      net_.server(snapshot_->backupFor("k3")->address).find("k3", net_.nowSeconds());
+  ASSERT_NE(on_backup, nullptr);
+  EXPECT_EQ(on_backup->value, "v4");
+}
+
 TEST_F(RouterFilterTest, PrimaryDownReadsTheBackup) {
   ASSERT_EQ(run(req(Command::kSet, "k2", "v2")).type, ResponseType::kStored);
   net_.setDown(snapshot_->primaryFor("k2").address, true);
