@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "integration/custom_proxy.h"
+#include "tests/support/http_client.h"
 
 namespace custom_filter::testing {
 namespace {
@@ -26,9 +27,20 @@ class RateLimitTest : public ::testing::Test {
         filterText("rate_limit", {{"rate", "1"}, {"burst", absl::StrCat(kBurst)}}) +
             filterText("stats", {}) +
             filterText("ketama_router", {}));
-    auto proxy = startCustomProxy({"--config=" + writeTempFile("rate.textproto", config)});
-    ASSERT_TRUE(proxy.ok()) << proxy.status();
-    proxy_ = std::move(*proxy);
+    const std::string config_path = writeTempFile("rate.textproto", config);
+    // pickFreePort races with other tests: a taken admin port makes mcmesh exit 1; try again.
+    for (int attempt = 0; attempt < 3 && proxy_ == nullptr; ++attempt) {
+      const int admin_port = mcmesh::testing::pickFreePort();
+      auto proxy = startCustomProxy(
+          {"--config=" + config_path, absl::StrCat("--admin_port=", admin_port)});
+      ASSERT_TRUE(proxy.ok()) << proxy.status();
+      if (mcmesh::testing::waitForPort(admin_port, absl::Seconds(5)) &&
+          (*proxy)->process().running()) {
+        proxy_ = std::move(*proxy);
+        admin_port_ = admin_port;
+      }
+    }
+    ASSERT_NE(proxy_, nullptr) << "mcmesh_custom did not serve its admin port";
   }
 
   std::unique_ptr<TextClient> connect() {
@@ -39,6 +51,7 @@ class RateLimitTest : public ::testing::Test {
 
   MemcachedServerPtr server_;
   std::unique_ptr<mcmesh::testing::McmeshProcess> proxy_;
+  int admin_port_ = 0;
 };
 
 TEST_F(RateLimitTest, AnswersRateLimitedBeyondTheBurst) {
@@ -92,15 +105,23 @@ TEST_F(RateLimitTest, TheBucketRefillsAtTheRate) {
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(500));
 }
 
-TEST_F(RateLimitTest, StatsRateLimitReportsTheCounters) {
+// The plugin's counters are declared with mcmesh: `stats` and /metrics show them like the
+// proxy's own, and `stats` commands are never limited.
+TEST_F(RateLimitTest, ItsCountersAreInStatsAndMetrics) {
   auto client = connect();
   ASSERT_NE(client, nullptr);
   for (int i = 0; i < kBurst + 2; ++i) ASSERT_TRUE(client->roundTrip("get k\r\n", "\r\n").ok());
-  // rate_limit sits ahead of stats: it answers `stats rate_limit` and lets other stats through.
   EXPECT_NE(statValue(*client, "proxy", "pid"), "");
-  EXPECT_EQ(statValue(*client, "rate_limit", "rate_limit_burst"), absl::StrCat(kBurst));
-  EXPECT_EQ(statValue(*client, "rate_limit", "rate_limit_allowed"), absl::StrCat(kBurst));
-  EXPECT_EQ(statValue(*client, "rate_limit", "rate_limit_limited"), "2");
+  EXPECT_EQ(statValue(*client, "", "rate_limit_allowed"), absl::StrCat(kBurst));
+  EXPECT_EQ(statValue(*client, "", "rate_limit_limited"), "2");
+  EXPECT_EQ(statValue(*client, "", "rate_limit_evicted_active"), "0");
+  auto metrics = mcmesh::testing::httpRequest(admin_port_, "GET", "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_NE(metrics->body.find(absl::StrCat("\nmcmesh_filter_rate_limit_allowed_total ", kBurst,
+                                            "\n")),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("\nmcmesh_filter_rate_limit_limited_total 2\n"), std::string::npos);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/fake_filter_callbacks.h"
+#include "testing/fake_upstreams.h"
 
 namespace custom_filter::key_prefix_router {
 namespace {
@@ -18,112 +19,12 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 using custom_filter::testing::FakeFilterCallbacks;
+using custom_filter::testing::FakeUpstreams;
 using mcmesh::Command;
 using mcmesh::FilterStatus;
 using mcmesh::Response;
 using mcmesh::ResponseType;
 using mcmesh::upstream::HostConfig;
-
-HostConfig hostAt(const std::string& address) {
-  auto host = mcmesh::upstream::parseHostAddress(address);
-  EXPECT_TRUE(host.ok());
-  return *host;
-}
-
-// A scripted cluster behind mcmesh's public upstream interface (the one filters get from
-// callbacks().cluster()): a real snapshot with one primary and one backup, so the cluster's own
-// placement routes every default key to the primary (or nowhere while it is down), canned data
-// per server, replies inline or on demand.
-class FakeUpstreams : public mcmesh::replication::Upstreams {
- public:
-  struct Sent {
-    std::string address;
-    Command command;
-    std::vector<std::string> keys;
-  };
-  class Handle : public mcmesh::upstream::Cancellable {
-   public:
-    void cancel() override { cancelled = true; }
-    bool cancelled = false;
-  };
-
-  FakeUpstreams(const std::string& primary, const std::string& backup) {
-    mcmesh::upstream::ClusterConfig config;
-    config.primaries = {hostAt(primary)};
-    config.backups = {hostAt(backup)};
-    auto snapshot = mcmesh::upstream::ClusterSnapshot::create(config, nullptr, absl::Now());
-    EXPECT_TRUE(snapshot.ok()) << snapshot.status();
-    snapshot_ = *snapshot;
-  }
-
-  const mcmesh::upstream::ClusterSnapshotConstSharedPtr& snapshotPtr() const override {
-    return snapshot_;
-  }
-  bool available(const HostConfig& host) override { return down.count(host.address) == 0; }
-  mcmesh::upstream::Cancellable* send(const HostConfig& host, const mcmesh::Request& request,
-                                      mcmesh::upstream::ResponseCallback callback,
-                                      uint64_t affinity) override {
-    sent.push_back({host.address, request.command, request.keys});
-    affinities.insert(affinity);
-    handles.push_back(std::make_unique<Handle>());
-    Response reply = answer(host.address, request);
-    if (reply_inline) {
-      callback(std::move(reply));
-    } else {
-      pending.push_back([callback = std::move(callback), reply = std::move(reply)]() mutable {
-        callback(std::move(reply));
-      });
-    }
-    return handles.back().get();
-  }
-  absl::Time now() const override { return absl::Now(); }
-  mcmesh::ProxyCounters& counters() override { return counters_; }
-  mcmesh::replication::ReplicationState& replication() override { return replication_; }
-
-  // Delivers held replies, last sent first (servers answer in any order).
-  void replyAllInReverse() {
-    auto replies = std::move(pending);
-    pending.clear();
-    for (auto it = replies.rbegin(); it != replies.rend(); ++it) (*it)();
-  }
-
-  std::map<std::string, std::map<std::string, std::string>> data;  // address -> key -> value.
-  std::set<std::string> down;
-  bool reply_inline = true;
-  std::vector<Sent> sent;
-  std::set<uint64_t> affinities;
-  std::vector<std::unique_ptr<Handle>> handles;
-  std::vector<std::function<void()>> pending;
-
- private:
-  Response answer(const std::string& address, const mcmesh::Request& request) {
-    switch (request.command) {
-      case Command::kGet: {
-        Response r = Response::ofType(ResponseType::kValues);
-        for (const auto& key : request.keys) {
-          auto it = data[address].find(key);
-          if (it == data[address].end()) continue;
-          mcmesh::Item item;
-          item.key = key;
-          item.value = it->second;
-          r.items.push_back(item);
-        }
-        return r;
-      }
-      case Command::kSet:
-        data[address][request.keys[0]] = request.value;
-        return Response::ofType(ResponseType::kStored);
-      case Command::kFlushAll:
-        return Response::ofType(ResponseType::kOk);
-      default:
-        return Response::serverError("unscripted");
-    }
-  }
-
-  mcmesh::upstream::ClusterSnapshotConstSharedPtr snapshot_;
-  mcmesh::ProxyCounters counters_;
-  mcmesh::replication::ReplicationState replication_;
-};
 
 class KeyPrefixRouterTest : public ::testing::Test {
  protected:

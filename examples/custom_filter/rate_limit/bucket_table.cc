@@ -36,12 +36,32 @@ absl::StatusOr<RateLimitConfig> parseRateLimitConfig(const mcmesh::FilterConfigM
   return out;
 }
 
-BucketTable::BucketTable(const RateLimitConfig& config, RateLimitStats& stats)
-    : config_(config),
-      stats_(stats),
-      refill_time_(absl::Seconds(static_cast<double>(config.burst) / config.rate)) {}
+absl::StatusOr<RateLimitCounters> RateLimitCounters::declare(
+    mcmesh::FilterCounterRegistry& registry) {
+  RateLimitCounters c;
+  const struct {
+    mcmesh::FilterCounter* counter;
+    const char* name;
+    const char* help;
+  } declared[] = {
+      {&c.allowed, "allowed", "Requests that took a token."},
+      {&c.limited, "limited", "Requests answered SERVER_ERROR rate limited."},
+      {&c.evicted_idle, "evicted_idle", "Full (idle) buckets dropped; lossless."},
+      {&c.evicted_active, "evicted_active",
+       "Buckets dropped while refilling because the table was full (that client got a new burst)."},
+  };
+  for (const auto& d : declared) {
+    absl::StatusOr<mcmesh::FilterCounter> counter = registry.declare("rate_limit", d.name, d.help);
+    if (!counter.ok()) return counter.status();
+    *d.counter = *counter;
+  }
+  return c;
+}
 
-BucketTable::~BucketTable() { stats_.tracked.dec(buckets_.size()); }
+BucketTable::BucketTable(const RateLimitConfig& config, const RateLimitCounters& counters)
+    : config_(config),
+      counters_(counters),
+      refill_time_(absl::Seconds(static_cast<double>(config.burst) / config.rate)) {}
 
 double BucketTable::refill(const Bucket& bucket, absl::Time now) const {
   // The data-path clock is wall time: never let it running backwards drain a bucket.
@@ -49,51 +69,47 @@ double BucketTable::refill(const Bucket& bucket, absl::Time now) const {
   return std::min(static_cast<double>(config_.burst), bucket.tokens + elapsed * config_.rate);
 }
 
-bool BucketTable::tryTake(uint64_t connection_id, absl::Time now) {
+bool BucketTable::tryTake(uint64_t connection_id, absl::Time now, mcmesh::ProxyCounters& worker) {
   if (now >= next_sweep_) {
-    sweepIdle(now);
+    sweepIdle(now, worker);
     next_sweep_ = now + std::max(refill_time_, absl::Seconds(1));
   }
   auto it = buckets_.find(connection_id);
   if (it == buckets_.end()) {
     if (buckets_.size() >= config_.max_connections) {
-      sweepIdle(now);
-      if (buckets_.size() >= config_.max_connections) evictLeastRecent();
+      sweepIdle(now, worker);
+      if (buckets_.size() >= config_.max_connections) evictLeastRecent(worker);
     }
     it = buckets_.emplace(connection_id, Bucket{static_cast<double>(config_.burst), now}).first;
-    stats_.tracked.inc();
   }
   Bucket& bucket = it->second;
   bucket.tokens = refill(bucket, now);
   bucket.last = std::max(bucket.last, now);
   if (bucket.tokens < 1.0) {
-    stats_.limited.inc();
+    counters_.limited.inc(worker);
     return false;
   }
   bucket.tokens -= 1.0;
-  stats_.allowed.inc();
+  counters_.allowed.inc(worker);
   return true;
 }
 
-void BucketTable::sweepIdle(absl::Time now) {
+void BucketTable::sweepIdle(absl::Time now, mcmesh::ProxyCounters& worker) {
   size_t before = buckets_.size();
   absl::erase_if(buckets_, [&](const auto& entry) {
     return refill(entry.second, now) >= static_cast<double>(config_.burst);
   });
-  size_t dropped = before - buckets_.size();
-  stats_.tracked.dec(dropped);
-  stats_.evicted_idle.inc(dropped);
+  counters_.evicted_idle.inc(worker, before - buckets_.size());
 }
 
-void BucketTable::evictLeastRecent() {
+void BucketTable::evictLeastRecent(mcmesh::ProxyCounters& worker) {
   auto oldest = buckets_.begin();
   for (auto it = buckets_.begin(); it != buckets_.end(); ++it) {
     if (it->second.last < oldest->second.last) oldest = it;
   }
   if (oldest == buckets_.end()) return;
   buckets_.erase(oldest);
-  stats_.tracked.dec();
-  stats_.evicted_active.inc();
+  counters_.evicted_active.inc(worker);
 }
 
 }  // namespace custom_filter::rate_limit

@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "proxy/filter_counters.h"
 #include "proxy/filter_registry.h"
 #include "proxy/stats.h"
 
@@ -25,13 +26,17 @@ struct RateLimitConfig {
  */
 absl::StatusOr<RateLimitConfig> parseRateLimitConfig(const mcmesh::FilterConfigMap& config);
 
-// Per-worker counters, written by that worker only and summed by `stats rate_limit`.
-struct RateLimitStats {
-  mcmesh::Counter allowed;         // requests that took a token.
-  mcmesh::Counter limited;         // requests answered "SERVER_ERROR rate limited".
-  mcmesh::Counter tracked;         // gauge: buckets currently held.
-  mcmesh::Counter evicted_idle;    // full buckets dropped (lossless: a new bucket starts full).
-  mcmesh::Counter evicted_active;  // degraded: table full of active buckets, oldest one dropped.
+// The rate limiter's counters, declared with mcmesh (FilterContext::counters) so they appear in
+// `stats` as rate_limit_<name> and in /metrics as mcmesh_filter_rate_limit_<name>_total, summed
+// over workers. Each is a slot number; a worker counts into its own ProxyCounters.
+struct RateLimitCounters {
+  mcmesh::FilterCounter allowed;         // requests that took a token.
+  mcmesh::FilterCounter limited;         // requests answered "SERVER_ERROR rate limited".
+  mcmesh::FilterCounter evicted_idle;    // full buckets dropped (lossless: a new one starts full).
+  mcmesh::FilterCounter evicted_active;  // degraded: table full of active buckets, oldest dropped.
+
+  /** Declares them (a rebuilt chain gets the same slots, so counts survive a push). */
+  static absl::StatusOr<RateLimitCounters> declare(mcmesh::FilterCounterRegistry& registry);
 };
 
 /**
@@ -42,20 +47,21 @@ struct RateLimitStats {
  * is exactly what a new bucket is, so dropping it loses nothing. The table sweeps such idle
  * buckets at most once per refill period (amortised O(1) per request) and before growing past
  * max_connections; only if every bucket is still refilling does it drop the least recently used
- * one (that connection gets a fresh burst; counted in evicted_active).
+ * one (that connection gets a fresh burst; counted in evicted_active). At most max_connections
+ * buckets are held, so the table's size needs no gauge.
  */
 class BucketTable {
  public:
-  BucketTable(const RateLimitConfig& config, RateLimitStats& stats);
-  ~BucketTable();
+  BucketTable(const RateLimitConfig& config, const RateLimitCounters& counters);
   BucketTable(const BucketTable&) = delete;
   BucketTable& operator=(const BucketTable&) = delete;
 
   /**
-   * Refills the connection's bucket up to `now` and takes one token.
+   * Refills the connection's bucket up to `now` and takes one token; counts what happened in
+   * `worker` (this worker's counters: FilterCallbacks::cluster().counters()).
    * @return true if the request may proceed, false if it is over the limit.
    */
-  bool tryTake(uint64_t connection_id, absl::Time now);
+  bool tryTake(uint64_t connection_id, absl::Time now, mcmesh::ProxyCounters& worker);
   size_t size() const { return buckets_.size(); }
 
  private:
@@ -66,12 +72,12 @@ class BucketTable {
 
   double refill(const Bucket& bucket, absl::Time now) const;
   // Drops every bucket that is full at `now`.
-  void sweepIdle(absl::Time now);
+  void sweepIdle(absl::Time now, mcmesh::ProxyCounters& worker);
   // Drops the bucket used least recently (O(n); only when the table is full of active buckets).
-  void evictLeastRecent();
+  void evictLeastRecent(mcmesh::ProxyCounters& worker);
 
   const RateLimitConfig config_;
-  RateLimitStats& stats_;
+  const RateLimitCounters counters_;
   const absl::Duration refill_time_;  // empty -> full.
   absl::flat_hash_map<uint64_t, Bucket> buckets_;
   absl::Time next_sweep_ = absl::InfinitePast();

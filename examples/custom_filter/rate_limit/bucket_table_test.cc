@@ -11,6 +11,18 @@ using ::testing::HasSubstr;
 
 const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
 
+// The table's counters declared in a registry of their own and counted into one worker's
+// ProxyCounters, as the proxy does; value() reads a counter's slot back.
+struct Counted {
+  Counted() : counters(*RateLimitCounters::declare(registry)) {}
+  uint64_t value(mcmesh::FilterCounter counter) const {
+    return worker.filter[counter.slot()].value();
+  }
+  mcmesh::FilterCounterRegistry registry;
+  mcmesh::ProxyCounters worker;
+  RateLimitCounters counters;
+};
+
 RateLimitConfig config(uint64_t rate, uint64_t burst, size_t max_connections = 100) {
   RateLimitConfig c;
   c.rate = rate;
@@ -68,123 +80,118 @@ TEST(ParseRateLimitConfigTest, RejectsUnknownOptions) {
 }
 
 TEST(BucketTableTest, AllowsTheBurstThenLimits) {
-  RateLimitStats stats;
-  BucketTable table(config(10, 3), stats);
-  EXPECT_TRUE(table.tryTake(1, kT0));
-  EXPECT_TRUE(table.tryTake(1, kT0));
-  EXPECT_TRUE(table.tryTake(1, kT0));
-  EXPECT_FALSE(table.tryTake(1, kT0));
-  EXPECT_EQ(stats.allowed.value(), 3u);
-  EXPECT_EQ(stats.limited.value(), 1u);
+  Counted stats;
+  BucketTable table(config(10, 3), stats.counters);
+  EXPECT_TRUE(table.tryTake(1, kT0, stats.worker));
+  EXPECT_TRUE(table.tryTake(1, kT0, stats.worker));
+  EXPECT_TRUE(table.tryTake(1, kT0, stats.worker));
+  EXPECT_FALSE(table.tryTake(1, kT0, stats.worker));
+  EXPECT_EQ(stats.value(stats.counters.allowed), 3u);
+  EXPECT_EQ(stats.value(stats.counters.limited), 1u);
 }
 
 TEST(BucketTableTest, RefillsAtTheRate) {
-  RateLimitStats stats;
-  BucketTable table(config(10, 1), stats);
-  EXPECT_TRUE(table.tryTake(1, kT0));
-  EXPECT_FALSE(table.tryTake(1, kT0 + absl::Milliseconds(50)));   // half a token.
-  EXPECT_TRUE(table.tryTake(1, kT0 + absl::Milliseconds(100)));   // one token.
-  EXPECT_FALSE(table.tryTake(1, kT0 + absl::Milliseconds(150)));
+  Counted stats;
+  BucketTable table(config(10, 1), stats.counters);
+  EXPECT_TRUE(table.tryTake(1, kT0, stats.worker));
+  EXPECT_FALSE(table.tryTake(1, kT0 + absl::Milliseconds(50), stats.worker));   // half a token.
+  EXPECT_TRUE(table.tryTake(1, kT0 + absl::Milliseconds(100), stats.worker));   // one token.
+  EXPECT_FALSE(table.tryTake(1, kT0 + absl::Milliseconds(150), stats.worker));
 }
 
 TEST(BucketTableTest, LimitedRequestsDoNotCostTokens) {
-  RateLimitStats stats;
-  BucketTable table(config(10, 1), stats);
-  EXPECT_TRUE(table.tryTake(1, kT0));
-  for (int i = 0; i < 5; ++i) EXPECT_FALSE(table.tryTake(1, kT0 + absl::Milliseconds(10 * i)));
-  EXPECT_TRUE(table.tryTake(1, kT0 + absl::Milliseconds(100)));
+  Counted stats;
+  BucketTable table(config(10, 1), stats.counters);
+  EXPECT_TRUE(table.tryTake(1, kT0, stats.worker));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_FALSE(table.tryTake(1, kT0 + absl::Milliseconds(10 * i), stats.worker));
+  }
+  EXPECT_TRUE(table.tryTake(1, kT0 + absl::Milliseconds(100), stats.worker));
 }
 
 TEST(BucketTableTest, RefillIsCappedAtBurst) {
-  RateLimitStats stats;
-  BucketTable table(config(100, 2), stats);
-  EXPECT_TRUE(table.tryTake(1, kT0));
+  Counted stats;
+  BucketTable table(config(100, 2), stats.counters);
+  EXPECT_TRUE(table.tryTake(1, kT0, stats.worker));
   const absl::Time later = kT0 + absl::Hours(1);
-  EXPECT_TRUE(table.tryTake(1, later));
-  EXPECT_TRUE(table.tryTake(1, later));
-  EXPECT_FALSE(table.tryTake(1, later));
+  EXPECT_TRUE(table.tryTake(1, later, stats.worker));
+  EXPECT_TRUE(table.tryTake(1, later, stats.worker));
+  EXPECT_FALSE(table.tryTake(1, later, stats.worker));
 }
 
 TEST(BucketTableTest, ConnectionsHaveTheirOwnBuckets) {
-  RateLimitStats stats;
-  BucketTable table(config(1, 1), stats);
-  EXPECT_TRUE(table.tryTake(1, kT0));
-  EXPECT_FALSE(table.tryTake(1, kT0));
-  EXPECT_TRUE(table.tryTake(2, kT0));
+  Counted stats;
+  BucketTable table(config(1, 1), stats.counters);
+  EXPECT_TRUE(table.tryTake(1, kT0, stats.worker));
+  EXPECT_FALSE(table.tryTake(1, kT0, stats.worker));
+  EXPECT_TRUE(table.tryTake(2, kT0, stats.worker));
   EXPECT_EQ(table.size(), 2u);
-  EXPECT_EQ(stats.tracked.value(), 2u);
 }
 
 TEST(BucketTableTest, ClockGoingBackwardsNeitherGrantsNorDrains) {
-  RateLimitStats stats;
-  BucketTable table(config(1, 2), stats);
-  EXPECT_TRUE(table.tryTake(1, kT0));
-  EXPECT_TRUE(table.tryTake(1, kT0 - absl::Seconds(30)));
-  EXPECT_FALSE(table.tryTake(1, kT0 - absl::Seconds(30)));
+  Counted stats;
+  BucketTable table(config(1, 2), stats.counters);
+  EXPECT_TRUE(table.tryTake(1, kT0, stats.worker));
+  EXPECT_TRUE(table.tryTake(1, kT0 - absl::Seconds(30), stats.worker));
+  EXPECT_FALSE(table.tryTake(1, kT0 - absl::Seconds(30), stats.worker));
   // Time resumes from the latest reading, not the earlier one.
-  EXPECT_TRUE(table.tryTake(1, kT0 + absl::Seconds(1)));
+  EXPECT_TRUE(table.tryTake(1, kT0 + absl::Seconds(1), stats.worker));
 }
 
 TEST(BucketTableTest, ClosedConnectionsAreSweptOnceTheirBucketsAreFull) {
-  RateLimitStats stats;
-  BucketTable table(config(10, 10), stats);  // empty -> full in 1 s.
-  for (uint64_t id = 1; id <= 100; ++id) EXPECT_TRUE(table.tryTake(id, kT0));
+  Counted stats;
+  BucketTable table(config(10, 10), stats.counters);  // empty -> full in 1 s.
+  for (uint64_t id = 1; id <= 100; ++id) EXPECT_TRUE(table.tryTake(id, kT0, stats.worker));
   EXPECT_EQ(table.size(), 100u);
   // Those connections closed; one new request a while later sweeps them all.
-  EXPECT_TRUE(table.tryTake(1000, kT0 + absl::Seconds(2)));
+  EXPECT_TRUE(table.tryTake(1000, kT0 + absl::Seconds(2), stats.worker));
   EXPECT_EQ(table.size(), 1u);
-  EXPECT_EQ(stats.evicted_idle.value(), 100u);
-  EXPECT_EQ(stats.tracked.value(), 1u);
+  EXPECT_EQ(stats.value(stats.counters.evicted_idle), 100u);
 }
 
 TEST(BucketTableTest, StillRefillingBucketsSurviveTheSweep) {
-  RateLimitStats stats;
-  BucketTable table(config(1, 5), stats);  // empty -> full in 5 s; sweeps every 5 s.
-  EXPECT_TRUE(table.tryTake(9, kT0));       // first sweep; the next is due at kT0 + 5 s.
-  for (int i = 0; i < 5; ++i) EXPECT_TRUE(table.tryTake(1, kT0 + absl::Seconds(4)));
-  EXPECT_TRUE(table.tryTake(2, kT0 + absl::Seconds(5)));  // sweeps: 9 is full, 1 holds 1 of 5.
+  Counted stats;
+  BucketTable table(config(1, 5), stats.counters);  // empty -> full in 5 s; sweeps every 5 s.
+  // The first sweep; the next is due at kT0 + 5 s.
+  EXPECT_TRUE(table.tryTake(9, kT0, stats.worker));
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(table.tryTake(1, kT0 + absl::Seconds(4), stats.worker));
+  // Sweeps: 9 is full, 1 holds 1 of 5.
+  EXPECT_TRUE(table.tryTake(2, kT0 + absl::Seconds(5), stats.worker));
   EXPECT_EQ(table.size(), 2u);
-  EXPECT_EQ(stats.evicted_idle.value(), 1u);
+  EXPECT_EQ(stats.value(stats.counters.evicted_idle), 1u);
   const absl::Time after = kT0 + absl::Seconds(5) + absl::Milliseconds(1);
-  EXPECT_TRUE(table.tryTake(1, after));  // the kept bucket: one token, not a fresh five.
-  EXPECT_FALSE(table.tryTake(1, after));
+  // The kept bucket: one token, not a fresh five.
+  EXPECT_TRUE(table.tryTake(1, after, stats.worker));
+  EXPECT_FALSE(table.tryTake(1, after, stats.worker));
 }
 
 TEST(BucketTableTest, FullTableDropsIdleBucketsFirst) {
-  RateLimitStats stats;
-  BucketTable table(config(10, 1, /*max_connections=*/2), stats);  // full again after 100 ms.
-  EXPECT_TRUE(table.tryTake(1, kT0));
-  EXPECT_TRUE(table.tryTake(2, kT0 + absl::Milliseconds(150)));
+  Counted stats;
+  // Full again after 100 ms.
+  BucketTable table(config(10, 1, /*max_connections=*/2), stats.counters);
+  EXPECT_TRUE(table.tryTake(1, kT0, stats.worker));
+  EXPECT_TRUE(table.tryTake(2, kT0 + absl::Milliseconds(150), stats.worker));
   // Bucket 1 is full again (idle), bucket 2 is not: 1 goes, 2 stays and keeps its state.
-  EXPECT_TRUE(table.tryTake(3, kT0 + absl::Milliseconds(160)));
+  EXPECT_TRUE(table.tryTake(3, kT0 + absl::Milliseconds(160), stats.worker));
   EXPECT_EQ(table.size(), 2u);
-  EXPECT_EQ(stats.evicted_idle.value(), 1u);
-  EXPECT_EQ(stats.evicted_active.value(), 0u);
-  EXPECT_FALSE(table.tryTake(2, kT0 + absl::Milliseconds(170)));
+  EXPECT_EQ(stats.value(stats.counters.evicted_idle), 1u);
+  EXPECT_EQ(stats.value(stats.counters.evicted_active), 0u);
+  EXPECT_FALSE(table.tryTake(2, kT0 + absl::Milliseconds(170), stats.worker));
 }
 
 TEST(BucketTableTest, FullTableOfActiveBucketsDropsTheLeastRecentlyUsed) {
-  RateLimitStats stats;
-  BucketTable table(config(1, 5, /*max_connections=*/2), stats);
-  EXPECT_TRUE(table.tryTake(1, kT0));
-  EXPECT_TRUE(table.tryTake(2, kT0 + absl::Milliseconds(1)));
-  EXPECT_TRUE(table.tryTake(3, kT0 + absl::Milliseconds(2)));
+  Counted stats;
+  BucketTable table(config(1, 5, /*max_connections=*/2), stats.counters);
+  EXPECT_TRUE(table.tryTake(1, kT0, stats.worker));
+  EXPECT_TRUE(table.tryTake(2, kT0 + absl::Milliseconds(1), stats.worker));
+  EXPECT_TRUE(table.tryTake(3, kT0 + absl::Milliseconds(2), stats.worker));
   EXPECT_EQ(table.size(), 2u);
-  EXPECT_EQ(stats.evicted_active.value(), 1u);
-  EXPECT_EQ(stats.tracked.value(), 2u);
+  EXPECT_EQ(stats.value(stats.counters.evicted_active), 1u);
   // Connection 2 kept its bucket (4 tokens left); 1 was dropped and starts again full (5).
-  for (int i = 0; i < 4; ++i) EXPECT_TRUE(table.tryTake(2, kT0 + absl::Milliseconds(3)));
-  EXPECT_FALSE(table.tryTake(2, kT0 + absl::Milliseconds(3)));
-}
-
-TEST(BucketTableTest, DestructionReleasesTheTrackedGauge) {
-  RateLimitStats stats;
-  {
-    BucketTable table(config(1, 1), stats);
-    table.tryTake(1, kT0);
-    table.tryTake(2, kT0);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_TRUE(table.tryTake(2, kT0 + absl::Milliseconds(3), stats.worker));
   }
-  EXPECT_EQ(stats.tracked.value(), 0u);
+  EXPECT_FALSE(table.tryTake(2, kT0 + absl::Milliseconds(3), stats.worker));
 }
 
 }  // namespace

@@ -15,29 +15,22 @@ inline constexpr char kFilterName[] = "rate_limit";
 inline constexpr char kLimitedMessage[] = "rate limited";
 
 /**
- * Everything one `rate_limit` chain entry shares between workers: its config and one bucket
- * table (with its stats) per worker. Built once per chain; it lives as long as the chain, so a
- * push that changes only servers keeps the buckets, and a new rate_limit config starts fresh.
+ * Everything one `rate_limit` chain entry shares between workers: its config, its declared
+ * counters and one bucket table per worker. Built once per chain; it lives as long as the chain,
+ * so a push that changes only servers keeps the buckets, and a new rate_limit config starts fresh.
  */
 class RateLimitShared {
  public:
-  RateLimitShared(RateLimitConfig config, size_t workers);
+  RateLimitShared(RateLimitConfig config, RateLimitCounters counters, size_t workers);
 
   const RateLimitConfig& config() const { return config_; }
   /** @return worker `worker`'s bucket table (FilterCallbacks::workerIndex()). */
-  BucketTable& workerTable(size_t worker) const { return tables_.get(worker).table; }
-  /** @return the counters summed over every worker, as `stats` name/value lines. */
-  mcmesh::StatLines report() const;
+  BucketTable& workerTable(size_t worker) const { return tables_.get(worker); }
 
  private:
-  struct WorkerState {
-    explicit WorkerState(const RateLimitConfig& config) : table(config, stats) {}
-    RateLimitStats stats;  // before table, which counts into it.
-    BucketTable table;
-  };
-
   const RateLimitConfig config_;
-  mcmesh::PerWorker<WorkerState> tables_;
+  const RateLimitCounters counters_;
+  mcmesh::PerWorker<BucketTable> tables_;
 };
 using RateLimitSharedConstPtr = std::shared_ptr<const RateLimitShared>;
 
@@ -50,8 +43,8 @@ class RateLimitFilter : public mcmesh::PassThroughFilter {
   explicit RateLimitFilter(RateLimitSharedConstPtr shared) : shared_(std::move(shared)) {}
   /**
    * Takes a token from this connection's bucket and continues, or answers
-   * "SERVER_ERROR rate limited". `stats` commands are never limited; `stats rate_limit` is
-   * answered here (so put rate_limit ahead of the stats filter, which answers every `stats`).
+   * "SERVER_ERROR rate limited". `stats` commands are never limited. The counters are in `stats`
+   * (rate_limit_allowed, ...) and /metrics like the proxy's own.
    */
   mcmesh::FilterStatus onRequest(mcmesh::Request& request) override;
 
