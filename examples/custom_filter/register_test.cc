@@ -27,10 +27,13 @@ TEST(RegisterTest, AddsBothFiltersNextToTheBuiltIns) {
 
 TEST(RegisterTest, BuildsAChainWithBothFilters) {
   mcmesh::FilterRegistry registry = registryWithEverything();
+  mcmesh::FilterCounterRegistry counters;  // the proxy's, where rate_limit declares its counters.
+  mcmesh::FilterContext context;
+  context.counters = &counters;
   auto chain = registry.buildChain(
       {FilterSpec{"stats", {}}, FilterSpec{"rate_limit", {{"rate", "100"}, {"burst", "10"}}},
        FilterSpec{"key_prefix_router", {{"prefix.users:", "127.0.0.1:11211"}}}},
-      mcmesh::FilterContext{});
+      context);
   ASSERT_TRUE(chain.ok()) << chain.status();
   EXPECT_EQ((*chain)->names,
             (std::vector<std::string>{"stats", "rate_limit", "key_prefix_router"}));

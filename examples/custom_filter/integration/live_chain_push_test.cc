@@ -146,7 +146,7 @@ TEST_F(LiveChainPushTest, AddingRateLimitTakesEffectWithoutReconnecting) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(client.set("k", "v").value_or(""), "STORED") << i;
   EXPECT_EQ(client.roundTrip("set k 0 0 1\r\nv\r\n", "\r\n").value_or(""),
             "SERVER_ERROR rate limited\r\n");
-  EXPECT_EQ(statValue(client, "rate_limit", "rate_limit_limited"), "1");
+  EXPECT_EQ(statValue(client, "proxy", "rate_limit_limited"), "1");
   // No client connection was opened in between: the client never reconnected.
   EXPECT_EQ(statValue(client, "proxy", "total_connections"), connections_before);
 }
