@@ -103,3 +103,15 @@ bench_build() {
   bin=$("${bazel[@]}" info "${flags[@]}" bazel-bin 2>/dev/null)
   cp "$bin/app/mcmesh" "$bin/bench/loadgen/mcbench" "$bin/bench/loadgen/idle_clients" "$dest/"
 }
+
+# The load every target gets, per workload (each differs from get_set in one parameter); shared
+# by run_bench.sh and tls_bench.sh so both measure the same workloads.
+workload_args() {
+  case "$1" in
+    get_set) echo "--pipeline 1 --get_ratio 0.9 --value_size 100 --multiget 1" ;;
+    pipeline16) echo "--pipeline 16 --get_ratio 0.9 --value_size 100 --multiget 1" ;;
+    multiget10) echo "--pipeline 1 --get_ratio 0.9 --value_size 100 --multiget 10" ;;
+    value4k) echo "--pipeline 1 --get_ratio 0.9 --value_size 4096 --multiget 1" ;;
+    *) echo "unknown workload $1" >&2; return 1 ;;
+  esac
+}

@@ -49,16 +49,6 @@ MCMESH_BUILT=${BENCH_BIN_DIR:+"from BENCH_BIN_DIR=$BENCH_BIN_DIR"}
 MCMESH_BUILT=${MCMESH_BUILT:-"bazel build --config=release"}
 CLK_TCK=$(getconf CLK_TCK)
 
-# The load every target gets, per workload (each differs from get_set in one parameter).
-workload_args() {
-  case "$1" in
-    get_set) echo "--pipeline 1 --get_ratio 0.9 --value_size 100 --multiget 1" ;;
-    pipeline16) echo "--pipeline 16 --get_ratio 0.9 --value_size 100 --multiget 1" ;;
-    multiget10) echo "--pipeline 1 --get_ratio 0.9 --value_size 100 --multiget 10" ;;
-    value4k) echo "--pipeline 1 --get_ratio 0.9 --value_size 4096 --multiget 1" ;;
-    *) echo "unknown workload $1" >&2; return 1 ;;
-  esac
-}
 workload_title() {
   case "$1" in
     get_set) echo "90/10 get/set, 100 B, no pipelining" ;;

@@ -62,16 +62,6 @@ start_memcached_tls() {
 start_memcached_tls; A_PLAIN=$MC_PLAIN; A_TLS=$MC_TLS
 start_memcached_tls; B_PLAIN=$MC_PLAIN; B_TLS=$MC_TLS
 
-workload_args() {
-  case "$1" in
-    get_set) echo "--pipeline 1 --get_ratio 0.9 --value_size 100 --multiget 1" ;;
-    pipeline16) echo "--pipeline 16 --get_ratio 0.9 --value_size 100 --multiget 1" ;;
-    multiget10) echo "--pipeline 1 --get_ratio 0.9 --value_size 100 --multiget 10" ;;
-    value4k) echo "--pipeline 1 --get_ratio 0.9 --value_size 4096 --multiget 1" ;;
-    *) echo "unknown workload $1" >&2; return 1 ;;
-  esac
-}
-
 : >"$TLS/runs.tsv"
 for w in $WORKLOADS; do
   read -r -a wargs <<<"$(workload_args "$w")"
