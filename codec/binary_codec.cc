@@ -219,23 +219,20 @@ int64_t textExptime(uint64_t expiration) {
 
 ParseStatus BinaryClientCodec::fail(uint8_t opcode, uint16_t status, uint32_t opaque,
                                     bool close) {
-  error_reply_.clear();
+  error_.reply.clear();
   const absl::string_view text = statusText(status);
   appendHeader(opcode, status, 0, 0, static_cast<uint32_t>(text.size()), opaque, 0,
-               &error_reply_);
-  error_reply_.append(text.data(), text.size());
-  should_close_ = close;
-  error_kind_ = status == kTooLarge ? ErrorKind::kTooLarge : ErrorKind::kOther;
+               &error_.reply);
+  error_.reply.append(text.data(), text.size());
+  error_.close = close;
+  error_.kind = status == kTooLarge ? ErrorKind::kTooLarge : ErrorKind::kOther;
   return ParseStatus::kError;
 }
 
 ParseStatus BinaryClientCodec::parse(absl::string_view input, Request* request,
                                      size_t* consumed) {
-  error_reply_.clear();
-  should_close_ = false;
-  error_kind_ = ErrorKind::kOther;  // what a kError without a more precise kind means.
   size_t skipped = 0;
-  if (swallowRefusedValue(swallow_, input, skipped)) {
+  if (error_.begin(input, skipped)) {
     *consumed = skipped;
     return ParseStatus::kNeedMore;
   }
@@ -258,7 +255,7 @@ ParseStatus BinaryClientCodec::parse(absl::string_view input, Request* request,
   // Refuses a frame but keeps the connection: its body is skipped, now or as it arrives.
   auto skipWith = [&](uint16_t status) {
     const uint64_t now = std::min<uint64_t>(frame, input.size());
-    swallow_ = frame - now;
+    error_.swallow = frame - now;
     *consumed = skipped + static_cast<size_t>(now);
     return fail(opcode, status, opaque, /*close=*/false);
   };
@@ -266,8 +263,8 @@ ParseStatus BinaryClientCodec::parse(absl::string_view input, Request* request,
   if (magic != kRequestMagic) {
     // memcached closes without a word on a bad magic.
     *consumed = skipped + input.size();
-    error_reply_.clear();
-    should_close_ = true;
+    error_.reply.clear();
+    error_.close = true;
     return ParseStatus::kError;
   }
   if (key_length > limits_.max_key_length) return closeWith(kInvalidArguments);

@@ -89,18 +89,15 @@ class BinaryClientCodec : public ClientCodec {
 
   ParseStatus parse(absl::string_view input, Request* request, size_t* consumed) override;
   void encode(const Request& request, const Response& response, std::string* out) const override;
-  const std::string& errorReply() const override { return error_reply_; }
-  bool shouldClose() const override { return should_close_; }
-  ErrorKind errorKind() const override { return error_kind_; }
+  const std::string& errorReply() const override { return error_.reply; }
+  bool shouldClose() const override { return error_.close; }
+  ErrorKind errorKind() const override { return error_.kind; }
 
  private:
   ParseStatus fail(uint8_t opcode, uint16_t status, uint32_t opaque, bool close);
 
   const ParseLimits limits_;
-  std::string error_reply_;
-  bool should_close_ = false;
-  ErrorKind error_kind_ = ErrorKind::kNone;
-  uint64_t swallow_ = 0;  // body bytes of a refused frame still to drop as they arrive.
+  ParseErrorState error_;  // the last kError, and a refused value still being swallowed.
 };
 
 }  // namespace mcmesh::codec

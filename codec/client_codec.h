@@ -31,20 +31,32 @@ struct ParseLimits {
   size_t max_keys_per_get = 4096;
 };
 
-/**
- * Both parsers refuse a value over max_value_bytes and then swallow its bytes: drops what is
- * left of it (`swallow`) from the front of `input`, adding the bytes dropped to `skipped`.
- * @return true when the input ran out first (the parser answers kNeedMore with *consumed =
- *         skipped).
- */
-inline bool swallowRefusedValue(uint64_t& swallow, absl::string_view& input, size_t& skipped) {
-  if (swallow == 0) return false;
-  const size_t n = static_cast<size_t>(std::min<uint64_t>(swallow, input.size()));
-  swallow -= n;
-  input.remove_prefix(n);
-  skipped += n;
-  return swallow > 0;
-}
+// What a client parser (text or binary) keeps between parse() calls: the outcome of the last
+// kError, and the bytes of a refused value still to be dropped as they arrive (memcached's
+// conn_swallow: both protocols refuse a value over max_value_bytes and then swallow it).
+struct ParseErrorState {
+  std::string reply;  // the exact reply for the last kError (may be empty).
+  bool close = false;
+  ErrorKind kind = ErrorKind::kNone;
+  uint64_t swallow = 0;
+
+  /**
+   * Starts a parse: forgets the last error and drops what is left of a refused value from the
+   * front of `input`, adding the bytes dropped to `skipped`.
+   * @return true when the input ran out first (answer kNeedMore with *consumed = skipped).
+   */
+  bool begin(absl::string_view& input, size_t& skipped) {
+    reply.clear();
+    close = false;
+    kind = ErrorKind::kOther;  // what a kError without a more precise kind means.
+    if (swallow == 0) return false;
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(swallow, input.size()));
+    swallow -= n;
+    input.remove_prefix(n);
+    skipped += n;
+    return swallow > 0;
+  }
+};
 
 class ClientCodec {
  public:

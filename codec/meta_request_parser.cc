@@ -231,7 +231,7 @@ ParseStatus TextRequestParser::parseMeta(absl::string_view input, absl::string_v
   auto failSet = [&](absl::string_view reply, ErrorKind kind = ErrorKind::kOther) {
     const uint64_t block = static_cast<uint64_t>(length) + 2;
     const uint64_t now = std::min<uint64_t>(block, input.size() - line_end);
-    swallow_ = block - now;
+    error_.swallow = block - now;
     *consumed = line_end + static_cast<size_t>(now);
     return fail(reply, false, kind);
   };

@@ -51,10 +51,10 @@ class TextRequestParser {
   ParseStatus parse(absl::string_view input, Request* request, size_t* consumed);
 
   /** @return the exact reply memcached sends for the last kError (may be empty, see above). */
-  const std::string& errorReply() const { return error_reply_; }
-  ErrorKind errorKind() const { return error_kind_; }
+  const std::string& errorReply() const { return error_.reply; }
+  ErrorKind errorKind() const { return error_.kind; }
   /** @return whether memcached closes the connection after the last kError. */
-  bool shouldClose() const { return should_close_; }
+  bool shouldClose() const { return error_.close; }
 
  private:
   ParseStatus parseLine(absl::string_view input, absl::string_view line, size_t line_end,
@@ -70,11 +70,7 @@ class TextRequestParser {
   size_t lineLimit(absl::string_view line_start) const;
 
   const ParseLimits limits_;
-  std::string error_reply_;
-  bool should_close_ = false;
-  ErrorKind error_kind_ = ErrorKind::kNone;
-  // Bytes of a refused value still to be dropped as they arrive (memcached's conn_swallow).
-  uint64_t swallow_ = 0;
+  ParseErrorState error_;  // the last kError, and a refused value still being swallowed.
 };
 
 // What an upstream reply answers. encodeRequest fills it; the upstream connection keeps it until

@@ -99,9 +99,9 @@ absl::string_view argsWithoutNoreply(absl::string_view rest, bool noreply) {
 TextRequestParser::TextRequestParser(ParseLimits limits) : limits_(limits) {}
 
 ParseStatus TextRequestParser::fail(absl::string_view reply, bool close, ErrorKind kind) {
-  error_reply_.assign(reply.data(), reply.size());
-  should_close_ = close;
-  error_kind_ = kind;
+  error_.reply.assign(reply.data(), reply.size());
+  error_.close = close;
+  error_.kind = kind;
   return ParseStatus::kError;
 }
 
@@ -118,11 +118,8 @@ size_t TextRequestParser::lineLimit(absl::string_view line_start) const {
 }
 
 ParseStatus TextRequestParser::parse(absl::string_view input, Request* request, size_t* consumed) {
-  error_reply_.clear();
-  should_close_ = false;
-  error_kind_ = ErrorKind::kOther;  // what a kError without a more precise kind means.
   size_t skipped = 0;
-  if (swallowRefusedValue(swallow_, input, skipped)) {
+  if (error_.begin(input, skipped)) {
     *consumed = skipped;
     return ParseStatus::kNeedMore;
   }
@@ -308,7 +305,7 @@ ParseStatus TextRequestParser::parseStorage(absl::string_view input, absl::strin
     // memcached refuses before reading, then swallows the data block as it arrives.
     const uint64_t available = input.size() - line_end;
     const uint64_t now = std::min(block, available);
-    swallow_ = block - now;
+    error_.swallow = block - now;
     *consumed = line_end + static_cast<size_t>(now);
     return fail(request->noreply ? "" : kReplyTooLarge, false, ErrorKind::kTooLarge);
   }
