@@ -7,12 +7,10 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "api/mcmesh/v1/discovery.grpc.pb.h"
 #include "api/mcmesh/v1/topology.pb.h"
 #include "control_plane/stream_loop.h"
@@ -75,7 +73,6 @@ private:
   // targets, where failing fast means trying the next one).
   bool runStream(mcmesh::v1::DiscoveryService::Stub& stub, const std::string& target,
                  bool wait_for_ready);
-  // Sleeps for `delay` unless stop() is called first. @return false if stopping.
   void log(absl::string_view line) const;
 
   const std::string target_;

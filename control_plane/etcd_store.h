@@ -4,9 +4,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
-#include <thread>
 
-#include "absl/synchronization/mutex.h"
 #include "control_plane/etcd_client.h"
 #include "control_plane/stream_loop.h"
 #include "control_plane/store.h"

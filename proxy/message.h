@@ -92,21 +92,23 @@ struct MetaFlags {
   uint32_t binary_opaque = 0;
 };
 
-// One decoded client command. Values are owned here so a request can be re-encoded for any
-// upstream (primary, backup, mirror) after the client buffer has moved on.
 namespace upstream {
 struct HostConfig;
 }  // namespace upstream
 
-// Where a request's key is placed: the primary it goes to, or null for the backup's turn (its
-// primary is ejected). Decided once per request and topology (replication::Placement::routeOf),
-// so a filter that asks before the router, the router itself and filters reading it on the way
-// back all see the same answer without recomputing it.
+// Where a single-key request is placed: the primary it goes to, or null for the backup's turn
+// (its primary is ejected). Decided once per request, key and topology, so a filter that asks
+// before the router and the router itself agree without placing it twice. Read it only through
+// replication::Placement::routeOf, which checks that it still holds: `primary` points into the
+// snapshot it was decided on, which only the current topology (or a pin) keeps alive.
 struct RequestRoute {
   uint64_t snapshot_id = 0;  // the ClusterSnapshot::id() it was decided on; 0: not decided yet.
+  uint64_t key_hash = 0;     // of keys[0] then: a filter that rewrites the key gets a new decision.
   const upstream::HostConfig* primary = nullptr;  // points into that snapshot.
 };
 
+// One decoded client command. Values are owned here so a request can be re-encoded for any
+// upstream (primary, backup, mirror) after the client buffer has moved on.
 struct Request {
   Command command = Command::kGet;
   std::vector<std::string> keys;  // 1 for keyed commands, >= 1 for the get family.

@@ -59,7 +59,11 @@ fuzz_one() {
 # Each target is one process on one core: run as many at a time as there are cores (FUZZ_JOBS),
 # so every target still gets its full $seconds while the step takes a fraction of the sum.
 jobs="${FUZZ_JOBS:-$(nproc)}"
+[[ "$jobs" =~ ^[0-9]+$ ]] && [ "$jobs" -ge 1 ] || jobs=1
 failed=()
+pids=()
+# Interrupted (CI's limit, ^C): stop the fuzzers still running rather than leave them behind.
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 for ((i = 0; i < ${#targets[@]}; i += jobs)); do
   pids=()
   batch=("${targets[@]:i:jobs}")

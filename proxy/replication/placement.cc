@@ -1,6 +1,7 @@
 // Placement: health-aware routing of a key to a primary (see placement.h).
 #include "proxy/replication/placement.h"
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 
 namespace mcmesh::replication {
@@ -14,12 +15,18 @@ const upstream::HostConfig* Placement::routeFor(Upstreams& upstreams, absl::stri
 }
 
 const upstream::HostConfig* Placement::routeOf(Upstreams& upstreams, Request& request) {
+  if (request.keys.size() != 1) return nullptr;
   const uint64_t snapshot_id = upstreams.snapshotPtr()->id();
-  if (request.route.snapshot_id != snapshot_id) {
-    request.route.primary = routeFor(upstreams, request.keys[0]);
-    request.route.snapshot_id = snapshot_id;
+  // Not md5 (ketama's hash, the costly part of placing a key): a cheap check that keys[0] is
+  // still the key that was placed.
+  const uint64_t key_hash = absl::HashOf(request.keys[0]);
+  RequestRoute& route = request.route;
+  if (route.snapshot_id != snapshot_id || route.key_hash != key_hash) {
+    route.primary = routeFor(upstreams, request.keys[0]);
+    route.snapshot_id = snapshot_id;
+    route.key_hash = key_hash;
   }
-  return request.route.primary;
+  return route.primary;
 }
 
 const upstream::HostConfig* Placement::rehashedPrimaryFor(Upstreams& upstreams,

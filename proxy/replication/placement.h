@@ -22,10 +22,11 @@ class Placement {
    */
   const upstream::HostConfig* routeFor(Upstreams& upstreams, absl::string_view key);
   /**
-   * routeFor(request.keys[0]), decided once per request and topology: the answer is recorded on
-   * the request (Request::route) and returned as is while the topology is the same one, even if
-   * health changed since, so every filter and the router agree on where the request went.
-   * A multi-key get places each key with routeFor.
+   * routeFor(request.keys[0]) for a single-key request, decided once per request, key and
+   * topology: the answer is recorded on the request (Request::route) and returned as is while
+   * the topology and the key are the same, even if health changed since, so every filter and the
+   * router agree on where the request goes. Null for a request without exactly one key (a
+   * multi-key get places each key with routeFor).
    */
   const upstream::HostConfig* routeOf(Upstreams& upstreams, Request& request);
 

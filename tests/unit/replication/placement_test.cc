@@ -46,6 +46,24 @@ TEST(PlacementTest, ARouteIsDecidedOncePerRequestAndTopology) {
   EXPECT_EQ(placement.routeOf(cluster, request), nullptr);
   EXPECT_EQ(request.route.snapshot_id, second->id());
 
+  // A filter that rewrites the key gets the new key's placement, not the old one's.
+  cluster.setAvailable(owner.address, true);
+  std::string other_key;
+  for (int i = 0; other_key.empty(); ++i) {
+    const std::string k = "k" + std::to_string(i);
+    if (&second->primaryFor(k) != &second->primaryFor("k1")) other_key = k;
+  }
+  Request rewritten = setOf("k1");
+  EXPECT_EQ(placement.routeOf(cluster, rewritten), &second->primaryFor("k1"));
+  rewritten.keys[0] = other_key;
+  EXPECT_EQ(placement.routeOf(cluster, rewritten), &second->primaryFor(other_key));
+
+  // Only single-key requests are placed as a whole.
+  Request multi = setOf("k1");
+  multi.keys.push_back("k2");
+  EXPECT_EQ(placement.routeOf(cluster, multi), nullptr);
+  EXPECT_EQ(multi.route.snapshot_id, 0u);
+
   // A request parsed into the same object starts undecided.
   request.clear();
   EXPECT_EQ(request.route.snapshot_id, 0u);
