@@ -2,6 +2,7 @@
 #include "codec/binary_codec.h"
 
 #include <algorithm>
+#include <array>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -50,30 +51,100 @@ absl::string_view statusText(uint16_t status) {
   }
 }
 
-bool isQuiet(uint8_t opcode) {
-  switch (opcode) {
-    case kGetQ:
-    case kGetKQ:
-    case kSetQ:
-    case kAddQ:
-    case kReplaceQ:
-    case kDeleteQ:
-    case kIncrementQ:
-    case kDecrementQ:
-    case kQuitQ:
-    case kFlushQ:
-    case kAppendQ:
-    case kPrependQ:
-    case kGatQ:
-    case kGatKQ:
-      return true;
-    default:
-      return false;
-  }
+// What the decoder knows of an opcode: one row each, so a frame's shape, its command, its quiet
+// variant and whether replies echo the key are all read from the same place. An opcode with no
+// row (verbosity, SASL, anything unknown) is answered "unknown command".
+enum class Family : uint8_t {
+  kUnknown,
+  kGet,     // no extras, a key, no value
+  kStore,   // 8 bytes of extras (flags, expiration), a key, a value
+  kConcat,  // no extras, a key, a value
+  kDelete,  // no extras, a key, no value
+  kArith,   // 20 bytes of extras (delta, initial value, expiration), a key, no value
+  kBare,    // no body at all (quit, noop, version)
+  kFlush,   // no extras or 4 (a delay), no key, no value
+  kStat,    // no extras, a key (the stats group) or none, no value
+  kExpire,  // 4 bytes of extras (expiration), a key, no value (touch and the GAT family)
+};
+
+struct OpcodeInfo {
+  Family family = Family::kUnknown;
+  Command command = Command::kGet;
+  bool quiet = false;
+  bool echoes_key = false;  // GETK and GATK replies, hits and misses, carry the key.
+};
+
+constexpr void setRow(std::array<OpcodeInfo, 256>& table, uint8_t opcode, Family family,
+                      Command command, bool quiet, bool echoes_key = false) {
+  table[opcode] = OpcodeInfo{family, command, quiet, echoes_key};
 }
 
-bool withKey(uint8_t opcode) {
-  return opcode == kGetK || opcode == kGetKQ || opcode == kGatK || opcode == kGatKQ;
+constexpr std::array<OpcodeInfo, 256> makeOpcodeTable() {
+  std::array<OpcodeInfo, 256> t{};
+  // Every get reports its cas, so all of them become gets (gats for the GAT family).
+  setRow(t, kGet, Family::kGet, Command::kGets, false);
+  setRow(t, kGetQ, Family::kGet, Command::kGets, true);
+  setRow(t, kGetK, Family::kGet, Command::kGets, false, true);
+  setRow(t, kGetKQ, Family::kGet, Command::kGets, true, true);
+  setRow(t, kSet, Family::kStore, Command::kSet, false);
+  setRow(t, kSetQ, Family::kStore, Command::kSet, true);
+  setRow(t, kAdd, Family::kStore, Command::kAdd, false);
+  setRow(t, kAddQ, Family::kStore, Command::kAdd, true);
+  setRow(t, kReplace, Family::kStore, Command::kReplace, false);
+  setRow(t, kReplaceQ, Family::kStore, Command::kReplace, true);
+  setRow(t, kAppend, Family::kConcat, Command::kAppend, false);
+  setRow(t, kAppendQ, Family::kConcat, Command::kAppend, true);
+  setRow(t, kPrepend, Family::kConcat, Command::kPrepend, false);
+  setRow(t, kPrependQ, Family::kConcat, Command::kPrepend, true);
+  setRow(t, kDelete, Family::kDelete, Command::kDelete, false);
+  setRow(t, kDeleteQ, Family::kDelete, Command::kDelete, true);
+  setRow(t, kIncrement, Family::kArith, Command::kIncr, false);
+  setRow(t, kIncrementQ, Family::kArith, Command::kIncr, true);
+  setRow(t, kDecrement, Family::kArith, Command::kDecr, false);
+  setRow(t, kDecrementQ, Family::kArith, Command::kDecr, true);
+  setRow(t, kQuit, Family::kBare, Command::kQuit, false);
+  setRow(t, kQuitQ, Family::kBare, Command::kQuit, true);
+  setRow(t, kNoop, Family::kBare, Command::kNoop, false);
+  setRow(t, kVersion, Family::kBare, Command::kVersion, false);
+  setRow(t, kFlush, Family::kFlush, Command::kFlushAll, false);
+  setRow(t, kFlushQ, Family::kFlush, Command::kFlushAll, true);
+  setRow(t, kStat, Family::kStat, Command::kStats, false);
+  setRow(t, kTouch, Family::kExpire, Command::kTouch, false);
+  setRow(t, kGat, Family::kExpire, Command::kGats, false);
+  setRow(t, kGatQ, Family::kExpire, Command::kGats, true);
+  setRow(t, kGatK, Family::kExpire, Command::kGats, false, true);
+  setRow(t, kGatKQ, Family::kExpire, Command::kGats, true, true);
+  return t;
+}
+
+constexpr std::array<OpcodeInfo, 256> kOpcodes = makeOpcodeTable();
+
+// Whether a frame's key, extras and value lengths fit its opcode (memcached refuses the others
+// with "Invalid arguments" and closes).
+bool shapeFits(Family family, uint16_t key_length, uint8_t extras_length, uint32_t value_length) {
+  const bool keyed = key_length > 0;
+  switch (family) {
+    case Family::kGet:
+    case Family::kDelete:
+      return extras_length == 0 && keyed && value_length == 0;
+    case Family::kStore:
+      return extras_length == 8 && keyed;
+    case Family::kConcat:
+      return extras_length == 0 && keyed;
+    case Family::kArith:
+      return extras_length == 20 && keyed && value_length == 0;
+    case Family::kBare:
+      return key_length == 0 && extras_length == 0 && value_length == 0;
+    case Family::kFlush:
+      return key_length == 0 && value_length == 0 && (extras_length == 0 || extras_length == 4);
+    case Family::kStat:
+      return extras_length == 0 && value_length == 0;
+    case Family::kExpire:
+      return extras_length == 4 && keyed && value_length == 0;
+    case Family::kUnknown:
+      break;
+  }
+  return false;
 }
 
 // An error reply: status and text body, no extras, key or cas (GETK misses carry the key).
@@ -139,7 +210,7 @@ void appendFailure(const Request& request, const Response& response, std::string
 }
 
 void encodeRetrieval(const Request& request, const Response& response, std::string* out) {
-  const bool key = withKey(request.meta.opcode);
+  const bool key = kOpcodes[request.meta.opcode].echoes_key;
   if (response.type != ResponseType::kValues) {
     appendFailure(request, response, out);
     return;
@@ -272,68 +343,17 @@ ParseStatus BinaryClientCodec::parse(absl::string_view input, Request* request,
     return closeWith(kUnknownCommand);
   }
   const uint32_t value_length = body_length - key_length - extras_length;
-  bool valid = true;
-  switch (opcode) {
-    case kGet:
-    case kGetQ:
-    case kGetK:
-    case kGetKQ:
-      valid = extras_length == 0 && key_length > 0 && value_length == 0;
-      break;
-    case kSet:
-    case kSetQ:
-    case kAdd:
-    case kAddQ:
-    case kReplace:
-    case kReplaceQ:
-      valid = extras_length == 8 && key_length > 0;
-      break;
-    case kAppend:
-    case kAppendQ:
-    case kPrepend:
-    case kPrependQ:
-      valid = extras_length == 0 && key_length > 0;
-      break;
-    case kDelete:
-    case kDeleteQ:
-      valid = extras_length == 0 && key_length > 0 && value_length == 0;
-      break;
-    case kIncrement:
-    case kIncrementQ:
-    case kDecrement:
-    case kDecrementQ:
-      valid = extras_length == 20 && key_length > 0 && value_length == 0;
-      break;
-    case kQuit:
-    case kQuitQ:
-    case kNoop:
-    case kVersion:
-      valid = body_length == 0;
-      break;
-    case kFlush:
-    case kFlushQ:
-      valid = key_length == 0 && value_length == 0 && (extras_length == 0 || extras_length == 4);
-      break;
-    case kStat:
-      valid = extras_length == 0 && value_length == 0;
-      // The key travels as the argument of a text "stats" line: a newline in it would end that
-      // line and smuggle a second command to memcached. memcached knows no such stats group.
-      if (valid && input.size() >= frame &&
-          input.substr(kHeaderSize, key_length).find_first_of("\r\n") != absl::string_view::npos) {
-        return skipWith(kKeyNotFound);
-      }
-      break;
-    case kTouch:
-    case kGat:
-    case kGatQ:
-    case kGatK:
-    case kGatKQ:
-      valid = extras_length == 4 && key_length > 0 && value_length == 0;
-      break;
-    default:
-      return skipWith(kUnknownCommand);  // verbosity, SASL and anything unknown.
+  const OpcodeInfo& op = kOpcodes[opcode];
+  if (op.family == Family::kUnknown) return skipWith(kUnknownCommand);
+  if (!shapeFits(op.family, key_length, extras_length, value_length)) {
+    return closeWith(kInvalidArguments);
   }
-  if (!valid) return closeWith(kInvalidArguments);
+  // The key travels as the argument of a text "stats" line: a newline in it would end that line
+  // and smuggle a second command to memcached. memcached knows no such stats group.
+  if (op.family == Family::kStat && input.size() >= frame &&
+      input.substr(kHeaderSize, key_length).find_first_of("\r\n") != absl::string_view::npos) {
+    return skipWith(kKeyNotFound);
+  }
   if (value_length > limits_.max_value_bytes) return skipWith(kTooLarge);
   if (input.size() < frame) return ParseStatus::kNeedMore;
 
@@ -345,53 +365,28 @@ ParseStatus BinaryClientCodec::parse(absl::string_view input, Request* request,
   MetaFlags& meta = request->meta;
   meta.opcode = opcode;
   meta.binary_opaque = opaque;
-  meta.quiet = isQuiet(opcode);
+  meta.quiet = op.quiet;
+  request->command = op.command;
   if (key_length > 0) request->keys.emplace_back(key);
-  switch (opcode) {
-    case kGet:
-    case kGetQ:
-    case kGetK:
-    case kGetKQ:
-      request->command = Command::kGets;  // Every hit reports its cas.
-      break;
-    case kSet:
-    case kSetQ:
-    case kAdd:
-    case kAddQ:
-    case kReplace:
-    case kReplaceQ:
+  switch (op.family) {
+    case Family::kStore:
       // As in memcached, any of these with a cas only stores over that exact item.
-      request->command = cas != 0                              ? Command::kCas
-                         : (opcode == kSet || opcode == kSetQ) ? Command::kSet
-                         : (opcode == kAdd || opcode == kAddQ) ? Command::kAdd
-                                                               : Command::kReplace;
+      if (cas != 0) request->command = Command::kCas;
       request->flags = static_cast<uint32_t>(readBig(extras, 0, 4));
       request->exptime = textExptime(readBig(extras, 4, 4));
       request->cas_unique = cas;
       request->value.assign(value.data(), value.size());
       meta.return_cas = true;
       break;
-    case kAppend:
-    case kAppendQ:
-    case kPrepend:
-    case kPrependQ:
-      request->command =
-          (opcode == kAppend || opcode == kAppendQ) ? Command::kAppend : Command::kPrepend;
+    case Family::kConcat:
       request->cas_unique = cas;
       request->value.assign(value.data(), value.size());
       meta.return_cas = true;
       break;
-    case kDelete:
-    case kDeleteQ:
-      request->command = Command::kDelete;
+    case Family::kDelete:
       request->cas_unique = cas;
       break;
-    case kIncrement:
-    case kIncrementQ:
-    case kDecrement:
-    case kDecrementQ: {
-      request->command = (opcode == kIncrement || opcode == kIncrementQ) ? Command::kIncr
-                                                                         : Command::kDecr;
+    case Family::kArith: {
       request->delta = readBig(extras, 0, 8);
       meta.initial = readBig(extras, 8, 8);
       const uint32_t expiration = static_cast<uint32_t>(readBig(extras, 16, 4));
@@ -402,36 +397,23 @@ ParseStatus BinaryClientCodec::parse(absl::string_view input, Request* request,
       meta.return_cas = true;
       break;
     }
-    case kQuit:
-    case kQuitQ:
-      request->command = Command::kQuit;
-      break;
-    case kNoop:
-      request->command = Command::kNoop;
-      break;
-    case kVersion:
-      request->command = Command::kVersion;
-      break;
-    case kFlush:
-    case kFlushQ: {
-      request->command = Command::kFlushAll;
+    case Family::kFlush: {
       const int64_t delay = extras_length == 4 ? textExptime(readBig(extras, 0, 4)) : 0;
       if (delay != 0) request->args = absl::StrCat(delay);
       break;
     }
-    case kStat:
-      request->command = Command::kStats;
+    case Family::kStat:
       request->args.assign(key.data(), key.size());
       request->keys.clear();
       break;
-    case kTouch:
-      request->command = Command::kTouch;
+    case Family::kExpire:
       request->exptime = textExptime(readBig(extras, 0, 4));
-      meta.return_cas = true;  // The reply reports the item's flags and cas.
+      // touch's reply reports the item's flags and cas; a GAT's is a get's.
+      meta.return_cas = request->command == Command::kTouch;
       break;
-    default:  // GAT family: a get that also sets the TTL.
-      request->command = Command::kGats;
-      request->exptime = textExptime(readBig(extras, 0, 4));
+    case Family::kGet:
+    case Family::kBare:
+    case Family::kUnknown:
       break;
   }
   *consumed = skipped + static_cast<size_t>(frame);
@@ -494,12 +476,13 @@ void BinaryClientCodec::encode(const Request& request, const Response& response,
         return;
       }
       if (response.type == ResponseType::kNotStored) {
-        // memcached: a refused add means the key exists, a refused replace that it does not.
-        const uint8_t op = request.meta.opcode;
+        // memcached: a refused add means the key exists, a refused replace that it does not
+        // (also when a cas made it a compare-and-set).
+        const Command asked = kOpcodes[request.meta.opcode].command;
         appendStatus(request,
-                     op == kAdd || op == kAddQ           ? kKeyExists
-                     : op == kReplace || op == kReplaceQ ? kKeyNotFound
-                                                         : kNotStored,
+                     asked == Command::kAdd       ? kKeyExists
+                     : asked == Command::kReplace ? kKeyNotFound
+                                                  : kNotStored,
                      out);
         return;
       }

@@ -7,7 +7,8 @@
 # the disk cache, so switching configs never rebuilds the default build):
 #   asan  the whole suite under ASan + UBSan + LeakSanitizer   (--config=asan, gcc)
 #   tsan  the threaded tests (integration + unit) under TSan    (--config=tsan, gcc)
-#   fuzz  every libFuzzer target for CI_FUZZ_SECONDS (default 60) (tools/fuzz.sh, clang)
+#   fuzz  every libFuzzer target for CI_FUZZ_SECONDS (default 30; the corpora it grows are kept in
+#         the cache for the next run, and tools/fuzz.sh alone runs 60 s each) (tools/fuzz.sh, clang)
 # and prints each step's wall time. A sanitizer report in any test log fails its step, including
 # reports from child processes (mcmesh, mcmesh_cp) and from a first attempt that the one retry
 # then passed: tests get one retry only because timing assertions can trip under the sanitizers'
@@ -159,7 +160,7 @@ for step in "${ci_steps[@]}"; do
     # to check; --build_tests_only skips building what no test runs.
     tsan) timed tsan sanitized_test tsan --build_tests_only --test_tag_filters=-single_threaded \
       "${tsan_targets[@]}" || ci_failed+=(tsan) ;;
-    fuzz) timed fuzz env FUZZ_SECONDS="${CI_FUZZ_SECONDS:-60}" tools/fuzz.sh || ci_failed+=(fuzz) ;;
+    fuzz) timed fuzz env FUZZ_SECONDS="${CI_FUZZ_SECONDS:-30}" tools/fuzz.sh || ci_failed+=(fuzz) ;;
     *) echo "test.sh: unknown CI step '$step'" >&2; exit 2 ;;
   esac
 done
