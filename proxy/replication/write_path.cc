@@ -186,18 +186,20 @@ void ReplicatedWrite::failover(const std::string& why) {
   // Journal first, on the same connection as the write: the backup applies them in this order.
   const upstream::HostConfig& owner = ctx_.snapshot->primaryFor(key);
   appendToJournal(*ctx_.up, ctx_.snapshot, owner, key, ctx_.affinity);
-  // And, without waiting, remove the key from the primary in case it is back already for other
-  // proxies (this one may just not have noticed yet): their reads then miss there and find this
-  // write on the backup instead of the primary's old copy. A primary that is really down just
-  // fails this; the journal covers it.
-  Request del;
-  del.command = Command::kDelete;
-  del.keys.push_back(key);
-  ctx_.up->send(owner, del, [](Response&&) {}, ctx_.affinity);
   Request write = *ctx_.request;
   write.noreply = false;
-  keep(ctx_.up->send(*backup, write, [this](Response&& r) {
+  keep(ctx_.up->send(*backup, write, [this, &owner](Response&& r) {
     handle_ = nullptr;
+    // Once the backup holds this write, and without waiting, remove the key from the primary in
+    // case it is back already for other proxies (this one may just not have noticed yet): their
+    // reads then miss there and find this write on the backup. Not earlier: another proxy's
+    // read-repair could then lease the key after the delete, read the backup before this write
+    // and store the old value, which would stay until a journal drain. A primary that is really
+    // down just fails this; the journal covers it.
+    Request del;
+    del.command = Command::kDelete;
+    del.keys.push_back(ctx_.request->keys[0]);
+    ctx_.up->send(owner, del, [](Response&&) {}, ctx_.affinity);
     if (r.type == ResponseType::kUpstreamFailure) {
       reply(Response::serverError(absl::StrCat(failure_, "; backup: ", r.text)));
     } else {

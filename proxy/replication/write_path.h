@@ -8,7 +8,9 @@
 //     The second delete removes (or breaks the lease of) any copy that read the backup before
 //     the backup's delete landed, so no copy started by any proxy can bring the key back.
 //   primary unreachable (ejected): the key is added to the primary's dirty journal on the
-//     backup, then the write goes to the backup, both on one connection, in that order.
+//     backup, then the write goes to the backup, both on one connection, in that order; once
+//     the backup answered, a delete of the key goes to the primary (for proxies that already
+//     read it again) and the client gets the backup's answer without waiting for that delete.
 #pragma once
 
 #include <cstdint>

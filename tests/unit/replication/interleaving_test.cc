@@ -72,6 +72,9 @@ TEST(InterleavingTest, PrimaryKilledRestartedEmpty) {
 }
 TEST(InterleavingTest, PrimaryDown) { expectSafe(scenarios::primaryDown()); }
 TEST(InterleavingTest, PrimaryDownOneProxy) { expectSafe(scenarios::primaryDownOneProxy()); }
+TEST(InterleavingTest, LaggingViewWriteVsReadRepair) {
+  expectSafe(scenarios::laggingViewWriteVsReadRepair());
+}
 // Rows 8-9: node added, node drained.
 TEST(InterleavingTest, WarmUpVsDelete) { expectSafeBothMirrors(scenarios::warmUpVsDelete()); }
 TEST(InterleavingTest, WarmUpVsSet) { expectSafeBothMirrors(scenarios::warmUpVsSet()); }

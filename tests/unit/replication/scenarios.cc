@@ -270,6 +270,27 @@ Scenario primaryDownOrKilled(const std::string& name, bool restart_empty) {
   return s;
 }
 
+Scenario laggingViewWriteVsReadRepair() {
+  Scenario s;
+  s.name = "lagging_view_write_vs_read_repair";
+  s.build = [](World& w) {
+    backupOnly(w, "v0");
+    const std::string primary = w.primary();
+    w.proxy(1).setAvailable(primary, false);  // p1 still has the primary ejected.
+    w.addActor({w.get(0, 1)});                 // p0 reads it: miss, repair from the backup.
+    Step write = w.set(1, 2, "v1");            // p1 writes around it.
+    const std::string label = write.label;
+    w.addActor({std::move(write)});
+    // The documented bound: once the write was answered and p1's delete reached the primary.
+    Step read = w.get(0, 3);
+    read.ready = [label, primary](const World& w) {
+      return w.ackedLabel(label) && !w.net().queued(1, primary);
+    };
+    w.addActor({std::move(read)});
+  };
+  return s;
+}
+
 Scenario proxyDiesDuringCopy() {
   Scenario s;
   s.name = "proxy_dies_during_copy";

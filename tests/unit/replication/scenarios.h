@@ -25,6 +25,11 @@ Scenario primaryKilledRestartedEmpty();
 Scenario proxyDiesDuringCopy();
 // The same with one proxy and one client doing everything in sequence (the minimal schedule).
 Scenario primaryDownOneProxy();
+// The primary is back (restarted empty) and one proxy reads it again while the other has not
+// noticed yet: that one writes around it (journal, backup, then a delete on the primary) while
+// the first repairs the key from the backup. A read after the write's ack and its delete must
+// see the write ("Proxies whose view of a primary lags" in docs/consistency.md).
+Scenario laggingViewWriteVsReadRepair();
 // A node is added; the key's new owner is empty and its old owner holds it: a warm copy vs a
 // delete, and vs a set.
 Scenario warmUpVsDelete();

@@ -50,6 +50,13 @@ void SimNetwork::reapDead() {
   }
 }
 
+bool SimNetwork::queued(int proxy, const std::string& address) const {
+  for (const auto& [key, queue] : queues_) {
+    if (std::get<0>(key) == proxy && std::get<1>(key) == address && !queue.empty()) return true;
+  }
+  return false;
+}
+
 void SimNetwork::deliver(size_t index) {
   auto it = queues_.begin();
   std::advance(it, index);

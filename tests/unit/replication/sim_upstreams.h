@@ -45,6 +45,8 @@ class SimNetwork {
   /** Delivers the head of the `index`-th waiting connection (in a stable order). */
   void deliver(size_t index);
   bool idle() const { return queues_.empty(); }
+  /** Whether `proxy` has a request to `address` that was not delivered yet. */
+  bool queued(int proxy, const std::string& address) const;
   /** The proxy's process died: its queued requests are never sent, nor anything it sends. */
   void kill(int proxy);
   /** Fails every send of a dead proxy (and what those failures send in turn) until none is left. */
